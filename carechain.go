@@ -1,0 +1,127 @@
+// Package carechain holds the domain types and interfaces shared by every
+// part of the carechain ledger: identities, the deterministic key-value state
+// that transactions change, the context a transaction runs in, and the one
+// error type. It imports no adapter (Pebble, CometBFT, HTTP); adapters import it.
+package carechain
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// DID is a decentralized identifier of the did:cc method, e.g.
+// "did:cc:3q7c…". The method-specific id is derived from the DID's initial
+// public key (see ledger/tx.DeriveDID) and never changes when keys rotate.
+type DID string
+
+// DIDPrefix starts every carechain DID.
+const DIDPrefix = "did:cc:"
+
+// Valid reports whether d has the did:cc form: the prefix and 32 lowercase
+// base32 characters.
+func (d DID) Valid() bool {
+	s := string(d)
+	if !strings.HasPrefix(s, DIDPrefix) || len(s) != len(DIDPrefix)+32 {
+		return false
+	}
+	for _, c := range s[len(DIDPrefix):] {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// KV is the deterministic application state a transaction reads and writes.
+// Keys are printable strings with '/'-separated segments; values are opaque
+// bytes (carechain stores canonical JSON). Iterate visits keys in ascending
+// byte order and stops early when fn returns false. Implementations must be
+// deterministic; errors from Get and Iterate are Internal (I/O) failures.
+type KV interface {
+	Get(key string) ([]byte, error) // nil, nil when absent
+	Set(key string, value []byte)
+	Delete(key string)
+	Iterate(prefix string, fn func(key string, value []byte) bool) error
+}
+
+// Reader is the read half of KV.
+type Reader interface {
+	Get(key string) ([]byte, error)
+	Iterate(prefix string, fn func(key string, value []byte) bool) error
+}
+
+// TxContext is everything a state transition may know about the transaction
+// it applies and the block it is in. Time is the block header's time, never
+// the wall clock.
+type TxContext struct {
+	ChainID  string
+	Height   int64
+	Time     time.Time
+	Signer   DID
+	Sequence uint64
+	Type     string
+	TxHash   []byte
+	// Check is true during CheckTx (mempool admission): a transition should
+	// validate fully but its writes are discarded after the block commits.
+	Check bool
+}
+
+// Event is an indexed fact a transaction emits, carried in the ABCI result.
+// Attributes must be in a deterministic order.
+type Event struct {
+	Type       string      `json:"type"`
+	Attributes []Attribute `json:"attributes"`
+}
+
+// Attribute is one key/value of an Event.
+type Attribute struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// ValidatorUpdate changes the voting power of a validator (0 removes it).
+// PubKey is the raw 32-byte Ed25519 key.
+type ValidatorUpdate struct {
+	PubKey []byte `json:"pub_key"`
+	Power  int64  `json:"power"`
+}
+
+// Result is what a successful state transition reports back.
+type Result struct {
+	Events     []Event
+	Validators []ValidatorUpdate
+	Data       []byte // returned to the submitter, e.g. a created id
+}
+
+// GetJSON reads key and unmarshals it into v. It reports whether the key
+// existed; a value that does not decode is an Internal error.
+func GetJSON(kv Reader, key string, v any) (bool, error) {
+	b, err := kv.Get(key)
+	if err != nil {
+		return false, E("state.get", Internal, err)
+	}
+	if b == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, E("state.get", Internal, err)
+	}
+	return true, nil
+}
+
+// SetJSON marshals v with encoding/json (structs in field order, maps with
+// sorted keys: deterministic) and writes it to key.
+func SetJSON(kv KV, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return E("state.set", Internal, err)
+	}
+	kv.Set(key, b)
+	return nil
+}
+
+// Handler applies one transaction type's payload to the state. It must be
+// deterministic: everything it may use is in ctx, kv and payload. On error
+// the ledger discards every write the handler made.
+type Handler func(ctx TxContext, kv KV, payload json.RawMessage) (Result, error)

@@ -1,0 +1,170 @@
+// Package tx defines carechain's signed transaction envelope: a canonical
+// JSON body (RFC 8785), the signer's DID and an Ed25519 signature over a
+// domain-separated prefix, the signer and the body. It is pure: decoding and
+// verification use no clock, randomness or I/O.
+package tx
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gowebpki/jcs"
+
+	cc "carechain"
+)
+
+// MaxTxBytes is the largest transaction the ledger accepts.
+const MaxTxBytes = 64 << 10
+
+// SignPrefix separates carechain transaction signatures from every other use
+// of a key. The signed bytes are SignPrefix + signer + "\n" + body.
+const SignPrefix = "carechain-tx-v1\n"
+
+// Body is the signed part of a transaction.
+type Body struct {
+	ChainID  string          `json:"chain_id"`
+	Type     string          `json:"type"`
+	Sequence uint64          `json:"sequence"`
+	Payload  json.RawMessage `json:"payload"`
+}
+
+// Envelope is the wire form: {"body":{…},"signer":"did:cc:…","sig":"…"}.
+// Body holds the exact canonical bytes that were signed.
+type Envelope struct {
+	Body   json.RawMessage `json:"body"`
+	Signer cc.DID          `json:"signer"`
+	Sig    string          `json:"sig"` // base64url, no padding
+}
+
+// Tx is a decoded transaction whose envelope is well formed and whose body is
+// canonical. Its signature is not yet verified (see Verify).
+type Tx struct {
+	Body      Body
+	BodyBytes []byte // canonical body
+	Signer    cc.DID
+	Sig       []byte
+	Hash      []byte // sha256 of the raw transaction, as CometBFT hashes it
+	Raw       []byte
+}
+
+// Hash returns the transaction hash of raw bytes (sha256, as CometBFT).
+func Hash(raw []byte) []byte {
+	h := sha256.Sum256(raw)
+	return h[:]
+}
+
+// Decode parses raw into a Tx. It checks the size limit, the envelope
+// shape, that the body is canonical JSON and that the signer is a did:cc.
+// Every failure is an *carechain.Error with a specific Kind.
+func Decode(raw []byte) (*Tx, error) {
+	const op = "tx.decode"
+	if len(raw) > MaxTxBytes {
+		return nil, cc.Errorf(op, cc.TooLarge, "transaction is %d bytes, limit %d", len(raw), MaxTxBytes)
+	}
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return nil, cc.Errorf(op, cc.Malformed, "envelope is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, cc.Errorf(op, cc.Malformed, "trailing data after envelope")
+	}
+	if len(env.Body) == 0 || env.Body[0] != '{' {
+		return nil, cc.Errorf(op, cc.Malformed, "body must be a JSON object")
+	}
+	canon, err := jcs.Transform(env.Body)
+	if err != nil {
+		return nil, cc.Errorf(op, cc.Malformed, "body is not valid JSON: %v", err)
+	}
+	if !bytes.Equal(canon, env.Body) {
+		return nil, cc.Errorf(op, cc.NonCanonical, "body is not RFC 8785 canonical JSON")
+	}
+	var body Body
+	bdec := json.NewDecoder(bytes.NewReader(canon))
+	bdec.DisallowUnknownFields()
+	if err := bdec.Decode(&body); err != nil {
+		return nil, cc.Errorf(op, cc.Malformed, "body: %v", err)
+	}
+	if body.ChainID == "" || body.Type == "" {
+		return nil, cc.Errorf(op, cc.Malformed, "body needs chain_id and type")
+	}
+	if len(body.Payload) == 0 || body.Payload[0] != '{' {
+		return nil, cc.Errorf(op, cc.Malformed, "payload must be a JSON object")
+	}
+	if !env.Signer.Valid() {
+		return nil, cc.Errorf(op, cc.Malformed, "signer %q is not a did:cc identifier", env.Signer)
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(env.Sig)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
+	}
+	return &Tx{Body: body, BodyBytes: canon, Signer: env.Signer, Sig: sig, Hash: Hash(raw), Raw: raw}, nil
+}
+
+// SignBytes returns the bytes a signer signs for body.
+func SignBytes(signer cc.DID, canonicalBody []byte) []byte {
+	b := make([]byte, 0, len(SignPrefix)+len(signer)+1+len(canonicalBody))
+	b = append(b, SignPrefix...)
+	b = append(b, signer...)
+	b = append(b, '\n')
+	return append(b, canonicalBody...)
+}
+
+// SignBytes returns the bytes t's signature covers.
+func (t *Tx) SignBytes() []byte { return SignBytes(t.Signer, t.BodyBytes) }
+
+// Verify checks t's signature against pub.
+func (t *Tx) Verify(pub ed25519.PublicKey) error {
+	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, t.SignBytes(), t.Sig) {
+		return cc.Errorf("tx.verify", cc.BadSignature, "signature does not verify for %s", t.Signer)
+	}
+	return nil
+}
+
+// Build signs a transaction of type typ with payload (any JSON-marshalable
+// value) for signer at sequence, and returns its wire bytes.
+func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, typ string, payload any) ([]byte, error) {
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return nil, cc.E("tx.build", cc.Invalid, err)
+	}
+	body, err := json.Marshal(Body{ChainID: chainID, Type: typ, Sequence: seq, Payload: p})
+	if err != nil {
+		return nil, cc.E("tx.build", cc.Invalid, err)
+	}
+	canon, err := jcs.Transform(body)
+	if err != nil {
+		return nil, cc.E("tx.build", cc.Invalid, err)
+	}
+	sig := ed25519.Sign(key, SignBytes(signer, canon))
+	return json.Marshal(Envelope{Body: canon, Signer: signer, Sig: base64.RawURLEncoding.EncodeToString(sig)})
+}
+
+var didEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// DeriveDID returns the did:cc identifier for an initial Ed25519 public key:
+// the lowercase base32 of the first 20 bytes of sha256("carechain-did-v1" ‖ key).
+func DeriveDID(pub ed25519.PublicKey) cc.DID {
+	h := sha256.New()
+	h.Write([]byte("carechain-did-v1"))
+	h.Write(pub)
+	return cc.DID(cc.DIDPrefix + didEncoding.EncodeToString(h.Sum(nil)[:20]))
+}
+
+// DecodeKey decodes a base64url (unpadded) Ed25519 public key.
+func DecodeKey(s string) (ed25519.PublicKey, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("public key must be 32 bytes of base64url")
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// EncodeKey encodes an Ed25519 public key as base64url without padding.
+func EncodeKey(pub ed25519.PublicKey) string { return base64.RawURLEncoding.EncodeToString(pub) }
