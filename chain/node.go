@@ -1,0 +1,224 @@
+package chain
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	cmtjson "github.com/cometbft/cometbft/libs/json"
+
+	cc "carechain"
+	"carechain/ledger"
+	"carechain/ledger/store"
+	"carechain/ledger/tx"
+	"carechain/node"
+)
+
+// StateDir is where a home keeps the application state (Pebble), beside
+// CometBFT's own data.
+func StateDir(home string) string { return filepath.Join(home, "data", "carechain-state") }
+
+// Node is a carechain ledger inside a real embedded CometBFT node.
+type Node struct {
+	App  *ledger.App
+	Node *node.Node
+	st   *store.Store
+
+	mu                  sync.Mutex
+	lastBlock, interval time.Duration
+	lastSeen            time.Time
+	cancelSub           func()
+}
+
+// Open opens home's application state and starts its CometBFT node with
+// the ledger in-process.
+func Open(ctx context.Context, home string, log *slog.Logger) (*Node, error) {
+	st, err := store.Open(StateDir(home))
+	if err != nil {
+		return nil, err
+	}
+	app := ledger.New(st, ledger.Domain(log))
+	n := &Node{App: app, st: st}
+	n.cancelSub = app.Notifier().Subscribe(func([]ledger.TxOutcome) {
+		now := time.Now()
+		n.mu.Lock()
+		if !n.lastSeen.IsZero() {
+			n.interval = now.Sub(n.lastSeen)
+		}
+		n.lastSeen = now
+		n.mu.Unlock()
+	})
+	cn, err := node.Start(ctx, home, app, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.Node = cn
+	return n, nil
+}
+
+// Close stops the node and closes the state store.
+func (n *Node) Close() error {
+	err := n.Node.Stop()
+	n.cancelSub()
+	if cerr := n.st.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Submit hands each transaction to the in-process mempool (CheckTx), then,
+// with wait, waits until each admitted one is committed.
+func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitResult {
+	results := make([]cc.SubmitResult, len(txs))
+	chans := make([]chan ledger.TxOutcome, len(txs))
+	hashes := make([][]byte, len(txs))
+	for i, raw := range txs {
+		hashes[i] = tx.Hash(raw)
+		results[i].Hash = hex.EncodeToString(hashes[i])
+		if wait {
+			chans[i] = n.App.Notifier().Expect(hashes[i])
+		}
+		code, log, err := n.Node.CheckTx(raw)
+		if err != nil {
+			code, log = mempoolError(err)
+		}
+		if code != 0 {
+			results[i].Code, results[i].Log, results[i].Kind = code, log, cc.KindFromCode(code).String()
+			if wait {
+				n.App.Notifier().Forget(hashes[i], chans[i])
+				chans[i] = nil
+			}
+			continue
+		}
+		results[i].Accepted = true
+	}
+	if !wait {
+		return results
+	}
+	for i, ch := range chans {
+		if ch == nil {
+			continue
+		}
+		out, err := n.App.Notifier().Wait(ctx, ch)
+		if err != nil {
+			n.App.Notifier().Forget(hashes[i], ch)
+			results[i].Log = "accepted, but not committed before the wait ended; check GET /v1/txs/" + results[i].Hash
+			continue
+		}
+		results[i].Height = out.Height
+		results[i].Data = jsonOrNil(out.Data)
+		if out.Code != 0 {
+			results[i].Accepted = false
+			results[i].Code, results[i].Log, results[i].Kind = out.Code, out.Log, cc.KindFromCode(out.Code).String()
+		}
+	}
+	return results
+}
+
+// mempoolError classifies an error from CometBFT's mempool.
+func mempoolError(err error) (uint32, string) {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "already exists in cache"), strings.Contains(msg, "tx already exists"):
+		return cc.Conflict.Code(), "transaction already submitted (it is in the mempool or was recently committed)"
+	case strings.Contains(msg, "mempool is full"):
+		return cc.FailedPrecondition.Code(), "mempool is full; retry shortly"
+	case strings.Contains(msg, "too large"):
+		return cc.TooLarge.Code(), msg
+	}
+	return cc.Internal.Code(), "mempool: " + msg
+}
+
+// Status reports the node's view of the chain.
+func (n *Node) Status(context.Context) (cc.Status, error) {
+	s := n.Node.Status()
+	st := cc.Status{
+		ChainID: s.ChainID, NodeID: s.NodeID, Moniker: s.Moniker,
+		LatestHeight: s.LatestHeight, LatestAppHash: hex.EncodeToString(s.LatestAppHash),
+		LatestBlockTime: s.LatestBlockTime, CatchingUp: s.CatchingUp, MempoolSize: s.MempoolSize,
+	}
+	for _, v := range s.Validators {
+		st.Validators = append(st.Validators, cc.Validator{Address: hex.EncodeToString(v.Address), PubKey: v.PubKey, Power: v.Power})
+	}
+	return st, nil
+}
+
+// State is the committed application state.
+func (n *Node) State() cc.Reader { return n.st.Committed() }
+
+// Sequence returns signer's next sequence in committed state.
+func (n *Node) Sequence(_ context.Context, signer cc.DID) (uint64, error) {
+	return ledger.Sequence(n.State(), signer)
+}
+
+// Block summarizes a committed block.
+func (n *Node) Block(_ context.Context, height int64) (*cc.BlockInfo, error) {
+	b, err := n.Node.Block(height)
+	if err != nil || b == nil {
+		return nil, cc.Errorf("block", cc.NotFound, "no block %d", height)
+	}
+	info := &cc.BlockInfo{Height: b.Height, Hash: hex.EncodeToString(b.Hash()), Time: b.Time, AppHash: hex.EncodeToString(b.AppHash),
+		Proposer: hex.EncodeToString(b.ProposerAddress), NumTxs: len(b.Txs), TxHashes: []string{}}
+	for _, t := range b.Txs {
+		info.TxHashes = append(info.TxHashes, hex.EncodeToString(t.Hash()))
+	}
+	return info, nil
+}
+
+// Tx locates a committed transaction and returns its envelope.
+func (n *Node) Tx(_ context.Context, hash []byte) (*cc.TxInfo, error) {
+	info, err := ledger.LookupTx(n.State(), hash)
+	if err != nil {
+		return nil, err
+	}
+	if b, err := n.Node.Block(info.Height); err == nil && b != nil && info.Index < len(b.Txs) {
+		info.Tx = []byte(b.Txs[info.Index])
+	}
+	return info, nil
+}
+
+// Proof returns key's store proof with the signed header of the next
+// height, which carries the AppHash the proof recomputes. If that header is
+// not yet committed it waits for it (up to ctx's deadline or 15 s).
+func (n *Node) Proof(ctx context.Context, key string) (*cc.ProofBundle, error) {
+	b, err := storeProofBundle(n.App, key)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		sh, err := n.Node.SignedHeader(b.Height + 1)
+		if err == nil && sh != nil {
+			vals, err := n.Node.ValidatorSet(b.Height + 1)
+			if err != nil {
+				return nil, cc.E("proof", cc.Internal, err)
+			}
+			if b.SignedHeader, err = cmtjson.Marshal(sh); err != nil {
+				return nil, cc.E("proof", cc.Internal, err)
+			}
+			if b.Validators, err = cmtjson.Marshal(vals); err != nil {
+				return nil, cc.E("proof", cc.Internal, err)
+			}
+			return b, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, cc.Errorf("proof", cc.FailedPrecondition, "the header of height %d is not signed yet; retry after the next block", b.Height+1)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Metrics returns the node's counters.
+func (n *Node) Metrics() cc.Metrics {
+	n.mu.Lock()
+	iv := n.interval
+	n.mu.Unlock()
+	return appMetrics(n.App, n.Node.Status().MempoolSize, iv)
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	cc "carechain"
+	"carechain/chain"
+	"carechain/httpapi"
+)
+
+// settings is carechain's own per-home configuration, beside CometBFT's
+// config.toml: HOME/config/carechain.json.
+type settings struct {
+	HTTP string `json:"http"` // API listen address, loopback by default
+}
+
+func settingsPath(home string) string { return filepath.Join(home, "config", "carechain.json") }
+
+func loadSettings(home string) settings {
+	s := settings{HTTP: "127.0.0.1:8080"}
+	if b, err := os.ReadFile(settingsPath(home)); err == nil {
+		json.Unmarshal(b, &s)
+	}
+	return s
+}
+
+func saveSettings(home string, s settings) error {
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return os.WriteFile(settingsPath(home), append(b, '\n'), 0o644)
+}
+
+func newLogger(home string) (*slog.Logger, func(), error) {
+	path := filepath.Join(home, "carechain.log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})), func() { f.Close() }, nil
+}
+
+// running is a started node with its HTTP API.
+type running struct {
+	node *chain.Node
+	srv  *http.Server
+	addr string
+}
+
+// startNode opens home's chain and serves the API on httpAddr.
+func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*running, error) {
+	n, err := chain.Open(ctx, home, log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		n.Close()
+		return nil, cc.Errorf("start", cc.Conflict, "cannot listen on %s: %v (use --http to pick another address)", httpAddr, err)
+	}
+	api := httpapi.New(n, log)
+	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "err", err)
+		}
+	}()
+	return &running{node: n, srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// stop shuts the API down, then the node (which persists everything
+// committed; CometBFT replays anything after the last commit at restart).
+func (r *running) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.srv.Shutdown(ctx)
+	return r.node.Close()
+}
+
+// waitForSignal blocks until SIGINT or SIGTERM.
+func waitForSignal() os.Signal {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(ch)
+	return <-ch
+}
+
+func newStartCmd(g *globals) *cobra.Command {
+	var home, httpAddr string
+	c := &cobra.Command{
+		Use:   "start",
+		Short: "Run one validator of a carechain network from its home (see init, testnet)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if home == "" {
+				return usageError{fmt.Errorf("--home is required")}
+			}
+			if httpAddr == "" {
+				httpAddr = loadSettings(home).HTTP
+			}
+			log, closeLog, err := newLogger(home)
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			r, err := startNode(context.Background(), home, httpAddr, log)
+			if err != nil {
+				return err
+			}
+			st, _ := r.node.Status(context.Background())
+			fmt.Printf("carechain node %s on chain %s at height %d\n  API:     http://%s/v1/status\n  CometBFT RPC: %s\n  log:     %s\nCtrl-C stops.\n",
+				st.Moniker, st.ChainID, st.LatestHeight, r.addr, r.node.Node.RPCAddr(), filepath.Join(home, "carechain.log"))
+			sig := waitForSignal()
+			fmt.Printf("\n%s: stopping…\n", sig)
+			return r.stop()
+		},
+	}
+	c.Flags().StringVar(&home, "home", "", "node home directory (from init or testnet)")
+	c.Flags().StringVar(&httpAddr, "http", "", "API listen address (default from HOME/config/carechain.json, else 127.0.0.1:8080)")
+	return c
+}

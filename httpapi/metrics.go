@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	cc "carechain"
+)
+
+// collector exposes cc.Metrics in the Prometheus format.
+type collector struct {
+	chain                                        cc.Chain
+	committed, failed, blocks, rejected, mempool *prometheus.Desc
+	blockTime, height                            *prometheus.Desc
+}
+
+func newCollector(chain cc.Chain) *collector {
+	return &collector{
+		chain:     chain,
+		committed: prometheus.NewDesc("carechain_committed_txs_total", "Transactions committed with code 0.", nil, nil),
+		failed:    prometheus.NewDesc("carechain_failed_txs_total", "Transactions included in a block with a non-zero code.", nil, nil),
+		blocks:    prometheus.NewDesc("carechain_blocks_total", "Blocks committed by this node since it started.", nil, nil),
+		rejected:  prometheus.NewDesc("carechain_rejected_txs_total", "Transactions rejected (mempool admission or block execution), by error kind.", []string{"kind"}, nil),
+		mempool:   prometheus.NewDesc("carechain_mempool_txs", "Transactions waiting in the mempool.", nil, nil),
+		blockTime: prometheus.NewDesc("carechain_block_interval_seconds", "Time between the last two committed blocks.", nil, nil),
+		height:    prometheus.NewDesc("carechain_height", "Latest committed height.", nil, nil),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.committed, c.failed, c.blocks, c.rejected, c.mempool, c.blockTime, c.height} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.chain.Metrics()
+	ch <- prometheus.MustNewConstMetric(c.committed, prometheus.CounterValue, float64(m.CommittedTx))
+	ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(m.FailedTx))
+	ch <- prometheus.MustNewConstMetric(c.blocks, prometheus.CounterValue, float64(m.Blocks))
+	for kind, n := range m.RejectedByKind {
+		ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(n), kind)
+	}
+	ch <- prometheus.MustNewConstMetric(c.mempool, prometheus.GaugeValue, float64(m.MempoolSize))
+	ch <- prometheus.MustNewConstMetric(c.blockTime, prometheus.GaugeValue, m.LastBlockTime.Seconds())
+	ch <- prometheus.MustNewConstMetric(c.height, prometheus.GaugeValue, float64(m.Height))
+}
+
+// metrics serves GET /metrics.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	s.metricsOnce.Do(func() {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newCollector(s.chain))
+		s.metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	})
+	s.metricsHandler.ServeHTTP(w, r)
+}

@@ -1,0 +1,377 @@
+// Package httpapi serves carechain's REST API (/v1) and Prometheus metrics
+// over a cc.Chain. Errors are JSON problems (RFC 9457) whose kind and code
+// are the carechain error Kind; nothing internal leaks to the caller.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cc "carechain"
+	"carechain/identity"
+	"carechain/ledger/tx"
+)
+
+// MaxBatchBytes bounds one POST /v1/txs request.
+const MaxBatchBytes = 64 << 20
+
+// MaxBatchTxs bounds the number of transactions in one request.
+const MaxBatchTxs = 10000
+
+// Server is the HTTP API over a chain.
+type Server struct {
+	chain       cc.Chain
+	log         *slog.Logger
+	mux         *http.ServeMux
+	WaitTimeout time.Duration // for ?commit=true; default 30 s
+
+	metricsOnce    sync.Once
+	metricsHandler http.Handler
+}
+
+// New returns a Server for chain. Extra handlers (the web UI) can be added
+// with Handle.
+func New(chain cc.Chain, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{chain: chain, log: log, mux: http.NewServeMux(), WaitTimeout: 30 * time.Second}
+	s.routes()
+	return s
+}
+
+// Handle registers an extra handler on the server's mux.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("POST /v1/txs", s.postTxs)
+	s.mux.HandleFunc("GET /v1/txs/{hash}", s.getTx)
+	s.mux.HandleFunc("GET /v1/status", s.getStatus)
+	s.mux.HandleFunc("GET /v1/blocks/{height}", s.getBlock)
+	s.mux.HandleFunc("GET /v1/dids/{did}", s.getDID)
+	s.mux.HandleFunc("GET /v1/accounts/{did}", s.getAccount)
+	s.mux.HandleFunc("GET /v1/orgs", s.listOrgs)
+	s.mux.HandleFunc("GET /v1/orgs/{id}", s.getOrg)
+	s.mux.HandleFunc("GET /v1/orgs/{id}/members", s.listMembers)
+	s.mux.HandleFunc("GET /v1/patients/{did}", s.getPatient)
+	s.mux.HandleFunc("GET /v1/governance", s.getGovernance)
+	s.mux.HandleFunc("GET /v1/proposals", s.listProposals)
+	s.mux.HandleFunc("GET /v1/proposals/{id}", s.getProposal)
+	s.mux.HandleFunc("GET /v1/proofs", s.getProof)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// SubmitResponse is the answer to POST /v1/txs.
+type SubmitResponse struct {
+	Results  []cc.SubmitResult `json:"results"`
+	Accepted int               `json:"accepted"`
+	Rejected int               `json:"rejected"`
+}
+
+// postTxs takes one envelope (a JSON object) or a batch (a JSON array of
+// envelopes). ?commit=true waits until each accepted transaction is
+// committed. A single rejected transaction answers its error status; a
+// batch always answers 200 with a result per transaction.
+func (s *Server) postTxs(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBatchBytes))
+	if err != nil {
+		writeError(w, s.log, cc.Errorf("submit", cc.TooLarge, "request over %d bytes", MaxBatchBytes))
+		return
+	}
+	raws, single, err := splitTxs(body)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	wait := r.URL.Query().Get("commit") == "true"
+	ctx := r.Context()
+	if wait {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.WaitTimeout)
+		defer cancel()
+	}
+	results := s.chain.Submit(ctx, raws, wait)
+	resp := SubmitResponse{Results: results}
+	for _, res := range results {
+		if res.Accepted {
+			resp.Accepted++
+		} else {
+			resp.Rejected++
+		}
+	}
+	status := http.StatusOK
+	if single && !results[0].Accepted {
+		status = StatusOf(cc.KindFromCode(results[0].Code))
+	}
+	writeJSON(w, status, resp)
+}
+
+// splitTxs splits a request body into compacted transaction envelopes.
+func splitTxs(body []byte) (txs [][]byte, single bool, err error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, false, cc.Errorf("submit", cc.Malformed, "empty request: send a transaction envelope or an array of them")
+	}
+	var elems []json.RawMessage
+	if body[0] == '[' {
+		if err := json.Unmarshal(body, &elems); err != nil {
+			return nil, false, cc.Errorf("submit", cc.Malformed, "batch is not a JSON array of envelopes: %v", err)
+		}
+		if len(elems) == 0 {
+			return nil, false, cc.Errorf("submit", cc.Malformed, "empty batch")
+		}
+		if len(elems) > MaxBatchTxs {
+			return nil, false, cc.Errorf("submit", cc.TooLarge, "batch of %d transactions, limit %d", len(elems), MaxBatchTxs)
+		}
+	} else {
+		single = true
+		elems = []json.RawMessage{body}
+	}
+	txs = make([][]byte, len(elems))
+	for i, e := range elems {
+		var b bytes.Buffer
+		if err := json.Compact(&b, e); err != nil {
+			// Leave it as sent: the ledger answers Malformed for it.
+			txs[i] = e
+			continue
+		}
+		txs[i] = b.Bytes()
+	}
+	return txs, single, nil
+}
+
+func (s *Server) getTx(w http.ResponseWriter, r *http.Request) {
+	h, err := hex.DecodeString(r.PathValue("hash"))
+	if err != nil || len(h) != 32 {
+		writeError(w, s.log, cc.Errorf("tx", cc.Invalid, "hash must be 64 hex characters"))
+		return
+	}
+	info, err := s.chain.Tx(r.Context(), h)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.chain.Status(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) {
+	hs := r.PathValue("height")
+	var h int64
+	if hs == "latest" {
+		st, err := s.chain.Status(r.Context())
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		h = st.LatestHeight
+	} else {
+		var err error
+		h, err = strconv.ParseInt(hs, 10, 64)
+		if err != nil || h < 1 {
+			writeError(w, s.log, cc.Errorf("block", cc.Invalid, "height must be a positive integer or \"latest\""))
+			return
+		}
+	}
+	b, err := s.chain.Block(r.Context(), h)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}
+
+func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	key := q.Get("key")
+	if th := q.Get("tx"); th != "" {
+		if _, err := hex.DecodeString(th); err != nil || len(th) != 64 {
+			writeError(w, s.log, cc.Errorf("proof", cc.Invalid, "tx must be 64 hex characters"))
+			return
+		}
+		key = "tx/" + strings.ToLower(th)
+	}
+	if key == "" {
+		writeError(w, s.log, cc.Errorf("proof", cc.Invalid, "give ?key=STATE-KEY or ?tx=HASH"))
+		return
+	}
+	p, err := s.chain.Proof(r.Context(), key)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// didParam validates the {did} path value.
+func didParam(r *http.Request) (cc.DID, error) {
+	d := cc.DID(r.PathValue("did"))
+	if !d.Valid() {
+		return "", cc.Errorf("did", cc.Invalid, "%q is not a did:cc identifier", d)
+	}
+	return d, nil
+}
+
+func (s *Server) getDID(w http.ResponseWriter, r *http.Request) {
+	d, err := didParam(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	rec, err := identity.GetDID(s.chain.State(), d)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/did+json")
+	b, _ := json.MarshalIndent(identity.Document(rec), "", "  ")
+	w.Write(append(b, '\n'))
+}
+
+// Account is the answer to GET /v1/accounts/{did}.
+type Account struct {
+	DID         cc.DID          `json:"did"`
+	Kind        cc.DIDKind      `json:"kind"`
+	Sequence    uint64          `json:"sequence"` // the next sequence to sign with
+	KeyVersion  int             `json:"key_version"`
+	PublicKey   string          `json:"public_key"`
+	Memberships []cc.Member     `json:"memberships"`
+	Patient     *cc.Patient     `json:"patient,omitempty"`
+	Recovery    *cc.Recovery    `json:"pending_recovery,omitempty"`
+	Delegations []cc.Delegation `json:"delegations"`
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+	d, err := didParam(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	st := s.chain.State()
+	rec, err := identity.GetDID(st, d)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	acct := Account{DID: d, Kind: rec.Kind, KeyVersion: rec.KeyVersion, PublicKey: tx.EncodeKey(rec.PublicKey)}
+	if acct.Sequence, err = s.chain.Sequence(r.Context(), d); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if acct.Memberships, err = identity.MembershipsOf(st, d); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if p, err := identity.GetPatient(st, d); err == nil {
+		acct.Patient = p
+	}
+	if rc, err := identity.GetRecovery(st, d); err == nil {
+		acct.Recovery = rc
+	}
+	if acct.Delegations, err = identity.ListDelegations(st, d); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, acct)
+}
+
+func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) {
+	orgs, err := identity.ListOrgs(s.chain.State())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"organizations": orgs})
+}
+
+func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
+	o, err := identity.GetOrg(s.chain.State(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := identity.GetOrg(s.chain.State(), id); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	ms, err := identity.ListMembers(s.chain.State(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"org": id, "members": ms})
+}
+
+func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) {
+	d, err := didParam(r)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	p, err := identity.GetPatient(s.chain.State(), d)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) getGovernance(w http.ResponseWriter, r *http.Request) {
+	g, err := identity.GetGovernance(s.chain.State())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (s *Server) listProposals(w http.ResponseWriter, r *http.Request) {
+	ps, err := identity.ListProposals(s.chain.State())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"proposals": ps})
+}
+
+func (s *Server) getProposal(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, s.log, cc.Errorf("proposal", cc.Invalid, "proposal id must be a number"))
+		return
+	}
+	p, err := identity.GetProposal(s.chain.State(), id)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}

@@ -1,0 +1,227 @@
+// Package ledger is carechain's ABCI++ application: it decodes and
+// authenticates signed transactions, dispatches them to the domain handlers,
+// and commits their writes to the store with an AppHash every node agrees on.
+//
+// The consensus path (CheckTx, FinalizeBlock, Commit) is deterministic: time
+// is the block time, state is the injected store, and nothing else is read.
+// The App is driven by one CometBFT local client, which serializes calls;
+// read-only accessors for the HTTP API use the store's committed view and are
+// safe to call concurrently.
+package ledger
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	cc "carechain"
+	"carechain/ledger/store"
+	"carechain/ledger/tx"
+)
+
+// Version is the application protocol version reported to CometBFT.
+const Version = 1
+
+// Config wires the domain into the App.
+type Config struct {
+	// Handlers maps each transaction type to its state transition.
+	Handlers map[string]cc.Handler
+	// SignerKey returns the key a transaction of type typ by signer must be
+	// signed with, read from state (or from the payload for self-certifying
+	// creation types).
+	SignerKey func(kv cc.Reader, signer cc.DID, typ string, payload json.RawMessage) (ed25519.PublicKey, error)
+	// InitGenesis writes the genesis app_state into the state.
+	InitGenesis func(kv cc.KV, appState json.RawMessage) error
+	// Logger receives internal error details; nil discards them.
+	Logger *slog.Logger
+}
+
+// App is the carechain ABCI application.
+type App struct {
+	abci.BaseApplication
+
+	cfg     Config
+	store   *store.Store
+	log     *slog.Logger
+	chainID string
+
+	check    *store.Overlay // mempool state: committed + admitted-but-uncommitted txs
+	sigs     *sigCache
+	block    *blockRun // the block being finalized, until Commit
+	notifier *Notifier
+	stats    *Stats
+
+	mu sync.RWMutex // guards chainID for concurrent readers
+}
+
+// New returns an App over st. The store must be open; the App does not close it.
+func New(st *store.Store, cfg Config) *App {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &App{
+		cfg:      cfg,
+		store:    st,
+		log:      log,
+		sigs:     newSigCache(1 << 18),
+		notifier: NewNotifier(),
+		stats:    newStats(),
+	}
+	a.check = store.NewOverlay(st.Committed())
+	if b, _ := st.Committed().Get(keyChainID); b != nil {
+		a.chainID = string(b)
+	}
+	return a
+}
+
+// Store returns the App's state store.
+func (a *App) Store() *store.Store { return a.store }
+
+// Notifier returns the App's commit notifier (for waiting on transactions).
+func (a *App) Notifier() *Notifier { return a.notifier }
+
+// Stats returns the App's counters.
+func (a *App) Stats() *Stats { return a.stats }
+
+// ChainID returns the chain id set at InitChain.
+func (a *App) ChainID() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.chainID
+}
+
+// keyChainID is the state key holding the chain id (written at genesis).
+const keyChainID = "meta/chain_id"
+
+// Info reports the last committed height and AppHash so CometBFT can replay
+// any blocks the application has not committed.
+func (a *App) Info(_ context.Context, _ *abci.InfoRequest) (*abci.InfoResponse, error) {
+	return &abci.InfoResponse{
+		Data:             "carechain",
+		Version:          "1",
+		AppVersion:       Version,
+		LastBlockHeight:  a.store.LastHeight(),
+		LastBlockAppHash: a.store.LastAppHash(),
+	}, nil
+}
+
+// InitChain writes the genesis app_state. Its writes are committed with
+// block 1; the genesis AppHash is the SHA-256 of the app_state bytes, so the
+// chain's first header commits to the exact genesis state.
+func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.InitChainResponse, error) {
+	a.store.Rollback()
+	w := a.store.Working()
+	w.Set(keyChainID, []byte(req.ChainId))
+	if a.cfg.InitGenesis != nil && len(req.AppStateBytes) > 0 {
+		if err := a.cfg.InitGenesis(w, req.AppStateBytes); err != nil {
+			return nil, fmt.Errorf("carechain genesis: %w", err)
+		}
+	}
+	h := tx.Hash(req.AppStateBytes)
+	a.store.SetGenesisHash(h)
+	a.mu.Lock()
+	a.chainID = req.ChainId
+	a.mu.Unlock()
+	return &abci.InitChainResponse{AppHash: h}, nil
+}
+
+// CheckTx admits a transaction to the mempool only if it would succeed on
+// the current mempool state: decodes, checks chain id, type, sequence and
+// signature, and runs the handler on a scratch overlay. The signature check
+// is cached so FinalizeBlock does not verify it again.
+func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
+	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Check: true}
+	if req.Type == abci.CHECK_TX_TYPE_RECHECK {
+		// Rechecks run against the fresh post-commit check state.
+		ctx.Check = true
+	}
+	scratch := store.NewOverlay(a.check)
+	_, err := a.apply(ctx, scratch, req.Tx)
+	if err != nil {
+		scratch.Discard()
+		code := cc.KindOf(err).Code()
+		a.stats.reject(code)
+		return &abci.CheckTxResponse{Code: code, Log: a.userText(err), Codespace: "carechain"}, nil
+	}
+	scratch.Flush(a.check)
+	return &abci.CheckTxResponse{Code: abci.CodeTypeOK}, nil
+}
+
+// userText is the error text safe to return: internal details are logged.
+func (a *App) userText(err error) string {
+	if cc.KindOf(err) == cc.Internal {
+		a.log.Error("internal error", "err", err)
+	}
+	return err.Error()
+}
+
+// apply authenticates raw and runs its handler on kv. On success it bumps
+// the signer's sequence in kv. It returns the handler result; on error the
+// caller discards kv's writes.
+func (a *App) apply(ctx cc.TxContext, kv cc.KV, raw []byte) (cc.Result, error) {
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	if t.Body.ChainID != ctx.ChainID {
+		return cc.Result{}, cc.Errorf("tx", cc.WrongChain, "transaction is for chain %q, this is %q", t.Body.ChainID, ctx.ChainID)
+	}
+	h, ok := a.cfg.Handlers[t.Body.Type]
+	if !ok {
+		return cc.Result{}, cc.Errorf("tx", cc.UnknownType, "unknown transaction type %q", t.Body.Type)
+	}
+	next, err := Sequence(kv, t.Signer)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	switch {
+	case t.Body.Sequence < next:
+		return cc.Result{}, cc.Errorf("tx", cc.SequenceReplay, "sequence %d already used by %s (next is %d)", t.Body.Sequence, t.Signer, next)
+	case t.Body.Sequence > next:
+		return cc.Result{}, cc.Errorf("tx", cc.SequenceGap, "sequence %d is ahead of %s's next sequence %d", t.Body.Sequence, t.Signer, next)
+	}
+	pub, err := a.cfg.SignerKey(kv, t.Signer, t.Body.Type, t.Body.Payload)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	if !a.sigs.verified(t.Hash, pub) {
+		if err := t.Verify(pub); err != nil {
+			return cc.Result{}, err
+		}
+		a.sigs.add(t.Hash, pub)
+	}
+	ctx.Signer = t.Signer
+	ctx.Sequence = t.Body.Sequence
+	ctx.Type = t.Body.Type
+	ctx.TxHash = t.Hash
+	res, err := runHandler(h, ctx, kv, t.Body.Payload)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	setSequence(kv, t.Signer, next+1)
+	return res, nil
+}
+
+// runHandler calls h, turning a panic or a foreign error into an Internal
+// *cc.Error so a handler bug fails the transaction the same way on every
+// node instead of crashing them.
+func runHandler(h cc.Handler, ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (res cc.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = cc.Result{}, cc.E(ctx.Type, cc.Internal, fmt.Errorf("handler panic: %v", r))
+		}
+	}()
+	res, err = h(ctx, kv, payload)
+	var ce *cc.Error
+	if err != nil && !errors.As(err, &ce) {
+		err = cc.E(ctx.Type, cc.Internal, err)
+	}
+	return res, err
+}

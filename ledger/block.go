@@ -1,0 +1,136 @@
+package ledger
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/crypto/ed25519"
+
+	cc "carechain"
+	"carechain/ledger/store"
+	"carechain/ledger/tx"
+)
+
+// TxOutcome is the committed result of one transaction.
+type TxOutcome struct {
+	Hash   []byte `json:"hash"`
+	Height int64  `json:"height"`
+	Index  int    `json:"index"`
+	Code   uint32 `json:"code"`
+	Log    string `json:"log,omitempty"`
+	Data   []byte `json:"data,omitempty"`
+}
+
+// blockRun is the state of the block being finalized until Commit.
+type blockRun struct {
+	height   int64
+	outcomes []TxOutcome
+}
+
+// txIndexKey is the state key recording where a committed transaction is.
+// It lets anyone prove a transaction's inclusion and result by its hash.
+func txIndexKey(hash []byte) string { return "tx/" + hex.EncodeToString(hash) }
+
+// txIndex is the value under txIndexKey.
+type txIndex struct {
+	Height int64  `json:"height"`
+	Index  int    `json:"index"`
+	Code   uint32 `json:"code"`
+}
+
+// FinalizeBlock executes the decided block's transactions in order against
+// the working state. Each transaction's writes are kept only if it
+// succeeds. It returns per-transaction results, validator updates and the
+// AppHash; nothing is persisted until Commit.
+func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	if a.block != nil {
+		// CometBFT re-sent a block before Commit (e.g. after a crash
+		// recovery): start over from committed state.
+		a.store.Rollback()
+	}
+	run := &blockRun{height: req.Height, outcomes: make([]TxOutcome, len(req.Txs))}
+	a.block = run
+	working := a.store.Working()
+	base := cc.TxContext{ChainID: a.ChainID(), Height: req.Height, Time: req.Time.UTC()}
+
+	results := make([]*abci.ExecTxResult, len(req.Txs))
+	var updates []abci.ValidatorUpdate
+	for i, raw := range req.Txs {
+		scratch := store.NewOverlay(working)
+		res, err := a.apply(base, scratch, raw)
+		out := TxOutcome{Hash: tx.Hash(raw), Height: req.Height, Index: i}
+		if err != nil {
+			scratch.Discard()
+			out.Code = cc.KindOf(err).Code()
+			out.Log = a.userText(err)
+			results[i] = &abci.ExecTxResult{Code: out.Code, Log: out.Log, Codespace: "carechain"}
+		} else {
+			scratch.Flush(working)
+			out.Data = res.Data
+			results[i] = &abci.ExecTxResult{Code: abci.CodeTypeOK, Data: res.Data, Events: abciEvents(res.Events)}
+			for _, v := range res.Validators {
+				updates = append(updates, abci.ValidatorUpdate{Power: v.Power, PubKeyType: ed25519.KeyType, PubKeyBytes: v.PubKey})
+			}
+			if err := cc.SetJSON(working, txIndexKey(out.Hash), txIndex{Height: req.Height, Index: i, Code: 0}); err != nil {
+				return nil, err
+			}
+		}
+		run.outcomes[i] = out
+	}
+	appHash, err := a.store.FinalizeBlock(req.Height)
+	if err != nil {
+		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
+	}
+	return &abci.FinalizeBlockResponse{TxResults: results, ValidatorUpdates: updates, AppHash: appHash}, nil
+}
+
+// Commit persists the block's writes atomically, resets the mempool state
+// to the new committed state and notifies waiters of the outcomes.
+func (a *App) Commit(_ context.Context, _ *abci.CommitRequest) (*abci.CommitResponse, error) {
+	if err := a.store.Commit(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	a.check.Discard()
+	a.check = store.NewOverlay(a.store.Committed())
+	if run := a.block; run != nil {
+		a.block = nil
+		a.stats.committed(run)
+		a.notifier.publish(run.outcomes)
+	}
+	return &abci.CommitResponse{}, nil
+}
+
+// abciEvents converts domain events to ABCI events.
+func abciEvents(evs []cc.Event) []abci.Event {
+	if len(evs) == 0 {
+		return nil
+	}
+	out := make([]abci.Event, len(evs))
+	for i, e := range evs {
+		attrs := make([]abci.EventAttribute, len(e.Attributes))
+		for j, at := range e.Attributes {
+			attrs[j] = abci.EventAttribute{Key: at.Key, Value: at.Value, Index: true}
+		}
+		out[i] = abci.Event{Type: e.Type, Attributes: attrs}
+	}
+	return out
+}
+
+// LookupTx finds a committed transaction's height, index and code by hash.
+// Only transactions that succeeded are indexed; others answer NotFound.
+func LookupTx(kv cc.Reader, hash []byte) (*cc.TxInfo, error) {
+	var ix txIndex
+	ok, err := cc.GetJSON(kv, txIndexKey(hash), &ix)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, cc.Errorf("tx", cc.NotFound, "no committed transaction %x", hash)
+	}
+	return &cc.TxInfo{Hash: hex.EncodeToString(hash), Height: ix.Height, Index: ix.Index, Code: ix.Code}, nil
+}
+
+// TxIndexKey is the state key whose proof proves a transaction committed.
+func TxIndexKey(hash []byte) string { return txIndexKey(hash) }
