@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	cc "carechain"
@@ -64,8 +63,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				return err
 			}
 			if !seed.Seeded(r.node) {
-				bar := progressbar.NewOptions(-1, progressbar.OptionSetDescription("seeding demo world"), progressbar.OptionSetWriter(os.Stderr),
-					progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+				bar := newBar(-1, "seeding demo world")
 				err := seed.Apply(ctx, r.node, pop, time.Now(), func(step string, done, total int) {
 					bar.ChangeMax(total)
 					bar.Describe("seeding: " + step)
@@ -110,7 +108,7 @@ func createDemoHome(home, httpAddr string, pop *seed.Population) error {
 	}
 	ks.SetScryptN(keystore.DemoScryptN)
 	all := pop.All()
-	bar := progressbar.NewOptions(len(all), progressbar.OptionSetDescription("writing demo keystore"), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionClearOnFinish())
+	bar := newBar(int64(len(all)), "writing demo keystore")
 	for _, id := range all {
 		if _, err := ks.Import(id.Name, DemoPassphrase, id.Key, id.DID); err != nil && !cc.Is(cc.Conflict, err) {
 			return err

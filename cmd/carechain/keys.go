@@ -111,7 +111,9 @@ from its first public key and stays the same when the key is rotated.`,
 			if err != nil {
 				return err
 			}
-			return g.emit(keyView(k), func(w io.Writer) { fmt.Fprintf(w, "created %s\n  did:        %s\n  public key: %s\n", k.Name, k.DID, tx.EncodeKey(k.PublicKey)) })
+			return g.emit(keyView(k), func(w io.Writer) {
+				fmt.Fprintf(w, "created %s\n  did:        %s\n  public key: %s\n", k.Name, k.DID, tx.EncodeKey(k.PublicKey))
+			})
 		},
 	})
 	c.AddCommand(&cobra.Command{

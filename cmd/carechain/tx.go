@@ -102,7 +102,9 @@ func newTxCmd(g *globals) *cobra.Command {
 
 	var kind string
 	didCreate := g.txCmd(tf, "did-create", "Put the key's DID on the ledger (practitioners, organizations, nodes)", "did.create", cobra.NoArgs,
-		func(c *cobra.Command) { c.Flags().StringVar(&kind, "kind", "practitioner", "practitioner, organization, node or patient") },
+		func(c *cobra.Command) {
+			c.Flags().StringVar(&kind, "kind", "practitioner", "practitioner, organization, node or patient")
+		},
 		func(k *keystore.Key, _ []string) (any, error) {
 			if err := needKey(k); err != nil {
 				return nil, err
@@ -119,7 +121,9 @@ func newTxCmd(g *globals) *cobra.Command {
 	var org string
 	attest := g.txCmd(tf, "patient-attest PATIENT-DID", "Attest a patient's registration on behalf of an organization", "patient.attest", cobra.ExactArgs(1),
 		func(c *cobra.Command) { c.Flags().StringVar(&org, "org", "", "organization id") },
-		func(_ *keystore.Key, a []string) (any, error) { return map[string]string{"patient": a[0], "org": org}, nil })
+		func(_ *keystore.Key, a []string) (any, error) {
+			return map[string]string{"patient": a[0], "org": org}, nil
+		})
 
 	var guardians []string
 	var threshold int
@@ -135,7 +139,9 @@ func newTxCmd(g *globals) *cobra.Command {
 		})
 	var newKey string
 	approve := g.txCmd(tf, "recovery-approve DID", "As a guardian, approve moving DID to a new public key", "did.recovery.approve", cobra.ExactArgs(1),
-		func(c *cobra.Command) { c.Flags().StringVar(&newKey, "new-public-key", "", "the new base64url Ed25519 public key") },
+		func(c *cobra.Command) {
+			c.Flags().StringVar(&newKey, "new-public-key", "", "the new base64url Ed25519 public key")
+		},
 		func(_ *keystore.Key, a []string) (any, error) {
 			return map[string]string{"did": a[0], "new_public_key": newKey}, nil
 		})
@@ -195,7 +201,9 @@ func newTxCmd(g *globals) *cobra.Command {
 			c.Flags().StringVar(&org, "org", "", "organization id")
 			c.Flags().StringVar(&member, "member", "", "member DID")
 		},
-		func(_ *keystore.Key, _ []string) (any, error) { return map[string]any{"org": org, "member": member}, nil })
+		func(_ *keystore.Key, _ []string) (any, error) {
+			return map[string]any{"org": org, "member": member}, nil
+		})
 
 	var typ, payload string
 	raw := g.txCmd(tf, "raw", "Sign and submit any transaction type with a JSON payload", "(given by --type)", cobra.NoArgs,
@@ -245,7 +253,9 @@ func newRotateCmd(g *globals, tf *txFlags) *cobra.Command {
 			if err := ks.Rotate(k.Name, pass, priv); err != nil {
 				return fmt.Errorf("the ledger rotated %s at height %d but the keystore could not be updated (%v); the new private key seed is %x — store it now", k.DID, res.Height, err, priv.Seed())
 			}
-			return g.emit(res, func(w io.Writer) { fmt.Fprintf(w, "rotated %s to %s at height %d\n", k.DID, tx.EncodeKey(pub), res.Height) })
+			return g.emit(res, func(w io.Writer) {
+				fmt.Fprintf(w, "rotated %s to %s at height %d\n", k.DID, tx.EncodeKey(pub), res.Height)
+			})
 		},
 	}
 }

@@ -41,7 +41,7 @@ with code 8 on any tampering. Stop the node first.`,
 						bar.Finish()
 					}
 					stage = s
-					bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription(s), progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+					bar = newBar(total, s)
 				}
 				bar.Set64(done)
 			})

@@ -143,7 +143,19 @@ func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, ty
 		return nil, cc.E("tx.build", cc.Invalid, err)
 	}
 	sig := ed25519.Sign(key, SignBytes(signer, canon))
-	return json.Marshal(Envelope{Body: canon, Signer: signer, Sig: base64.RawURLEncoding.EncodeToString(sig)})
+	return Encode(canon, signer, sig)
+}
+
+// Encode writes the envelope of a signed canonical body. It does not escape
+// HTML characters, so the body's bytes are carried exactly as signed.
+func Encode(canonicalBody []byte, signer cc.DID, sig []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Envelope{Body: canonicalBody, Signer: signer, Sig: base64.RawURLEncoding.EncodeToString(sig)}); err != nil {
+		return nil, cc.E("tx.encode", cc.Invalid, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 var didEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
