@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The carechain test suite: vet, all tests with the race detector on the
+# pure packages, all tests, and a short fuzz run of every fuzz target.
+# Usage: ./scripts/test.sh            (FUZZTIME=10s by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME="${FUZZTIME:-10s}"
+
+echo "== go vet"
+go vet ./...
+
+echo "== gofmt"
+bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$bad" ]; then echo "gofmt needed: $bad"; exit 1; fi
+
+echo "== race detector on the deterministic core and the API"
+go test -race -count=1 ./ledger/... ./identity/... ./keystore/... ./httpapi/... ./client/... .
+
+echo "== all tests (real CometBFT nodes, multi-process testnet)"
+go test -count=1 -timeout 30m ./...
+
+echo "== short fuzz runs ($FUZZTIME each)"
+for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/func //' | sort -u); do
+  pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -1 | xargs dirname)
+  echo "-- $target in $pkg"
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+done
+echo "all tests passed"
