@@ -3,6 +3,7 @@ package chain
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -122,6 +123,10 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 
 // mempoolError classifies an error from CometBFT's mempool.
 func mempoolError(err error) (uint32, string) {
+	var ce *cc.Error
+	if errors.As(err, &ce) && ce.Kind != cc.Internal {
+		return ce.Kind.Code(), err.Error()
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, "already exists in cache"), strings.Contains(msg, "tx already exists"):
