@@ -1,0 +1,277 @@
+package store
+
+import (
+	"bytes"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cometbft/cometbft/crypto/merkle"
+
+	cc "carechain"
+)
+
+// BlockMeta is the commitment record of one committed block:
+// AppHash = ComputeAppHash(PrevAppHash, WritesRoot, StateDigest). In
+// CometBFT the AppHash of block h is carried by the header of block h+1.
+type BlockMeta struct {
+	Height      int64  `json:"height"`
+	PrevAppHash []byte `json:"prev_app_hash"`
+	WritesRoot  []byte `json:"writes_root"`
+	StateDigest []byte `json:"state_digest"`
+	AppHash     []byte `json:"app_hash"`
+	NumWrites   int64  `json:"num_writes"`
+}
+
+// stagedBlock is a finalized, not yet committed block.
+type stagedBlock struct {
+	batch  *pebble.Batch
+	meta   *BlockMeta
+	digest digest
+	gen    uint64 // the working overlay's generation when finalized
+}
+
+// FinalizeBlock computes AppHash(height) from the working overlay's writes
+// and stages the block for Commit; nothing is persisted. height must be
+// LastHeight()+1 and no other block may be staged (else FailedPrecondition).
+// The working overlay must not change between FinalizeBlock and Commit.
+func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
+	const op = "store.FinalizeBlock"
+	if !s.acquire() {
+		return nil, errClosed(op)
+	}
+	defer s.release()
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	if s.staged != nil {
+		return nil, cc.Errorf(op, cc.FailedPrecondition, "block %d is already finalized; commit or roll back first", s.staged.meta.Height)
+	}
+	s.mu.Lock()
+	last, prev, d, genesis := s.lastHeight, s.lastAppHash, s.digest, s.genesis
+	s.mu.Unlock()
+	if height != last+1 {
+		return nil, cc.Errorf(op, cc.FailedPrecondition, "height %d, want %d", height, last+1)
+	}
+
+	writes := s.working.Writes()
+	batch := s.db.NewBatchWithSize(batchSize(writes))
+	// The writes are sorted, so one iterator seeking forward finds every
+	// old value far faster than a Get per key.
+	lo := []byte(statePrefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		batch.Close()
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	defer it.Close()
+	x := newHasher()
+	leaves := make([][]byte, len(writes))
+	hb := encodeHeight(height)
+	var key, val []byte
+	for i, w := range writes {
+		key = appendStateKey(key[:0], w.Key)
+		if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
+			old, err := it.ValueAndErr()
+			if err != nil {
+				batch.Close()
+				return nil, cc.E(op, cc.Internal, err)
+			}
+			d.sub(x.entry(w.Key, old))
+		} else if err := it.Error(); err != nil {
+			batch.Close()
+			return nil, cc.E(op, cc.Internal, err)
+		}
+		if w.Deleted {
+			err = batch.Delete(key, nil)
+		} else {
+			d.add(x.entry(w.Key, w.Value))
+			err = batch.Set(key, w.Value, nil)
+		}
+		if err == nil {
+			key = appendWriteKey(key[:0], height, w.Key)
+			val = appendWriteValue(val[:0], w)
+			err = batch.Set(key, val, nil)
+		}
+		if err == nil {
+			key = appendLastWriteKey(key[:0], w.Key)
+			err = batch.Set(key, hb, nil)
+		}
+		if err != nil {
+			batch.Close()
+			return nil, cc.E(op, cc.Internal, err)
+		}
+		leaves[i] = x.leaf(w.Key, w.Deleted, w.Value)
+	}
+
+	root := merkle.HashFromByteSlices(leaves)
+	sd := d.bytes()
+	meta := &BlockMeta{
+		Height:      height,
+		PrevAppHash: bytes.Clone(prev),
+		WritesRoot:  root,
+		StateDigest: sd,
+		AppHash:     ComputeAppHash(prev, root, sd),
+		NumWrites:   int64(len(writes)),
+	}
+	err = batch.Set(blockKey(height), encodeMeta(meta), nil)
+	if err == nil {
+		err = batch.Set(keyHeight, hb, nil)
+	}
+	if err == nil && height == 1 {
+		err = batch.Set(keyVersion, []byte(formatVersion), nil)
+		if err == nil && len(genesis) > 0 {
+			err = batch.Set(keyGenesis, genesis, nil)
+		}
+	}
+	if err != nil {
+		batch.Close()
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	s.staged = &stagedBlock{batch: batch, meta: meta, digest: d, gen: s.working.gen}
+	return bytes.Clone(meta.AppHash), nil
+}
+
+// batchSize estimates the encoded size of a block's batch: three records
+// per write (state, block write, latest write height) plus metadata.
+func batchSize(writes []Write) int {
+	n := 512
+	for _, w := range writes {
+		n += 3*(len(w.Key)+16) + 2*len(w.Value) + 24
+	}
+	return n
+}
+
+// Commit persists the staged block — state changes, the block's writes,
+// per-key write heights and BlockMeta — in one Pebble batch synced to disk,
+// then empties the working overlay. It fails with FailedPrecondition if no
+// block is staged or the working overlay changed after FinalizeBlock (the
+// block then stays staged; Rollback to start over).
+func (s *Store) Commit() error {
+	const op = "store.Commit"
+	if !s.acquire() {
+		return errClosed(op)
+	}
+	defer s.release()
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	st := s.staged
+	if st == nil {
+		return cc.Errorf(op, cc.FailedPrecondition, "no finalized block to commit")
+	}
+	if s.working.gen != st.gen {
+		return cc.Errorf(op, cc.FailedPrecondition, "working state changed after block %d was finalized", st.meta.Height)
+	}
+	s.staged = nil
+	err := st.batch.Commit(pebble.Sync)
+	st.batch.Close()
+	s.working.Discard()
+	if err != nil {
+		// The block must be executed again; the committed summary is
+		// unchanged. (Pebble treats a failed WAL sync as fatal anyway.)
+		return cc.E(op, cc.Internal, err)
+	}
+	s.mu.Lock()
+	s.lastHeight = st.meta.Height
+	s.lastAppHash = st.meta.AppHash
+	s.digest = st.digest
+	s.mu.Unlock()
+	return nil
+}
+
+// Rollback drops the working overlay's writes and any staged block, e.g.
+// before a block is executed again. Committed state is untouched.
+func (s *Store) Rollback() {
+	s.bmu.Lock()
+	defer s.bmu.Unlock()
+	s.dropStaged()
+	s.working.Discard()
+}
+
+// dropStaged releases the staged block, if any. The caller holds bmu.
+func (s *Store) dropStaged() {
+	if s.staged != nil {
+		s.staged.batch.Close()
+		s.staged = nil
+	}
+}
+
+// BlockMeta returns the commitment record of committed block height, or a
+// NotFound error.
+func (s *Store) BlockMeta(height int64) (*BlockMeta, error) {
+	const op = "store.BlockMeta"
+	if !s.acquire() {
+		return nil, errClosed(op)
+	}
+	defer s.release()
+	return s.blockMeta(op, height)
+}
+
+// blockMeta reads and checks a BlockMeta; the caller holds an acquire.
+func (s *Store) blockMeta(op string, height int64) (*BlockMeta, error) {
+	if height < 1 {
+		return nil, cc.Errorf(op, cc.NotFound, "no block at height %d", height)
+	}
+	b, err := s.rawGet(blockKey(height))
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	if b == nil {
+		return nil, cc.Errorf(op, cc.NotFound, "no block at height %d", height)
+	}
+	m, err := decodeMeta(b)
+	if err != nil {
+		return nil, cc.E(op, cc.Integrity, err)
+	}
+	if m.Height != height {
+		return nil, cc.Errorf(op, cc.Integrity, "block meta at height %d claims height %d", height, m.Height)
+	}
+	return m, nil
+}
+
+// BlockWrites returns the writes of committed block height sorted by key,
+// or a NotFound error if there is no such block.
+func (s *Store) BlockWrites(height int64) ([]Write, error) {
+	const op = "store.BlockWrites"
+	if !s.acquire() {
+		return nil, errClosed(op)
+	}
+	defer s.release()
+	m, err := s.blockMeta(op, height)
+	if err != nil {
+		return nil, err
+	}
+	return s.blockWrites(op, m)
+}
+
+// blockWrites reads the writes of block m and checks their count; the
+// caller holds an acquire.
+func (s *Store) blockWrites(op string, m *BlockMeta) ([]Write, error) {
+	lo := writesKeyPrefix(m.Height)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	out := make([]Write, 0, m.NumWrites)
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, cc.E(op, cc.Internal, err)
+		}
+		w, err := decodeWriteValue(string(it.Key()[len(lo):]), v)
+		if err != nil {
+			it.Close()
+			return nil, cc.E(op, cc.Integrity, err)
+		}
+		out = append(out, w)
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	if err := it.Close(); err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	if int64(len(out)) != m.NumWrites {
+		return nil, cc.Errorf(op, cc.Integrity, "block %d has %d stored writes, its meta says %d", m.Height, len(out), m.NumWrites)
+	}
+	return out, nil
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"math/bits"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	cc "carechain"
+)
+
+// The commitment behind the AppHash (DESIGN §4):
+//
+//	AppHash(h)     = SHA256("carechain-apphash-v1" ‖ AppHash(h-1) ‖ WritesRoot(h) ‖ StateDigest(h))
+//	WritesRoot(h)  = merkle.HashFromByteSlices(leaf(w) for the writes w of block h, sorted by key)
+//	leaf(w)        = uvarint(len(key)) ‖ key ‖ flag ‖ valueHash
+//	                 flag 0 and SHA256(value) for a value, flag 1 and 32 zero bytes for a deletion
+//	StateDigest(h) = Σ SHA256("carechain-entry-v1" ‖ uvarint(len(key)) ‖ key ‖ value)  mod 2^256
+//	                 over every live entry after block h, as a 32-byte big-endian integer
+//
+// The first property gives inclusion proofs of any write against the
+// header carrying AppHash(h); the second lets a full state snapshot be
+// checked against the same hash. StateDigest is a multiset hash: it is
+// updated per write (subtract the old entry, add the new) and does not
+// depend on the order entries are visited in.
+const (
+	appHashDomain = "carechain-apphash-v1"
+	entryDomain   = "carechain-entry-v1"
+
+	hashSize = sha256.Size
+)
+
+// digest is a StateDigest: a 256-bit integer, limbs most significant first.
+type digest [4]uint64
+
+// add adds the big-endian integer h modulo 2^256.
+func (d *digest) add(h *[hashSize]byte) {
+	var carry uint64
+	for i := 3; i >= 0; i-- {
+		d[i], carry = bits.Add64(d[i], binary.BigEndian.Uint64(h[i*8:]), carry)
+	}
+}
+
+// sub subtracts the big-endian integer h modulo 2^256.
+func (d *digest) sub(h *[hashSize]byte) {
+	var borrow uint64
+	for i := 3; i >= 0; i-- {
+		d[i], borrow = bits.Sub64(d[i], binary.BigEndian.Uint64(h[i*8:]), borrow)
+	}
+}
+
+// bytes returns d as 32 bytes big-endian.
+func (d digest) bytes() []byte {
+	b := make([]byte, 0, hashSize)
+	for _, limb := range d {
+		b = binary.BigEndian.AppendUint64(b, limb)
+	}
+	return b
+}
+
+// digestFrom is the inverse of digest.bytes.
+func digestFrom(b []byte) (digest, bool) {
+	var d digest
+	if len(b) != hashSize {
+		return d, false
+	}
+	for i := range d {
+		d[i] = binary.BigEndian.Uint64(b[i*8:])
+	}
+	return d, true
+}
+
+// hasher computes the commitment's hashes with one reused SHA-256 state and
+// scratch buffer. It is not safe for concurrent use.
+type hasher struct {
+	h   hash.Hash
+	buf []byte
+	sum [hashSize]byte
+}
+
+func newHasher() *hasher { return &hasher{h: sha256.New()} }
+
+// entry returns the StateDigest term of the live entry (key, value). The
+// result is valid until the next call.
+func (x *hasher) entry(key string, value []byte) *[hashSize]byte {
+	x.h.Reset()
+	x.buf = append(x.buf[:0], entryDomain...)
+	x.buf = binary.AppendUvarint(x.buf, uint64(len(key)))
+	x.buf = append(x.buf, key...)
+	x.h.Write(x.buf)
+	x.h.Write(value)
+	x.h.Sum(x.sum[:0])
+	return &x.sum
+}
+
+// leaf returns the Merkle leaf of a write (a fresh slice).
+func (x *hasher) leaf(key string, deleted bool, value []byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+1+hashSize)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	if deleted {
+		b = append(b, flagDelete)
+		return append(b, make([]byte, hashSize)...)
+	}
+	b = append(b, flagSet)
+	x.h.Reset()
+	x.h.Write(value)
+	return x.h.Sum(b)
+}
+
+// Leaf returns the Merkle leaf that commits to a write: uvarint(len(key)) ‖
+// key ‖ flag ‖ valueHash, where a value has flag 0 and valueHash =
+// SHA256(value), and a deletion flag 1 and 32 zero bytes.
+func Leaf(w Write) []byte {
+	return newHasher().leaf(w.Key, w.Deleted, w.Value)
+}
+
+// EntryHash returns the StateDigest term of the live entry (key, value):
+// SHA256("carechain-entry-v1" ‖ uvarint(len(key)) ‖ key ‖ value).
+func EntryHash(key string, value []byte) []byte {
+	s := newHasher().entry(key, value)
+	return s[:]
+}
+
+// ComputeAppHash returns SHA256("carechain-apphash-v1" ‖ prevAppHash ‖
+// writesRoot ‖ stateDigest). writesRoot and stateDigest are 32 bytes each,
+// so the concatenation is unambiguous whatever prevAppHash's length.
+func ComputeAppHash(prevAppHash, writesRoot, stateDigest []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(appHashDomain))
+	h.Write(prevAppHash)
+	h.Write(writesRoot)
+	h.Write(stateDigest)
+	return h.Sum(nil)
+}
+
+// RecomputeDigest scans every committed state entry and returns the
+// StateDigest computed from scratch. On an intact store it equals
+// StateDigest(); VerifyState compares the two.
+func (s *Store) RecomputeDigest() ([]byte, error) {
+	const op = "store.RecomputeDigest"
+	if !s.acquire() {
+		return nil, errClosed(op)
+	}
+	defer s.release()
+	lo := []byte(statePrefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	x := newHasher()
+	var d digest
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return nil, cc.E(op, cc.Internal, err)
+		}
+		d.add(x.entry(string(it.Key()[len(statePrefix):]), v))
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	if err := it.Close(); err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	return d.bytes(), nil
+}
+
+// StateDigest returns the StateDigest after the last committed block (32
+// zero bytes for an empty store).
+func (s *Store) StateDigest() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.digest.bytes()
+}
+
+// VerifyState recomputes the state digest from a full scan and checks it
+// against the last committed block's StateDigest, and that block's AppHash
+// against its PrevAppHash, WritesRoot and StateDigest. A mismatch is an
+// Integrity error. Run it while no block is being committed.
+func (s *Store) VerifyState() error {
+	const op = "store.VerifyState"
+	got, err := s.RecomputeDigest()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	height, want := s.lastHeight, s.digest.bytes()
+	s.mu.Unlock()
+	if !bytes.Equal(got, want) {
+		return cc.Errorf(op, cc.Integrity, "state digest %x does not match the committed digest %x at height %d", got, want, height)
+	}
+	if height == 0 {
+		return nil
+	}
+	m, err := s.BlockMeta(height)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(m.StateDigest, want) {
+		return cc.Errorf(op, cc.Integrity, "block %d records state digest %x, want %x", height, m.StateDigest, want)
+	}
+	if app := ComputeAppHash(m.PrevAppHash, m.WritesRoot, m.StateDigest); !bytes.Equal(app, m.AppHash) {
+		return cc.Errorf(op, cc.Integrity, "block %d app hash %x does not match its parts (%x)", height, m.AppHash, app)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// The Pebble key layout. Every key of the database starts with one of two
+// prefixes, so state keys (any string) can never collide with metadata:
+//
+//	s/<key>                     live state entry: the value
+//	m/v                         layout version (formatVersion), written with block 1
+//	m/h                         last committed height, 8-byte big-endian
+//	m/g                         AppHash(0), the genesis hash, if one was set
+//	m/b/<height>                BlockMeta of a height (encodeMeta)
+//	m/w/<height><key>           one write of a block: flag byte ‖ value
+//	m/k/<key>                   height of the key's latest write, 8-byte big-endian
+//
+// <height> is 8-byte big-endian, so a block's writes are contiguous and in
+// key order. All keys of one block are written in one synced batch.
+const (
+	statePrefix     = "s/"
+	blockPrefix     = "m/b/"
+	writesPrefix    = "m/w/"
+	lastWritePrefix = "m/k/"
+
+	formatVersion = "carechain-store-v1"
+)
+
+var (
+	keyVersion = []byte("m/v")
+	keyHeight  = []byte("m/h")
+	keyGenesis = []byte("m/g")
+)
+
+// appendStateKey appends the Pebble key of state key k to buf.
+func appendStateKey(buf []byte, k string) []byte {
+	return append(append(buf, statePrefix...), k...)
+}
+
+// stateKey returns the Pebble key of state key k.
+func stateKey(k string) []byte {
+	return appendStateKey(make([]byte, 0, len(statePrefix)+len(k)), k)
+}
+
+// blockKey returns the Pebble key of the BlockMeta at height h.
+func blockKey(h int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(blockPrefix), uint64(h))
+}
+
+// writesKeyPrefix returns the prefix of every write of block h.
+func writesKeyPrefix(h int64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(writesPrefix), uint64(h))
+}
+
+// appendWriteKey appends the Pebble key of block h's write of k to buf.
+func appendWriteKey(buf []byte, h int64, k string) []byte {
+	buf = append(buf, writesPrefix...)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(h))
+	return append(buf, k...)
+}
+
+// appendLastWriteKey appends the Pebble key holding k's latest write height.
+func appendLastWriteKey(buf []byte, k string) []byte {
+	return append(append(buf, lastWritePrefix...), k...)
+}
+
+// prefixEnd returns the smallest key greater than every key starting with
+// p, or nil if there is none (p is all 0xff).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Write values: a flag byte then the value.
+const (
+	flagSet    byte = 0
+	flagDelete byte = 1
+)
+
+// appendWriteValue appends the stored form of w (without its key) to buf.
+func appendWriteValue(buf []byte, w Write) []byte {
+	if w.Deleted {
+		return append(buf, flagDelete)
+	}
+	return append(append(buf, flagSet), w.Value...)
+}
+
+// decodeWriteValue is the inverse of appendWriteValue; the value is copied.
+func decodeWriteValue(key string, b []byte) (Write, error) {
+	if len(b) == 0 {
+		return Write{}, fmt.Errorf("write of %q: empty record", key)
+	}
+	switch b[0] {
+	case flagSet:
+		return Write{Key: key, Value: clone(b[1:])}, nil
+	case flagDelete:
+		if len(b) != 1 {
+			return Write{}, fmt.Errorf("write of %q: deletion carries a value", key)
+		}
+		return Write{Key: key, Deleted: true}, nil
+	default:
+		return Write{}, fmt.Errorf("write of %q: unknown flag %d", key, b[0])
+	}
+}
+
+// encodeHeight returns h as 8 bytes big-endian.
+func encodeHeight(h int64) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(h))
+}
+
+// decodeHeight is the inverse of encodeHeight.
+func decodeHeight(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("height record of %d bytes, want 8", len(b))
+	}
+	h := int64(binary.BigEndian.Uint64(b))
+	if h < 0 {
+		return 0, fmt.Errorf("negative height %d", h)
+	}
+	return h, nil
+}
+
+// metaVersion starts every encoded BlockMeta.
+const metaVersion byte = 1
+
+// encodeMeta returns the stored form of m: version byte ‖ height ‖
+// num writes (8 bytes big-endian each) ‖ uvarint len ‖ PrevAppHash ‖
+// WritesRoot ‖ StateDigest ‖ AppHash (32 bytes each).
+func encodeMeta(m *BlockMeta) []byte {
+	b := make([]byte, 0, 1+8+8+binary.MaxVarintLen64+len(m.PrevAppHash)+3*hashSize)
+	b = append(b, metaVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.Height))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.NumWrites))
+	b = binary.AppendUvarint(b, uint64(len(m.PrevAppHash)))
+	b = append(b, m.PrevAppHash...)
+	b = append(b, m.WritesRoot...)
+	b = append(b, m.StateDigest...)
+	return append(b, m.AppHash...)
+}
+
+// decodeMeta is the inverse of encodeMeta; the result owns its slices.
+func decodeMeta(b []byte) (*BlockMeta, error) {
+	if len(b) < 17 || b[0] != metaVersion {
+		return nil, fmt.Errorf("block meta: bad header")
+	}
+	m := &BlockMeta{
+		Height:    int64(binary.BigEndian.Uint64(b[1:9])),
+		NumWrites: int64(binary.BigEndian.Uint64(b[9:17])),
+	}
+	rest := b[17:]
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n > uint64(len(rest)-k) {
+		return nil, fmt.Errorf("block meta: bad prev app hash length")
+	}
+	rest = rest[k:]
+	if uint64(len(rest)) != n+3*hashSize {
+		return nil, fmt.Errorf("block meta: %d trailing bytes, want %d", len(rest), n+3*hashSize)
+	}
+	m.PrevAppHash = clone(rest[:n])
+	rest = rest[n:]
+	m.WritesRoot = clone(rest[:hashSize])
+	m.StateDigest = clone(rest[hashSize : 2*hashSize])
+	m.AppHash = clone(rest[2*hashSize:])
+	if m.Height < 1 || m.NumWrites < 0 {
+		return nil, fmt.Errorf("block meta: height %d, %d writes", m.Height, m.NumWrites)
+	}
+	return m, nil
+}

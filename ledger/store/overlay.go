@@ -1,0 +1,223 @@
+package store
+
+import (
+	"strings"
+
+	"github.com/google/btree"
+
+	cc "carechain"
+)
+
+// Write is one buffered change to a key: a new value, or a deletion when
+// Deleted is true (Value is then nil). Writes are what a block commits to.
+type Write struct {
+	Key     string `json:"key"`
+	Value   []byte `json:"value"`
+	Deleted bool   `json:"deleted"`
+}
+
+// item is an Overlay's record of one key. The map and the B-tree share the
+// same *item, so updating a key already buffered touches neither structure.
+type item struct {
+	key     string
+	value   []byte // owned by the overlay; replaced, never modified in place
+	deleted bool
+}
+
+func itemLess(a, b *item) bool { return a.key < b.key }
+
+// btreeDegree suits keys of tens of bytes; any degree gives the same order.
+const btreeDegree = 32
+
+// Overlay is a write-buffering cc.KV over a parent cc.Reader. Set and Delete
+// only change the overlay; Get and Iterate show the overlay's writes merged
+// over the parent (a deletion hides the parent's key). Flush applies the
+// buffered writes to another KV, Discard drops them.
+//
+// Values passed to Set are copied, and values returned by Get and Iterate are
+// the caller's to keep. Keys are ordered by byte-wise string comparison.
+//
+// An Overlay is not safe for concurrent use; its parent must not change
+// while the overlay is iterated. Overlays nest: a per-transaction overlay
+// over the block's overlay is flushed into it when the transaction succeeds.
+type Overlay struct {
+	parent cc.Reader // nil means an empty parent
+	items  map[string]*item
+	tree   *btree.BTreeG[*item]
+	gen    uint64 // bumped by every change; lets Store detect late writes
+}
+
+var _ cc.KV = (*Overlay)(nil)
+
+// NewOverlay returns an empty overlay over parent. A nil parent is an empty
+// state. It is cheap: the index is built on the first write.
+func NewOverlay(parent cc.Reader) *Overlay {
+	return &Overlay{parent: parent}
+}
+
+// Get returns the overlay's value for key if it has written key (nil if it
+// deleted it), else the parent's value. It returns nil, nil when absent.
+func (o *Overlay) Get(key string) ([]byte, error) {
+	if it, ok := o.items[key]; ok {
+		if it.deleted {
+			return nil, nil
+		}
+		return clone(it.value), nil
+	}
+	if o.parent == nil {
+		return nil, nil
+	}
+	return o.parent.Get(key)
+}
+
+// Set buffers value for key. A nil value is stored as an empty value, which
+// Get reports as present (non-nil, zero length).
+func (o *Overlay) Set(key string, value []byte) {
+	o.put(key, clone(value), false)
+}
+
+// Delete buffers the deletion of key. Deleting a key the parent does not
+// hold is still recorded as a write.
+func (o *Overlay) Delete(key string) {
+	o.put(key, nil, true)
+}
+
+// put records a write; value is owned by the overlay from now on.
+func (o *Overlay) put(key string, value []byte, deleted bool) {
+	o.gen++
+	if it, ok := o.items[key]; ok {
+		it.value, it.deleted = value, deleted
+		return
+	}
+	if o.tree == nil {
+		o.items = make(map[string]*item)
+		o.tree = btree.NewG(btreeDegree, itemLess)
+	}
+	it := &item{key: key, value: value, deleted: deleted}
+	o.items[key] = it
+	o.tree.ReplaceOrInsert(it)
+}
+
+// Iterate calls fn for every live key with the given prefix, in ascending
+// byte order, merging the overlay's writes over the parent's entries. It
+// stops early when fn returns false. Writes fn makes to this overlay are not
+// seen by the running iteration. Errors are the parent's.
+func (o *Overlay) Iterate(prefix string, fn func(key string, value []byte) bool) error {
+	own := o.snapshot(prefix)
+	i := 0
+	stopped := false
+	if o.parent != nil {
+		err := o.parent.Iterate(prefix, func(pk string, pv []byte) bool {
+			for i < len(own) && own[i].key < pk {
+				it := own[i]
+				i++
+				if !it.deleted && !fn(it.key, clone(it.value)) {
+					stopped = true
+					return false
+				}
+			}
+			if i < len(own) && own[i].key == pk {
+				it := own[i]
+				i++
+				if it.deleted {
+					return true
+				}
+				pv = clone(it.value)
+			}
+			if !fn(pk, pv) {
+				stopped = true
+				return false
+			}
+			return true
+		})
+		if err != nil || stopped {
+			return err
+		}
+	}
+	for ; i < len(own); i++ {
+		it := own[i]
+		if !it.deleted && !fn(it.key, clone(it.value)) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// snapshot copies the overlay's records with the given prefix, in key order.
+// Copying makes Iterate immune to writes fn makes while it runs.
+func (o *Overlay) snapshot(prefix string) []item {
+	if len(o.items) == 0 {
+		return nil
+	}
+	var out []item
+	o.tree.AscendGreaterOrEqual(&item{key: prefix}, func(it *item) bool {
+		if !strings.HasPrefix(it.key, prefix) {
+			return false
+		}
+		out = append(out, *it)
+		return true
+	})
+	return out
+}
+
+// Len returns the number of keys the overlay has written (set or deleted).
+func (o *Overlay) Len() int { return len(o.items) }
+
+// Writes returns the buffered writes sorted by key. The Value slices are
+// shared with the overlay and must not be modified.
+func (o *Overlay) Writes() []Write {
+	out := make([]Write, 0, len(o.items))
+	o.ascend(func(it *item) bool {
+		out = append(out, Write{Key: it.key, Value: it.value, Deleted: it.deleted})
+		return true
+	})
+	return out
+}
+
+// Flush applies the buffered writes to dst in ascending key order (Set for
+// values, Delete for deletions) and then empties the overlay.
+func (o *Overlay) Flush(dst cc.KV) {
+	if d, ok := dst.(*Overlay); ok {
+		if d == o {
+			return // flushing into itself changes nothing
+		}
+		// The values are not used again here, so hand them over uncopied.
+		o.ascend(func(it *item) bool {
+			d.put(it.key, it.value, it.deleted)
+			return true
+		})
+	} else {
+		o.ascend(func(it *item) bool {
+			if it.deleted {
+				dst.Delete(it.key)
+			} else {
+				dst.Set(it.key, it.value)
+			}
+			return true
+		})
+	}
+	o.Discard()
+}
+
+// ascend calls fn on the overlay's records in key order.
+func (o *Overlay) ascend(fn func(it *item) bool) {
+	if o.tree != nil {
+		o.tree.Ascend(fn)
+	}
+}
+
+// Discard drops every buffered write; the overlay then shows its parent.
+func (o *Overlay) Discard() {
+	o.gen++
+	if len(o.items) == 0 {
+		return
+	}
+	clear(o.items)
+	o.tree.Clear(false)
+}
+
+// clone returns a copy of b that is never nil, so a present empty value
+// stays distinguishable from an absent one.
+func clone(b []byte) []byte {
+	return append(make([]byte, 0, len(b)), b...)
+}

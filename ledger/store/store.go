@@ -1,0 +1,305 @@
+// Package store is carechain's versioned application state: a key-value
+// state in Pebble, the working overlay of the block being executed, and the
+// commitment that makes every write provable and every snapshot checkable:
+//
+//	AppHash(h) = SHA256("carechain-apphash-v1" ‖ AppHash(h-1) ‖ WritesRoot(h) ‖ StateDigest(h))
+//
+// where WritesRoot is the CometBFT Merkle root of block h's writes sorted by
+// key and StateDigest a multiset hash of every live entry (commitment.go
+// has the exact encodings).
+//
+// A block's life: transactions write into Working(); FinalizeBlock(h)
+// computes AppHash(h) from the working writes and stages them; Commit
+// writes state, the block's writes and its metadata in one synced Pebble
+// batch, so a crash leaves either the whole block or none of it; Rollback
+// drops an unfinished block. Committed() reads committed state only and is
+// safe for concurrent use while a block executes.
+//
+// Everything on the consensus path is deterministic: no clock, no
+// randomness, no map-order output, no goroutines of its own.
+package store
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	cc "carechain"
+)
+
+// Store is the committed state in a Pebble database plus one working
+// overlay for the block being executed.
+//
+// The block lifecycle (Working, FinalizeBlock, Commit, Rollback) belongs to
+// one goroutine, the consensus one. Committed, LastHeight, LastAppHash,
+// StateDigest, BlockMeta, BlockWrites, Proof and ProofAt may be called from
+// any goroutine at any time.
+type Store struct {
+	db *pebble.DB
+
+	// rmu guards closed and inflight: every database use is counted so Close
+	// can wait for in-flight reads instead of closing Pebble under them.
+	rmu      sync.Mutex
+	drained  *sync.Cond
+	closed   bool
+	inflight int
+
+	// mu guards the committed summary below.
+	mu          sync.Mutex
+	lastHeight  int64
+	lastAppHash []byte
+	digest      digest
+	genesis     []byte // AppHash(0)
+
+	// bmu serialises the block lifecycle; it guards staged.
+	bmu     sync.Mutex
+	working *Overlay
+	staged  *stagedBlock
+}
+
+// Open opens (creating if needed) the store whose Pebble files are in dir.
+func Open(dir string) (*Store, error) {
+	return OpenFS(dir, vfs.Default)
+}
+
+// OpenInMemory opens a fresh store on an in-memory filesystem, for tests.
+func OpenInMemory() (*Store, error) {
+	return OpenFS("", vfs.NewMem())
+}
+
+// OpenFS opens the store in dir of the given filesystem. Tests use it with
+// vfs.NewCrashableMem to simulate crashes.
+func OpenFS(dir string, fs vfs.FS) (*Store, error) {
+	const op = "store.Open"
+	db, err := pebble.Open(dir, &pebble.Options{
+		FS:                 fs,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             quietLogger{},
+	})
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	s := &Store{db: db}
+	s.drained = sync.NewCond(&s.rmu)
+	s.working = NewOverlay(s.Committed())
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, cc.E(op, err)
+	}
+	return s, nil
+}
+
+// quietLogger drops Pebble's routine informational messages (WAL recovery,
+// compactions) and passes errors and fatal errors to Pebble's default
+// logger.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+
+func (quietLogger) Errorf(format string, args ...any) {
+	pebble.DefaultLogger.Errorf(format, args...)
+}
+
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
+
+// load reads the committed summary: height, AppHash and digest.
+func (s *Store) load() error {
+	const op = "store.Open"
+	version, err := s.rawGet(keyVersion)
+	if err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
+	heightRec, err := s.rawGet(keyHeight)
+	if err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
+	if version == nil {
+		if heightRec != nil {
+			return cc.Errorf(op, cc.Integrity, "store has blocks but no layout version")
+		}
+		return nil // a fresh store
+	}
+	if string(version) != formatVersion {
+		return cc.Errorf(op, cc.Integrity, "store layout %q, want %q", version, formatVersion)
+	}
+	height, err := decodeHeight(heightRec)
+	if err != nil {
+		return cc.E(op, cc.Integrity, err)
+	}
+	genesis, err := s.rawGet(keyGenesis)
+	if err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
+	s.genesis = genesis
+	s.lastAppHash = genesis
+	if height == 0 {
+		return nil
+	}
+	m, err := s.blockMeta(op, height)
+	if err != nil {
+		return err
+	}
+	d, ok := digestFrom(m.StateDigest)
+	if !ok {
+		return cc.Errorf(op, cc.Integrity, "block %d: bad state digest", height)
+	}
+	s.lastHeight, s.lastAppHash, s.digest = height, m.AppHash, d
+	return nil
+}
+
+// Close waits for in-flight reads, drops any staged block and closes
+// Pebble. Later calls on the store (and on its readers) fail with an
+// Internal error; a second Close returns nil.
+func (s *Store) Close() error {
+	s.rmu.Lock()
+	if s.closed {
+		s.rmu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for s.inflight > 0 {
+		s.drained.Wait()
+	}
+	s.rmu.Unlock()
+
+	s.bmu.Lock()
+	s.dropStaged()
+	s.bmu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return cc.E("store.Close", cc.Internal, err)
+	}
+	return nil
+}
+
+// acquire registers a database use; it reports false once the store is
+// closed. Every successful acquire is paired with release. Nested acquires
+// (a Get inside an Iterate callback) never block.
+func (s *Store) acquire() bool {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.inflight++
+	return true
+}
+
+func (s *Store) release() {
+	s.rmu.Lock()
+	s.inflight--
+	if s.inflight == 0 && s.closed {
+		s.drained.Broadcast()
+	}
+	s.rmu.Unlock()
+}
+
+func errClosed(op string) error {
+	return cc.Errorf(op, cc.Internal, "store is closed")
+}
+
+// rawGet returns a copy of the value of a Pebble key, nil if absent. The
+// caller holds an acquire (or is Open).
+func (s *Store) rawGet(key []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := clone(v)
+	closer.Close()
+	return out, nil
+}
+
+// LastHeight returns the last committed height, 0 before the first block.
+func (s *Store) LastHeight() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastHeight
+}
+
+// LastAppHash returns AppHash(LastHeight()). At height 0 it is the genesis
+// hash given to SetGenesisHash, or empty.
+func (s *Store) LastAppHash() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.lastAppHash)
+}
+
+// SetGenesisHash sets AppHash(0), the PrevAppHash of block 1. It is kept in
+// memory and persisted with block 1. Once a block is committed the genesis
+// is fixed and the call is ignored.
+func (s *Store) SetGenesisHash(h []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lastHeight > 0 {
+		return
+	}
+	s.genesis = bytes.Clone(h)
+	s.lastAppHash = bytes.Clone(h)
+}
+
+// Working returns the overlay of the block being executed, whose parent is
+// the committed state. Commit and Rollback empty it; the pointer stays the
+// same for the store's life.
+func (s *Store) Working() *Overlay { return s.working }
+
+// Committed returns a read-only view of the committed state. It is safe for
+// concurrent use, never shows uncommitted writes, and an Iterate sees one
+// consistent committed state. Returned values are the caller's to keep.
+func (s *Store) Committed() cc.Reader { return committedReader{s} }
+
+// committedReader reads state entries straight from Pebble. A Commit is one
+// atomic batch, so each Get sees a whole block or none of it, and each
+// Iterate runs on one Pebble iterator, a consistent snapshot.
+type committedReader struct{ s *Store }
+
+func (r committedReader) Get(key string) ([]byte, error) {
+	const op = "store.Get"
+	if !r.s.acquire() {
+		return nil, errClosed(op)
+	}
+	defer r.s.release()
+	v, err := r.s.rawGet(stateKey(key))
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	return v, nil
+}
+
+func (r committedReader) Iterate(prefix string, fn func(key string, value []byte) bool) error {
+	const op = "store.Iterate"
+	if !r.s.acquire() {
+		return errClosed(op)
+	}
+	defer r.s.release()
+	lo := stateKey(prefix)
+	it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return cc.E(op, cc.Internal, err)
+		}
+		if !fn(string(it.Key()[len(statePrefix):]), clone(v)) {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return cc.E(op, cc.Internal, err)
+	}
+	if err := it.Close(); err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
+	return nil
+}
