@@ -1,6 +1,9 @@
 package carechain
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // DIDKind says what a DID stands for. It is informative: powers come from
 // organization membership and governance, not from the kind.
@@ -115,14 +118,14 @@ type Governance struct {
 
 // Proposal is a governance proposal awaiting approvals.
 type Proposal struct {
-	ID        uint64         `json:"id"`
-	Action    string         `json:"action"`
-	Params    []byte         `json:"params"` // canonical JSON of the action's parameters
-	Proposer  DID            `json:"proposer"`
-	Approvals []DID          `json:"approvals"` // sorted
-	Created   int64          `json:"created"`
-	Executed  int64          `json:"executed,omitempty"`
-	Status    ProposalStatus `json:"status"`
+	ID        uint64          `json:"id"`
+	Action    string          `json:"action"`
+	Params    json.RawMessage `json:"params"` // canonical JSON (RFC 8785) of the action's parameters, embedded as an object
+	Proposer  DID             `json:"proposer"`
+	Approvals []DID           `json:"approvals"` // sorted
+	Created   int64           `json:"created"`
+	Executed  int64           `json:"executed,omitempty"`
+	Status    ProposalStatus  `json:"status"`
 }
 
 // ProposalStatus is a proposal's lifecycle state.

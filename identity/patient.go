@@ -1,0 +1,144 @@
+package identity
+
+import (
+	"encoding/json"
+	"strconv"
+
+	cc "carechain"
+)
+
+// attestRoles are the roles that may attest a patient for their organization.
+var attestRoles = []cc.Role{cc.RoleAdmin, cc.RolePhysician, cc.RoleNurse}
+
+// patientRegisterPayload is the payload of "patient.register".
+type patientRegisterPayload struct {
+	PublicKey string `json:"public_key"` // base64url Ed25519 key
+}
+
+// patientAttestPayload is the payload of "patient.attest".
+type patientAttestPayload struct {
+	Patient cc.DID `json:"patient"`
+	Org     string `json:"org"`
+}
+
+// GetPatient returns the patient record of d, cc.NotFound if d is not a
+// registered patient.
+func GetPatient(kv cc.Reader, d cc.DID) (*cc.Patient, error) {
+	var p cc.Patient
+	found := false
+	if d.Valid() {
+		var err error
+		if found, err = cc.GetJSON(kv, patientKey(d), &p); err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, cc.Errorf("identity.patient", cc.NotFound, "%s is not a registered patient", truncate(string(d), maxEcho))
+	}
+	return &p, nil
+}
+
+// handlePatientRegister applies "patient.register" {public_key}: it creates
+// the signer's DID (kind patient, key_version 1) unless it exists, and the
+// signer's patient record. For a new DID the signer must be
+// tx.DeriveDID(public_key), for an existing one public_key must be its
+// current key (cc.Unauthorized otherwise). An existing patient record is
+// cc.Conflict.
+func handlePatientRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
+	const op = TypePatientRegister
+	var p patientRegisterPayload
+	if err := decodePayload(op, payload, &p); err != nil {
+		return cc.Result{}, err
+	}
+	key, err := selfCertifiedKey(op, kv, ctx.Signer, p.PublicKey)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	if _, err := GetPatient(kv, ctx.Signer); err == nil {
+		return cc.Result{}, cc.Errorf(op, cc.Conflict, "%s is already a registered patient", ctx.Signer)
+	} else if !cc.Is(cc.NotFound, err) {
+		return cc.Result{}, err
+	}
+	_, exists, err := lookupDID(kv, ctx.Signer)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	if !exists {
+		if err := cc.SetJSON(kv, didKey(ctx.Signer), newDIDRecord(ctx.Signer, cc.KindPatient, key, ctx.Height)); err != nil {
+			return cc.Result{}, err
+		}
+	}
+	pt := cc.Patient{DID: ctx.Signer, Registered: ctx.Height}
+	if err := cc.SetJSON(kv, patientKey(pt.DID), pt); err != nil {
+		return cc.Result{}, err
+	}
+	data, err := resultData(op, pt)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	return cc.Result{
+		Events: []cc.Event{event(op, "did", string(pt.DID), "did_created", strconv.FormatBool(!exists))},
+		Data:   data,
+	}, nil
+}
+
+// handlePatientAttest applies "patient.attest" {patient, org}: a member of
+// the active organization org with role admin, physician or nurse attests
+// that they know the registered patient; org is added (sorted, once) to the
+// patient's attested_by and to its DID record. A signer without such a role
+// is cc.Unauthorized, an unknown org or patient cc.NotFound, a suspended org
+// cc.FailedPrecondition, a repeated attestation cc.Conflict.
+func handlePatientAttest(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
+	const op = TypePatientAttest
+	var p patientAttestPayload
+	if err := decodePayload(op, payload, &p); err != nil {
+		return cc.Result{}, err
+	}
+	if err := checkDID(op, "patient", p.Patient); err != nil {
+		return cc.Result{}, err
+	}
+	if err := checkSlug(op, "org", p.Org); err != nil {
+		return cc.Result{}, err
+	}
+	if _, err := signerRecord(op, kv, ctx.Signer); err != nil {
+		return cc.Result{}, err
+	}
+	if _, err := activeOrg(op, kv, p.Org); err != nil {
+		return cc.Result{}, err
+	}
+	if err := requireRole(op, kv, p.Org, ctx.Signer, attestRoles...); err != nil {
+		return cc.Result{}, err
+	}
+	pt, err := GetPatient(kv, p.Patient)
+	if cc.Is(cc.NotFound, err) {
+		return cc.Result{}, cc.Errorf(op, cc.NotFound, "%s is not a registered patient", p.Patient)
+	}
+	if err != nil {
+		return cc.Result{}, err
+	}
+	attested, added := insertSorted(pt.AttestedBy, p.Org)
+	if !added {
+		return cc.Result{}, cc.Errorf(op, cc.Conflict, "%q already attested %s", p.Org, p.Patient)
+	}
+	rec, err := existingDID(op, kv, "patient", p.Patient)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	pt.AttestedBy = attested
+	rec.Attested, _ = insertSorted(rec.Attested, p.Org)
+	rec.Updated = ctx.Height
+	if err := cc.SetJSON(kv, patientKey(pt.DID), pt); err != nil {
+		return cc.Result{}, err
+	}
+	if err := cc.SetJSON(kv, didKey(rec.ID), rec); err != nil {
+		return cc.Result{}, err
+	}
+	data, err := resultData(op, pt)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	return cc.Result{
+		Events: []cc.Event{event(op, "patient", string(pt.DID), "org", p.Org, "by", string(ctx.Signer))},
+		Data:   data,
+	}, nil
+}
