@@ -46,9 +46,10 @@ type txIndex struct {
 // AppHash; nothing is persisted until Commit.
 func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
 	if a.block != nil {
-		// CometBFT re-sent a block before Commit (e.g. after a crash
-		// recovery): start over from committed state.
-		a.store.Rollback()
+		// CometBFT finalizes each height once and commits it before the
+		// next; anything else is a bug we must not paper over (rolling back
+		// would also drop the genesis writes staged for block 1).
+		return nil, fmt.Errorf("FinalizeBlock(%d) while block %d is not committed", req.Height, a.block.height)
 	}
 	run := &blockRun{height: req.Height, outcomes: make([]TxOutcome, len(req.Txs))}
 	a.block = run

@@ -10,7 +10,7 @@ import (
 )
 
 // BlockMeta is the commitment record of one committed block:
-// AppHash = ComputeAppHash(PrevAppHash, WritesRoot, StateDigest). In
+// AppHash = BlockAppHash(PrevAppHash, WritesRoot, StateDigest, NumWrites). In
 // CometBFT the AppHash of block h is carried by the header of block h+1.
 type BlockMeta struct {
 	Height      int64  `json:"height"`
@@ -108,7 +108,7 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 		PrevAppHash: bytes.Clone(prev),
 		WritesRoot:  root,
 		StateDigest: sd,
-		AppHash:     ComputeAppHash(prev, root, sd),
+		AppHash:     BlockAppHash(prev, root, sd, int64(len(writes))),
 		NumWrites:   int64(len(writes)),
 	}
 	err = batch.Set(blockKey(height), encodeMeta(meta), nil)
