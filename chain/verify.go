@@ -96,7 +96,11 @@ func Verify(home string, progress VerifyProgress) (*Report, error) {
 	defer mem.Close()
 	app := ledger.New(mem, ledger.Domain(slog.New(slog.DiscardHandler)))
 	ctx := context.Background()
-	init, err := app.InitChain(ctx, &abci.InitChainRequest{ChainId: stores.Genesis.ChainID, AppStateBytes: stores.Genesis.AppState, Time: stores.Genesis.GenesisTime})
+	vals := make([]abci.ValidatorUpdate, len(stores.Genesis.Validators))
+	for i, v := range stores.Genesis.Validators {
+		vals[i] = abci.ValidatorUpdate{Power: v.Power, PubKeyType: v.PubKey.Type(), PubKeyBytes: v.PubKey.Bytes()}
+	}
+	init, err := app.InitChain(ctx, &abci.InitChainRequest{ChainId: stores.Genesis.ChainID, AppStateBytes: stores.Genesis.AppState, Time: stores.Genesis.GenesisTime, Validators: vals})
 	if err != nil {
 		r.problem(1, "", "genesis app_state does not initialize: %v", err)
 		return r, nil

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -36,8 +37,9 @@ type Config struct {
 	// signed with, read from state (or from the payload for self-certifying
 	// creation types).
 	SignerKey func(kv cc.Reader, signer cc.DID, typ string, payload json.RawMessage) (ed25519.PublicKey, error)
-	// InitGenesis writes the genesis app_state into the state.
-	InitGenesis func(kv cc.KV, appState json.RawMessage) error
+	// InitGenesis writes the genesis app_state and the genesis validator
+	// set into the state.
+	InitGenesis func(kv cc.KV, appState json.RawMessage, validators []cc.ValidatorUpdate) error
 	// Logger receives internal error details; nil discards them.
 	Logger *slog.Logger
 }
@@ -56,6 +58,7 @@ type App struct {
 	block    *blockRun // the block being finalized, until Commit
 	notifier *Notifier
 	stats    *Stats
+	lastTime time.Time // the last finalized block's time, for CheckTx
 
 	mu sync.RWMutex // guards chainID for concurrent readers
 }
@@ -120,7 +123,11 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	w := a.store.Working()
 	w.Set(keyChainID, []byte(req.ChainId))
 	if a.cfg.InitGenesis != nil && len(req.AppStateBytes) > 0 {
-		if err := a.cfg.InitGenesis(w, req.AppStateBytes); err != nil {
+		vals := make([]cc.ValidatorUpdate, len(req.Validators))
+		for i, v := range req.Validators {
+			vals[i] = cc.ValidatorUpdate{PubKey: v.PubKeyBytes, Power: v.Power}
+		}
+		if err := a.cfg.InitGenesis(w, req.AppStateBytes, vals); err != nil {
 			return nil, fmt.Errorf("carechain genesis: %w", err)
 		}
 	}
@@ -137,11 +144,10 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 // signature, and runs the handler on a scratch overlay. The signature check
 // is cached so FinalizeBlock does not verify it again.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Check: true}
-	if req.Type == abci.CHECK_TX_TYPE_RECHECK {
-		// Rechecks run against the fresh post-commit check state.
-		ctx.Check = true
-	}
+	// CheckTx has no block: it uses the next height and the last block's
+	// time (zero until this process has seen a block), so time-bound rules
+	// are enforced exactly only in FinalizeBlock.
+	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.lastTime, Check: true}
 	scratch := store.NewOverlay(a.check)
 	_, err := a.apply(ctx, scratch, req.Tx)
 	if err != nil {

@@ -396,3 +396,12 @@ func mustAppHashAt(t testing.TB, app *App, h int64) []byte {
 	}
 	return m.AppHash
 }
+
+func TestMergeValidatorUpdates(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	got := mergeValidatorUpdates(nil, []cc.ValidatorUpdate{{PubKey: k1, Power: 10}, {PubKey: k2, Power: 5}})
+	got = mergeValidatorUpdates(got, []cc.ValidatorUpdate{{PubKey: k1, Power: 0}})
+	if len(got) != 2 || !bytes.Equal(got[0].PubKeyBytes, k1) || got[0].Power != 0 || got[1].Power != 5 {
+		t.Errorf("merged %+v", got)
+	}
+}

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -52,6 +53,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, fmt.Errorf("FinalizeBlock(%d) while block %d is not committed", req.Height, a.block.height)
 	}
 	run := &blockRun{height: req.Height, outcomes: make([]TxOutcome, len(req.Txs))}
+	a.lastTime = req.Time.UTC()
 	a.block = run
 	working := a.store.Working()
 	base := cc.TxContext{ChainID: a.ChainID(), Height: req.Height, Time: req.Time.UTC()}
@@ -71,9 +73,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			scratch.Flush(working)
 			out.Data = res.Data
 			results[i] = &abci.ExecTxResult{Code: abci.CodeTypeOK, Data: res.Data, Events: abciEvents(res.Events)}
-			for _, v := range res.Validators {
-				updates = append(updates, abci.ValidatorUpdate{Power: v.Power, PubKeyType: ed25519.KeyType, PubKeyBytes: v.PubKey})
-			}
+			updates = mergeValidatorUpdates(updates, res.Validators)
 			if err := cc.SetJSON(working, txIndexKey(out.Hash), txIndex{Height: req.Height, Index: i, Code: 0}); err != nil {
 				return nil, err
 			}
@@ -101,6 +101,27 @@ func (a *App) Commit(_ context.Context, _ *abci.CommitRequest) (*abci.CommitResp
 		a.notifier.publish(run.outcomes)
 	}
 	return &abci.CommitResponse{}, nil
+}
+
+// mergeValidatorUpdates adds vs to updates, keeping one update per key
+// (the last one wins, at the position of the first): CometBFT rejects a
+// block whose updates name a validator twice.
+func mergeValidatorUpdates(updates []abci.ValidatorUpdate, vs []cc.ValidatorUpdate) []abci.ValidatorUpdate {
+	for _, v := range vs {
+		u := abci.ValidatorUpdate{Power: v.Power, PubKeyType: ed25519.KeyType, PubKeyBytes: v.PubKey}
+		replaced := false
+		for i := range updates {
+			if bytes.Equal(updates[i].PubKeyBytes, v.PubKey) {
+				updates[i] = u
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			updates = append(updates, u)
+		}
+	}
+	return updates
 }
 
 // abciEvents converts domain events to ABCI events.

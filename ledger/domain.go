@@ -22,12 +22,15 @@ func Domain(log *slog.Logger) Config {
 
 // initGenesis decodes the genesis app_state strictly and hands it to the
 // domain packages.
-func initGenesis(kv cc.KV, appState json.RawMessage) error {
+func initGenesis(kv cc.KV, appState json.RawMessage, validators []cc.ValidatorUpdate) error {
 	var g cc.GenesisState
 	dec := json.NewDecoder(bytes.NewReader(appState))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&g); err != nil {
 		return cc.Errorf("genesis", cc.Malformed, "app_state: %v", err)
 	}
-	return identity.InitGenesis(kv, g)
+	if err := identity.InitGenesis(kv, g); err != nil {
+		return err
+	}
+	return identity.RecordValidators(kv, validators)
 }
