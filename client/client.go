@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 	cc "carechain"
 	"carechain/ledger/tx"
 )
+
+// ErrUnreachable is wrapped by errors for requests that reached no node.
+var ErrUnreachable = errors.New("node unreachable")
 
 // Client talks to one carechain node.
 type Client struct {
@@ -58,7 +62,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return cc.Errorf("client", cc.Internal, "cannot reach node at %s: %v", c.Base, err)
+		return &cc.Error{Op: "client", Kind: cc.Internal, Msg: fmt.Sprintf("cannot reach the node at %s (is it running? set --node or CARECHAIN_NODE)", c.Base), Err: ErrUnreachable}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

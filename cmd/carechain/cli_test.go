@@ -18,6 +18,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/client"
 )
 
 var binary string
@@ -78,6 +79,7 @@ func TestExitCodes(t *testing.T) {
 		{cc.Errorf("x", cc.Integrity, "m"), exitIntegrity},
 		{usageError{fmt.Errorf("bad flag")}, exitUsage},
 		{fmt.Errorf("boom"), exitInternal},
+		{fmt.Errorf("status: %w", &cc.Error{Kind: cc.Internal, Err: client.ErrUnreachable}), exitUnavailable},
 	}
 	for _, tt := range tests {
 		if got := exitCode(tt.err); got != tt.want {

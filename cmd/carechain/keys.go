@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -230,12 +229,4 @@ type keyJSON struct {
 
 func keyView(k *keystore.Key) keyJSON {
 	return keyJSON{Name: k.Name, DID: k.DID, PublicKey: tx.EncodeKey(k.PublicKey), Created: k.Created.UTC().Format("2006-01-02T15:04:05Z")}
-}
-
-// trimKind turns "op: kind: msg" into "msg" for one-line CLI errors.
-func trimKind(s string) string {
-	if i := strings.LastIndex(s, ": "); i >= 0 {
-		return s[i+2:]
-	}
-	return s
 }

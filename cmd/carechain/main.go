@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cc "carechain"
+	"carechain/client"
 )
 
 // Exit codes. They are part of the CLI's contract (documented in README).
@@ -33,6 +34,9 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
+	if errors.Is(err, client.ErrUnreachable) {
+		return exitUnavailable
+	}
 	switch cc.KindOf(err) {
 	case cc.Invalid, cc.Malformed, cc.NonCanonical, cc.TooLarge, cc.WrongChain, cc.UnknownType, cc.SequenceGap:
 		return exitInvalid
@@ -47,16 +51,11 @@ func exitCode(err error) int {
 	case cc.Integrity:
 		return exitIntegrity
 	}
-	if errors.Is(err, errUnavailable) {
-		return exitUnavailable
-	}
 	return exitInternal
 }
 
 // usageError marks a command-line mistake.
 type usageError struct{ error }
-
-var errUnavailable = errors.New("node unavailable")
 
 func main() {
 	root := newRoot()
@@ -99,6 +98,7 @@ Then try:     carechain query status`,
 		newDIDCmd(g),
 		newVerifyCmd(g),
 		newVerifyProofCmd(g),
+		newBenchCmd(g),
 	)
 	return root
 }

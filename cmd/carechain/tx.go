@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -185,6 +186,32 @@ func newTxCmd(g *globals) *cobra.Command {
 		func(c *cobra.Command) { c.Flags().Uint64Var(&proposal, "proposal", 0, "proposal id") },
 		func(_ *keystore.Key, _ []string) (any, error) { return map[string]any{"proposal": proposal}, nil })
 
+	var orgID, orgName, orgType, orgAdmin string
+	admit := g.txCmd(tf, "org-admit", "As a governance member, propose admitting an organization (gov.propose org.admit)", "gov.propose", cobra.NoArgs,
+		func(c *cobra.Command) {
+			c.Flags().StringVar(&orgID, "id", "", "organization id (slug: lowercase letters, digits, dashes)")
+			c.Flags().StringVar(&orgName, "name", "", "display name")
+			c.Flags().StringVar(&orgType, "type", "", "hospital, clinic, pharmacy, laboratory, manufacturer, distributor, public-health-agency, research-institute or regulator")
+			c.Flags().StringVar(&orgAdmin, "admin", "", "DID of the organization's first admin (must be on the ledger)")
+		},
+		func(_ *keystore.Key, _ []string) (any, error) {
+			return map[string]any{"action": "org.admit", "params": map[string]string{"id": orgID, "name": orgName, "type": orgType, "admin": orgAdmin}}, nil
+		})
+	var valKey string
+	var valPower int64
+	valUpdate := g.txCmd(tf, "validator-update", "As a governance member, propose adding, re-weighting or removing (power 0) a validator", "gov.propose", cobra.NoArgs,
+		func(c *cobra.Command) {
+			c.Flags().StringVar(&valKey, "pub-key", "", "the validator's Ed25519 public key, base64url or standard base64 (priv_validator_key.json pub_key.value)")
+			c.Flags().Int64Var(&valPower, "power", 10, "voting power; 0 removes the validator")
+		},
+		func(_ *keystore.Key, _ []string) (any, error) {
+			k, err := normalizeKey(valKey)
+			if err != nil {
+				return nil, err
+			}
+			return map[string]any{"action": "validator.update", "params": map[string]any{"pub_key": k, "power": valPower}}, nil
+		})
+
 	var member string
 	var roles []string
 	madd := g.txCmd(tf, "member-add", "As an organization admin, add a member with roles", "org.member.add", cobra.NoArgs,
@@ -222,7 +249,7 @@ func newTxCmd(g *globals) *cobra.Command {
 		return g.emit(res, func(w io.Writer) { printResult(w, typ, res) })
 	}
 
-	c.AddCommand(didCreate, register, attest, newRotateCmd(g, tf), guard, approve, cancel, execute, grant, revoke, propose, gapprove, madd, mrem, raw)
+	c.AddCommand(didCreate, register, attest, newRotateCmd(g, tf), guard, approve, cancel, execute, grant, revoke, propose, gapprove, admit, valUpdate, madd, mrem, raw)
 	return c
 }
 
@@ -258,6 +285,19 @@ func newRotateCmd(g *globals, tf *txFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+// normalizeKey accepts an Ed25519 public key in base64url or standard
+// base64 (as CometBFT writes it) and returns base64url.
+func normalizeKey(s string) (string, error) {
+	if k, err := tx.DecodeKey(s); err == nil {
+		return tx.EncodeKey(k), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return "", cc.Errorf("validator-update", cc.Invalid, "--pub-key must be a 32-byte Ed25519 key in base64")
+	}
+	return tx.EncodeKey(b), nil
 }
 
 func nonNil(s []string) []string {
