@@ -31,6 +31,7 @@ const (
 	UnknownSigner                      // the signer DID is not on the ledger
 	Gone                               // existed once, erased or deactivated
 	Integrity                          // stored data does not match its commitment
+	Unavailable                        // the node cannot take it now (mempool full, stopping, catching up); retry
 )
 
 var kindNames = map[Kind]string{
@@ -52,6 +53,7 @@ var kindNames = map[Kind]string{
 	UnknownSigner:      "unknown_signer",
 	Gone:               "gone",
 	Integrity:          "integrity",
+	Unavailable:        "unavailable",
 }
 
 // String returns the kind's stable snake_case name, used in JSON problems.

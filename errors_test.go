@@ -41,7 +41,7 @@ func TestErrorTextHidesInternal(t *testing.T) {
 
 func TestKindCodesStable(t *testing.T) {
 	// Codes are part of the protocol: pin a few so a renumbering fails loudly.
-	pins := map[Kind]uint32{Other: 1, Invalid: 2, BadSignature: 7, SequenceReplay: 8, UnknownType: 10, Unauthorized: 11, Integrity: 18}
+	pins := map[Kind]uint32{Other: 1, Invalid: 2, BadSignature: 7, SequenceReplay: 8, UnknownType: 10, Unauthorized: 11, Integrity: 18, Unavailable: 19}
 	for k, want := range pins {
 		if got := k.Code(); got != want {
 			t.Errorf("%v.Code() = %d, want %d", k, got, want)

@@ -123,6 +123,9 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 
 // mempoolError classifies an error from CometBFT's mempool.
 func mempoolError(err error) (uint32, string) {
+	if errors.Is(err, node.ErrMempoolFull) || errors.Is(err, node.ErrCatchingUp) || errors.Is(err, node.ErrStopped) {
+		return cc.Unavailable.Code(), err.Error() + "; retry shortly"
+	}
 	var ce *cc.Error
 	if errors.As(err, &ce) && ce.Kind != cc.Internal {
 		return ce.Kind.Code(), err.Error()

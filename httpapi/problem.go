@@ -37,6 +37,8 @@ func StatusOf(k cc.Kind) int {
 		return http.StatusUnprocessableEntity
 	case cc.Gone:
 		return http.StatusGone
+	case cc.Unavailable:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -34,7 +34,7 @@ func exitCode(err error) int {
 	if errors.As(err, &ue) {
 		return exitUsage
 	}
-	if errors.Is(err, client.ErrUnreachable) {
+	if errors.Is(err, client.ErrUnreachable) || cc.KindOf(err) == cc.Unavailable {
 		return exitUnavailable
 	}
 	switch cc.KindOf(err) {
