@@ -59,6 +59,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /v1/txs", s.postTxs)
 	s.mux.HandleFunc("GET /v1/txs/{hash}", s.getTx)
 	s.mux.HandleFunc("GET /v1/status", s.getStatus)
+	s.mux.HandleFunc("GET /v1/blocks", s.listBlocks)
 	s.mux.HandleFunc("GET /v1/blocks/{height}", s.getBlock)
 	s.mux.HandleFunc("GET /v1/dids/{did}", s.getDID)
 	s.mux.HandleFunc("GET /v1/accounts/{did}", s.getAccount)
@@ -202,6 +203,51 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
+}
+
+// listBlocks answers the latest blocks, newest first: ?limit=N (default 20,
+// at most 100) and ?before=HEIGHT to page back.
+func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, before := int64(20), int64(0)
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > 100 {
+			writeError(w, s.log, cc.Errorf("blocks", cc.Invalid, "limit must be 1..100"))
+			return
+		}
+		limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 2 {
+			writeError(w, s.log, cc.Errorf("blocks", cc.Invalid, "before must be a height above 1"))
+			return
+		}
+		before = n
+	}
+	st, err := s.chain.Status(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	top := st.LatestHeight
+	if before > 0 && before-1 < top {
+		top = before - 1
+	}
+	blocks := []*cc.BlockInfo{}
+	for h := top; h >= 1 && int64(len(blocks)) < limit; h-- {
+		b, err := s.chain.Block(r.Context(), h)
+		if cc.Is(cc.NotFound, err) {
+			continue
+		}
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		blocks = append(blocks, b)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"latest_height": st.LatestHeight, "blocks": blocks})
 }
 
 func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {

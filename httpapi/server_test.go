@@ -115,6 +115,14 @@ func TestSubmitAndRead(t *testing.T) {
 	if _, err := store.VerifyProof(&p); err != nil {
 		t.Errorf("proof does not verify: %v", err)
 	}
+	code, _, body = get(t, srv.URL+"/v1/blocks?limit=5")
+	var bl struct {
+		Blocks []cc.BlockInfo `json:"blocks"`
+	}
+	json.Unmarshal(body, &bl)
+	if code != 200 || len(bl.Blocks) == 0 || bl.Blocks[0].Height != st.LatestHeight {
+		t.Errorf("blocks: %d %s", code, body)
+	}
 	code, _, body = get(t, srv.URL+"/v1/txs/"+sr.Results[0].Hash)
 	if code != 200 || !strings.Contains(string(body), `"height"`) {
 		t.Errorf("tx lookup: %d %s", code, body)
