@@ -163,20 +163,12 @@ func (s *Server) getTx(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info, err := s.chain.Tx(r.Context(), h)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, info)
+	s.answer(w, info, err)
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	st, err := s.chain.Status(r.Context())
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	s.answer(w, st, err)
 }
 
 func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) {
@@ -198,11 +190,7 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b, err := s.chain.Block(r.Context(), h)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, b)
+	s.answer(w, b, err)
 }
 
 // listBlocks answers the latest blocks, newest first: ?limit=N (default 20,
@@ -265,11 +253,16 @@ func (s *Server) getProof(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.chain.Proof(r.Context(), key)
+	s.answer(w, p, err)
+}
+
+// answer writes v as JSON with 200, or err as a problem.
+func (s *Server) answer(w http.ResponseWriter, v any, err error) {
 	if err != nil {
 		writeError(w, s.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, v)
 }
 
 // didParam validates the {did} path value.
@@ -346,20 +339,12 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) {
 	orgs, err := identity.ListOrgs(s.chain.State())
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"organizations": orgs})
+	s.answer(w, map[string]any{"organizations": orgs}, err)
 }
 
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) {
 	o, err := identity.GetOrg(s.chain.State(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, o)
+	s.answer(w, o, err)
 }
 
 func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
@@ -369,11 +354,7 @@ func (s *Server) listMembers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ms, err := identity.ListMembers(s.chain.State(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"org": id, "members": ms})
+	s.answer(w, map[string]any{"org": id, "members": ms}, err)
 }
 
 func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) {
@@ -383,29 +364,17 @@ func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := identity.GetPatient(s.chain.State(), d)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
+	s.answer(w, p, err)
 }
 
 func (s *Server) getGovernance(w http.ResponseWriter, r *http.Request) {
 	g, err := identity.GetGovernance(s.chain.State())
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, g)
+	s.answer(w, g, err)
 }
 
 func (s *Server) listProposals(w http.ResponseWriter, r *http.Request) {
 	ps, err := identity.ListProposals(s.chain.State())
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"proposals": ps})
+	s.answer(w, map[string]any{"proposals": ps}, err)
 }
 
 func (s *Server) getProposal(w http.ResponseWriter, r *http.Request) {
@@ -415,9 +384,5 @@ func (s *Server) getProposal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := identity.GetProposal(s.chain.State(), id)
-	if err != nil {
-		writeError(w, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
+	s.answer(w, p, err)
 }
