@@ -166,6 +166,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 		}
 		target = bench.HTTP(fmt.Sprintf("carechain, %d validators (separate processes), POST /v1/txs to %s", o.validators, o.sendTo),
 			nodes, net.clients[0], o.poll)
+		target.CPU = net.cpu
 	case o.app == "kvstore":
 		home := filepath.Join(dir, "node")
 		if err := bench.InitHome(home, o.timeoutCommit); err != nil {
@@ -299,6 +300,29 @@ func startBenchTestnet(ctx context.Context, dir string, o benchOptions) (*benchN
 	}
 	fmt.Printf("testnet of %d validators up in %s (API %s …)\n", o.validators, dir, net.clients[0].Base)
 	return net, nil
+}
+
+// cpu is the CPU time used so far by the node processes and this one.
+func (n *benchNet) cpu() time.Duration {
+	total := bench.ProcessCPU()
+	for _, p := range n.procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the ")" that ends the command name: state is the
+		// 3rd field of stat, utime and stime the 14th and 15th.
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		var ut, st int64
+		fmt.Sscan(f[11], &ut)
+		fmt.Sscan(f[12], &st)
+		total += time.Duration(ut+st) * (time.Second / 100) // USER_HZ is 100 on Linux
+	}
+	return total
 }
 
 // stop sends SIGTERM to every node process it started, waits up to 20 s,
