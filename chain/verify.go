@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	"github.com/cometbft/cometbft/types"
 
 	cc "carechain"
 	"carechain/ledger"
@@ -109,7 +110,12 @@ func Verify(home string, progress VerifyProgress) (*Report, error) {
 	prevHash := init.AppHash
 	upto := min(r.StateHeight, last)
 	for h := int64(1); h <= upto; h++ {
-		b, _ := stores.BlockStore.LoadBlock(h)
+		b, err := loadBlock(stores, h)
+		if err != nil {
+			r.ReplayOK = false
+			r.problem(h, "", "block %d: %v", h, err)
+			break
+		}
 		if b == nil {
 			r.ReplayOK = false
 			r.problem(h, "", "block %d is missing from the block store", h)
@@ -141,7 +147,7 @@ func Verify(home string, progress VerifyProgress) (*Report, error) {
 	}
 	if upto < last && r.ReplayOK {
 		// The header after the last applied block carries its AppHash.
-		if b, _ := stores.BlockStore.LoadBlock(upto + 1); b != nil && !bytes.Equal(b.AppHash, prevHash) {
+		if b, err := loadBlock(stores, upto+1); err == nil && b != nil && !bytes.Equal(b.AppHash, prevHash) {
 			r.ReplayOK = false
 			r.problem(upto+1, "", "height %d: header carries AppHash %X, replay computed %X", upto+1, []byte(b.AppHash), prevHash)
 		}
@@ -176,6 +182,19 @@ func Verify(home string, progress VerifyProgress) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// loadBlock loads a stored block; CometBFT panics on a stored block that
+// fails validation (e.g. a changed transaction), which is tampering to
+// report, not a reason to crash.
+func loadBlock(stores *node.Stores, h int64) (b *types.Block, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, fmt.Errorf("stored block is corrupt: %v", p)
+		}
+	}()
+	b, _ = stores.BlockStore.LoadBlock(h)
+	return b, nil
 }
 
 // diffState walks two states in key order and returns the first key whose

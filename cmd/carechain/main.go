@@ -58,6 +58,13 @@ func exitCode(err error) int {
 type usageError struct{ error }
 
 func main() {
+	defer func() {
+		// A bug must not look like a usage error (Go exits 2 on a panic).
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "carechain: internal error: %v\n", r)
+			os.Exit(exitInternal)
+		}
+	}()
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "carechain:", err)
