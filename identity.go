@@ -80,6 +80,7 @@ const (
 	RoleLogistics          Role = "logistics"
 	RolePublicHealthOffice Role = "public-health-officer"
 	RoleResearcher         Role = "researcher"
+	RoleNode               Role = "node" // a node's gatekeeper key: logs reads on the organization's behalf
 )
 
 // Organization is an admitted organization. Its id is a short slug chosen at

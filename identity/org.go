@@ -16,7 +16,7 @@ const MaxOrgNameLen = 200
 // allRoles lists every member role, sorted.
 var allRoles = func() []cc.Role {
 	r := []cc.Role{cc.RoleAdmin, cc.RolePhysician, cc.RoleNurse, cc.RolePharmacist, cc.RoleEmergency,
-		cc.RolePrivacyOfficer, cc.RoleLogistics, cc.RolePublicHealthOffice, cc.RoleResearcher}
+		cc.RolePrivacyOfficer, cc.RoleLogistics, cc.RolePublicHealthOffice, cc.RoleResearcher, cc.RoleNode}
 	slices.Sort(r)
 	return r
 }()
