@@ -89,13 +89,10 @@ func Handlers() map[string]cc.Handler {
 // current key; otherwise the error is cc.Unauthorized. A payload that does
 // not decode is cc.Malformed, a bad key cc.Invalid.
 //
-// For every other type it returns the DID's current key from state, and
-// cc.UnknownSigner if the DID is not on the ledger. An unknown type is
-// cc.UnknownType.
+// For every other type, of any domain package, it returns the DID's
+// current key from state, and cc.UnknownSigner if the DID is not on the
+// ledger. (The ledger rejects unknown types before asking.)
 func SignerKey(kv cc.Reader, signer cc.DID, typ string, payload json.RawMessage) (ed25519.PublicKey, error) {
-	if _, ok := Handlers()[typ]; !ok {
-		return nil, cc.Errorf(opSignerKey, cc.UnknownType, "unknown transaction type %q", typ)
-	}
 	switch typ {
 	case TypeDIDCreate:
 		var p didCreatePayload

@@ -6,14 +6,24 @@ import (
 	"log/slog"
 
 	cc "carechain"
+	"carechain/consent"
 	"carechain/identity"
 )
 
 // Domain returns the Config that wires carechain's domain packages into the
 // App: their transaction handlers, signer-key resolution and genesis.
 func Domain(log *slog.Logger) Config {
+	handlers := map[string]cc.Handler{}
+	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers()} {
+		for typ, h := range hs {
+			if _, dup := handlers[typ]; dup {
+				panic("ledger: two domain packages define transaction type " + typ)
+			}
+			handlers[typ] = h
+		}
+	}
 	return Config{
-		Handlers:    identity.Handlers(),
+		Handlers:    handlers,
 		SignerKey:   identity.SignerKey,
 		InitGenesis: initGenesis,
 		Logger:      log,

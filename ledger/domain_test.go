@@ -10,6 +10,7 @@ import (
 	abci "github.com/cometbft/cometbft/abci/types"
 
 	cc "carechain"
+	"carechain/consent"
 	"carechain/identity"
 	"carechain/ledger/store"
 	"carechain/ledger/tx"
@@ -118,4 +119,10 @@ func TestDomainRejections(t *testing.T) {
 	recovered := seed.Identity{Name: "recovered", DID: pts[0].DID, Key: pts[5].Key}
 	mustCommit(t, app, signed(t, app, recovered, 0, "did.delegate.grant", map[string]any{
 		"delegate": pts[1].DID, "scopes": []string{"records.read"}, "expires": "2030-01-01T00:00:00Z"}))
+	// Consent contracts run through the same ledger.
+	mustCommit(t, app, signed(t, app, pts[2], 0, "consent.grant", map[string]any{"patient": pts[2].DID,
+		"provisions": []map[string]any{{"type": "permit", "actors": []map[string]any{{"did": pts[3].DID}}, "purposes": []string{"TREAT"}}}}))
+	if cs, err := consent.ListConsents(app.Store().Committed(), pts[2].DID); err != nil || len(cs) != 1 {
+		t.Errorf("consents after grant: %v %+v", err, cs)
+	}
 }
