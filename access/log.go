@@ -1,0 +1,480 @@
+package access
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	cc "carechain"
+	"carechain/consent"
+	"carechain/identity"
+	"carechain/records"
+)
+
+// Limits of the access log.
+const (
+	// MaxEventsPerTx is the most events one access.log transaction may carry.
+	MaxEventsPerTx = 5000
+	// MaxEventRecords is the most records one event may release.
+	MaxEventRecords = 1000
+	// MaxRecordsPerTx is the most records all events of one transaction
+	// may release together.
+	MaxRecordsPerTx = 20000
+	// MaxRefLen is the longest basis reference the gatekeeper may claim.
+	MaxRefLen = 200
+	// ReadWindow is how far a request's Issued time may lie from the block
+	// time, either way, for the request to be logged.
+	ReadWindow = 10 * time.Minute
+)
+
+// The statuses of an event in an access.log result. The gatekeeper releases
+// the records of "logged" events only.
+const (
+	StatusLogged  = "logged"  // the access event is committed
+	StatusDenied  = "denied"  // the committed consent state does not allow it (or a record is erased)
+	StatusInvalid = "invalid" // the signed read or its records do not hold up
+	StatusStale   = "stale"   // the request was issued more than ReadWindow from the block time
+	StatusReplay  = "replay"  // the request was logged before
+)
+
+// LoggedRequest is the requester's signed read as the ledger keeps it with
+// the access event, so that neither the reader nor the custodian can later
+// deny the read: Read verifies (VerifyRead) with the requester's key of the
+// time, and its hash is the event's Request.
+type LoggedRequest struct {
+	Event   string     `json:"event"` // access event id
+	Patient cc.DID     `json:"patient"`
+	Height  int64      `json:"height"`
+	Read    SignedRead `json:"read"`
+}
+
+// logPayload is the payload of "access.log"; each element of Events is a
+// logItem, decoded strictly on its own.
+type logPayload struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// logItem is one event of an access.log payload: the requester's signed
+// read, the records the gatekeeper will release, and the basis and
+// reference it decided on (informative: the ledger decides again and
+// records its own decision).
+type logItem struct {
+	Read    json.RawMessage `json:"read"`
+	Records []string        `json:"records"`
+	Basis   cc.Basis        `json:"basis"`
+	Ref     string          `json:"ref"`
+}
+
+// EventResult is the outcome of one event of an access.log transaction, in
+// payload order, in the Data {"events": […]}. ID is the access event id
+// ("acc-" + 32 hex digits of the request hash) whenever the signature
+// verified; Basis and Ref are the ledger's decision for logged events;
+// Reason is a short code for the gatekeeper's log (never for the requester).
+type EventResult struct {
+	ID     string   `json:"id,omitempty"`
+	Status string   `json:"status"`
+	Basis  cc.Basis `json:"basis,omitempty"`
+	Ref    string   `json:"ref,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// logResult is the Data of an access.log transaction.
+type logResult struct {
+	Events []EventResult `json:"events"`
+}
+
+// EventID returns the access event id of a request hash.
+func EventID(requestHash []byte) string {
+	h := hex.EncodeToString(requestHash)
+	return "acc-" + h[:min(32, len(h))]
+}
+
+// AccessLog returns patient's access log, newest first.
+func AccessLog(kv cc.Reader, patient cc.DID) ([]cc.AccessEvent, error) {
+	out := []cc.AccessEvent{}
+	if !patient.Valid() {
+		return out, nil
+	}
+	if err := iterateJSON(kv, eventsPrefix(patient), func(e cc.AccessEvent) { out = append(out, e) }); err != nil {
+		return nil, err
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// GetLoggedRequest returns the signed read whose request hash is hash (an
+// AccessEvent's Request), cc.NotFound if none was logged.
+func GetLoggedRequest(kv cc.Reader, hash []byte) (*LoggedRequest, error) {
+	var r LoggedRequest
+	found, err := cc.GetJSON(kv, requestKey(hash), &r)
+	if err != nil {
+		return nil, err
+	}
+	if !found || len(hash) == 0 {
+		return nil, cc.Errorf("access.request", cc.NotFound, "no logged request %x", hash)
+	}
+	return &r, nil
+}
+
+// logEvent is one decoded event with the anchors of its records (nil for
+// an unknown record).
+type logEvent struct {
+	read    SignedRead
+	records []string
+	anchors []*cc.RecordAnchor
+}
+
+// decodeLog decodes and checks an access.log payload (cc.Malformed,
+// cc.Invalid), reads the anchors of its records and authorizes the signer
+// for each existing record's custodian organization, or, when no record
+// exists, as the node of some active organization (cc.Unauthorized).
+func decodeLog(op string, ctx cc.TxContext, kv cc.Reader, payload []byte) ([]logEvent, error) {
+	var p logPayload
+	if err := decodeObject(op, "payload", payload, &p); err != nil {
+		return nil, err
+	}
+	if len(p.Events) == 0 || len(p.Events) > MaxEventsPerTx {
+		return nil, cc.Errorf(op, cc.Invalid, "events must list 1 to %d events", MaxEventsPerTx)
+	}
+	evs := make([]logEvent, len(p.Events))
+	total := 0
+	for i, raw := range p.Events {
+		what := "events[" + strconv.Itoa(i) + "]"
+		var it logItem
+		if err := decodeObject(op, what, raw, &it); err != nil {
+			return nil, err
+		}
+		if err := decodeObject(op, what+".read", it.Read, &evs[i].read); err != nil {
+			return nil, err
+		}
+		if len(it.Records) == 0 || len(it.Records) > MaxEventRecords {
+			return nil, cc.Errorf(op, cc.Invalid, "%s: records must list 1 to %d records", what, MaxEventRecords)
+		}
+		if total += len(it.Records); total > MaxRecordsPerTx {
+			return nil, cc.Errorf(op, cc.Invalid, "the events release more than %d records", MaxRecordsPerTx)
+		}
+		seen := make(map[string]bool, len(it.Records))
+		for j, id := range it.Records {
+			if !records.ValidID(id) {
+				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", what, j, truncate(id, maxEcho))
+			}
+			if seen[id] {
+				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %s is listed twice", what, j, id)
+			}
+			seen[id] = true
+		}
+		if it.Basis != "" && !validBasis(it.Basis) {
+			return nil, cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", what, truncate(string(it.Basis), maxEcho))
+		}
+		if it.Ref != "" && !printable(it.Ref, MaxRefLen, false) {
+			return nil, cc.Errorf(op, cc.Invalid, "%s: ref must be 1 to %d printable characters", what, MaxRefLen)
+		}
+		evs[i].records = it.Records
+	}
+	nodeOf := map[string]bool{} // custodian org → the signer has the node role there
+	for i := range evs {
+		evs[i].anchors = make([]*cc.RecordAnchor, len(evs[i].records))
+		for j, id := range evs[i].records {
+			a, err := records.GetAnchor(kv, id)
+			if cc.Is(cc.NotFound, err) {
+				continue
+			}
+			if err != nil {
+				return nil, cc.E(op, cc.Internal, err)
+			}
+			evs[i].anchors[j] = a
+			ok, seen := nodeOf[a.Org]
+			if !seen {
+				if ok, err = identity.HasRole(kv, a.Org, ctx.Signer, cc.RoleNode); err != nil {
+					return nil, cc.E(op, cc.Internal, err)
+				}
+				nodeOf[a.Org] = ok
+			}
+			if !ok {
+				return nil, cc.Errorf(op, cc.Unauthorized, "events[%d]: %s is not the node of %q, the custodian of %s", i, ctx.Signer, a.Org, id)
+			}
+		}
+	}
+	if len(nodeOf) == 0 {
+		// No record exists, so no custodian vouches for the signer: it
+		// must at least be some active organization's node.
+		ok, err := isSomeNode(kv, ctx.Signer)
+		if err != nil {
+			return nil, cc.E(op, cc.Internal, err)
+		}
+		if !ok {
+			return nil, cc.Errorf(op, cc.Unauthorized, "%s is no organization's node", ctx.Signer)
+		}
+	}
+	return evs, nil
+}
+
+// isSomeNode reports whether d has the node role in an active organization.
+func isSomeNode(kv cc.Reader, d cc.DID) (bool, error) {
+	ms, err := identity.MembershipsOf(kv, d)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if !slices.Contains(m.Roles, cc.RoleNode) {
+			continue
+		}
+		if ok, err := identity.HasRole(kv, m.Org, d, cc.RoleNode); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// validBasis reports whether b is one of the bases of an allowed access.
+func validBasis(b cc.Basis) bool {
+	switch b {
+	case cc.BasisPatient, cc.BasisDelegate, cc.BasisAuthor, cc.BasisCustodian, cc.BasisConsent, cc.BasisAgreement, cc.BasisBreakGlass:
+		return true
+	}
+	return false
+}
+
+// logDecision is the ledger's decision on one event.
+type logDecision struct {
+	EventResult
+	hash  []byte
+	event cc.AccessEvent
+}
+
+// decider decides the events of one access.log transaction. It remembers
+// the request hashes logged earlier in the same transaction, so that a
+// request repeated within one batch is a replay too.
+type decider struct {
+	op     string
+	ctx    cc.TxContext
+	kv     cc.Reader
+	logged map[string]bool
+}
+
+// decide returns the ledger's decision on ev; only state read failures are
+// errors (cc.Internal).
+func (d *decider) decide(ev logEvent) (logDecision, error) {
+	out := func(status, reason string) (logDecision, error) {
+		return logDecision{EventResult: EventResult{Status: status, Reason: reason}}, nil
+	}
+	req, hash, err := VerifyRead(d.kv, ev.read)
+	switch {
+	case cc.Is(cc.Internal, err):
+		return logDecision{}, cc.E(d.op, cc.Internal, err)
+	case err != nil:
+		return out(StatusInvalid, cc.KindOf(err).String())
+	}
+	res := logDecision{EventResult: EventResult{ID: EventID(hash)}, hash: hash}
+	set := func(status, reason string) (logDecision, error) {
+		res.Status, res.Reason = status, reason
+		return res, nil
+	}
+	if req.ChainID != d.ctx.ChainID {
+		return set(StatusInvalid, "wrong_chain")
+	}
+	if skew := d.ctx.Time.Sub(req.Issued); skew > ReadWindow || skew < -ReadWindow {
+		return set(StatusStale, "issued "+req.Issued.UTC().Format(time.RFC3339))
+	}
+	key := requestKey(hash)
+	if d.logged[key] {
+		return set(StatusReplay, "repeated in this transaction")
+	}
+	if b, err := d.kv.Get(key); err != nil {
+		return logDecision{}, cc.E(d.op, cc.Internal, err)
+	} else if b != nil {
+		return set(StatusReplay, "logged before")
+	}
+	for j, id := range ev.records {
+		a := ev.anchors[j]
+		switch {
+		case req.Action == ActionRead && !slices.Contains(req.Records, id):
+			return set(StatusInvalid, "not_requested")
+		case a == nil:
+			return set(StatusInvalid, "unknown_record")
+		case a.Patient != req.Patient:
+			return set(StatusInvalid, "other_patient")
+		case a.Erased:
+			return set(StatusDenied, "erased")
+		}
+	}
+	orgs, org, err := d.memberships(req)
+	if err != nil {
+		return logDecision{}, err
+	}
+	if orgs == nil {
+		return set(StatusInvalid, "not_member")
+	}
+	// consent.Load reads what depends on the record's patient, the
+	// requester and its organizations only, the same for every record of
+	// this event, so the facts are loaded once per event.
+	areq := cc.AccessRequest{Requester: req.Requester, Orgs: orgs, Action: req.Action, Purpose: req.Purpose, Record: *ev.anchors[0], Time: d.ctx.Time}
+	facts, err := consent.Load(d.kv, areq)
+	if cc.Is(cc.Internal, err) {
+		return logDecision{}, cc.E(d.op, cc.Internal, err)
+	}
+	if err != nil {
+		return set(StatusDenied, "consent_state")
+	}
+	var basis cc.Basis
+	var refs []string
+	for j, a := range ev.anchors {
+		areq.Record = *a
+		dec := consent.Can(areq, facts)
+		if !dec.Allow {
+			return set(StatusDenied, "not_allowed")
+		}
+		if j > 0 && dec.Basis != basis {
+			return set(StatusDenied, "mixed_basis")
+		}
+		basis = dec.Basis
+		if dec.Ref != "" && !slices.Contains(refs, dec.Ref) {
+			refs = append(refs, dec.Ref)
+		}
+	}
+	res.Basis, res.Ref = basis, strings.Join(refs, ",")
+	if basis == cc.BasisBreakGlass && org == "" && len(refs) == 1 {
+		if w, err := GetBreakGlass(d.kv, refs[0]); err == nil {
+			org = w.Org
+		} else if !cc.Is(cc.NotFound, err) {
+			return logDecision{}, cc.E(d.op, cc.Internal, err)
+		}
+	}
+	res.event = cc.AccessEvent{
+		ID: res.ID, Patient: req.Patient, Accessor: req.Requester, Org: org, Records: ev.records,
+		Action: req.Action, Purpose: req.Purpose, Basis: basis, Ref: res.Ref,
+		BreakGlass: basis == cc.BasisBreakGlass, Request: hash, Height: d.ctx.Height, Time: d.ctx.Time.UTC(),
+	}
+	d.logged[key] = true
+	return set(StatusLogged, "")
+}
+
+// memberships returns the memberships that count for req and the
+// organization the event names. With req.Org, that membership only (nil
+// if the requester is not a member of it or it is not active); without,
+// the memberships of active organizations (empty, not nil, for a patient
+// or delegate), and the organization if there is exactly one.
+func (d *decider) memberships(req *ReadRequest) ([]cc.Member, string, error) {
+	all, err := identity.MembershipsOf(d.kv, req.Requester)
+	if err != nil {
+		return nil, "", cc.E(d.op, cc.Internal, err)
+	}
+	active := []cc.Member{}
+	for _, m := range all {
+		o, err := identity.GetOrg(d.kv, m.Org)
+		if err != nil {
+			return nil, "", cc.E(d.op, cc.Internal, err)
+		}
+		if !o.Active {
+			continue
+		}
+		if req.Org == m.Org {
+			return []cc.Member{m}, m.Org, nil
+		}
+		active = append(active, m)
+	}
+	switch {
+	case req.Org != "":
+		return nil, "", nil
+	case len(active) == 1:
+		return active, active[0].Org, nil
+	}
+	return active, "", nil
+}
+
+// handleLog applies "access.log" {events: [{read: SignedRead, records:
+// [ids released], basis?, ref?}]}: 1..MaxEventsPerTx events that the
+// custodian's gatekeeper commits before it releases any data.
+//
+// The signer must have the node role in the (active) custodian
+// organization of every existing record of every event (and in some active
+// organization when no record exists), else the whole transaction is
+// cc.Unauthorized; a payload of the wrong shape is
+// cc.Malformed, bad record lists or claimed bases cc.Invalid. Otherwise
+// the transaction succeeds and each event, in order, gets a status:
+// "invalid" if its signed read does not verify (VerifyRead), is for another
+// chain, names a record the read did not ask for (action read), an unknown
+// record or another patient's record, or names an organization the
+// requester is not a member of; "stale" if issued more than ReadWindow from
+// the block time; "replay" if the request was logged before (or earlier in
+// this transaction); "denied" if a record is erased or consent.Can, run on
+// the committed state for each record, denies one or allows them on
+// different bases; else "logged": the cc.AccessEvent is written at
+// access/ev/{patient}/{height}/{id}, the signed read at access/req/{hash},
+// and for a break-glass read the patient is notified.
+func handleLog(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
+	const op = TypeLog
+	evs, err := decodeLog(op, ctx, kv, payload)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	d := &decider{op: op, ctx: ctx, kv: kv, logged: map[string]bool{}}
+	decisions := make([]logDecision, len(evs))
+	notices := map[cc.DID]int{} // break-glass notices per patient (a count, never iterated)
+	var order []cc.DID          // patients to notify, in event order
+	for i, ev := range evs {
+		if decisions[i], err = d.decide(ev); err != nil {
+			return cc.Result{}, err
+		}
+		if e := decisions[i].event; decisions[i].Status == StatusLogged && e.BreakGlass {
+			if notices[e.Patient] == 0 {
+				order = append(order, e.Patient)
+			}
+			notices[e.Patient]++
+		}
+	}
+	for _, p := range order {
+		n, err := records.NotificationsInBlock(kv, p, ctx.Height)
+		if err != nil {
+			return cc.Result{}, cc.E(op, cc.Internal, err)
+		}
+		if n+notices[p] > records.MaxNotificationsPerBlock {
+			return cc.Result{}, cc.Errorf(op, cc.FailedPrecondition, "%s would receive more than %d notifications in block %d; retry in a later block", p, records.MaxNotificationsPerBlock, ctx.Height)
+		}
+	}
+	res := logResult{Events: make([]EventResult, len(decisions))}
+	counts := map[string]int{}
+	for i, dec := range decisions {
+		res.Events[i] = dec.EventResult
+		counts[dec.Status]++
+		if dec.Status != StatusLogged {
+			continue
+		}
+		e := dec.event
+		if err := cc.SetJSON(kv, eventKey(e.Patient, e.Height, e.ID), e); err != nil {
+			return cc.Result{}, err
+		}
+		lr := LoggedRequest{Event: e.ID, Patient: e.Patient, Height: e.Height, Read: evs[i].read}
+		if err := cc.SetJSON(kv, requestKey(dec.hash), lr); err != nil {
+			return cc.Result{}, err
+		}
+		if e.BreakGlass {
+			text := "Emergency (break-glass) access: " + string(e.Accessor)
+			if e.Org != "" {
+				text += " of " + e.Org
+			}
+			text += " read " + strconv.Itoa(len(e.Records)) + " of your records for " + e.Purpose + " under window " + e.Ref
+			if _, err := records.Notify(kv, ctx, e.Patient, records.NoticeBreakGlassRead, e.ID, text); err != nil {
+				return cc.Result{}, err
+			}
+		}
+	}
+	data, err := resultData(op, res)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	return cc.Result{
+		Events: []cc.Event{event(op,
+			"signer", string(ctx.Signer),
+			"events", strconv.Itoa(len(decisions)),
+			StatusLogged, strconv.Itoa(counts[StatusLogged]),
+			StatusDenied, strconv.Itoa(counts[StatusDenied]),
+			StatusInvalid, strconv.Itoa(counts[StatusInvalid]),
+			StatusStale, strconv.Itoa(counts[StatusStale]),
+			StatusReplay, strconv.Itoa(counts[StatusReplay]))},
+		Data: data,
+	}, nil
+}

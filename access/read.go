@@ -1,0 +1,236 @@
+package access
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/gowebpki/jcs"
+
+	cc "carechain"
+	"carechain/identity"
+	"carechain/records"
+)
+
+// ReadPrefix separates read-request signatures from every other use of a
+// key (transactions use "carechain-tx-v1\n"). The signed bytes are
+// ReadPrefix + requester + "\n" + the RFC 8785 canonical JSON of the
+// ReadRequest; see ReadSignBytes.
+const ReadPrefix = "carechain-read-v1\n"
+
+// The actions a read request may ask for.
+const (
+	ActionRead   = "read"   // read records by id
+	ActionSearch = "search" // search the patient's records
+	ActionExport = "export" // export the patient's records
+)
+
+// Limits of read requests.
+const (
+	// MaxRequestBytes is the largest canonical read request.
+	MaxRequestBytes = 16 << 10
+	// MaxReadRecords is the most record ids one read request may name.
+	MaxReadRecords = 200
+	// MaxQueryLen is the longest search query, in bytes.
+	MaxQueryLen = 2048
+	// MaxPurposeLen is the longest purpose code, in bytes.
+	MaxPurposeLen = 64
+	// MinNonceLen and MaxNonceLen bound the nonce, in bytes.
+	MinNonceLen, MaxNonceLen = 16, 128
+	// MaxChainIDLen is the longest chain id, in bytes.
+	MaxChainIDLen = 64
+)
+
+// ReadRequest is what a requester signs, with their DID's current key,
+// before reading a patient's data. The gatekeeper logs it on-chain with the
+// access event, so neither the reader nor the custodian can later deny the
+// read.
+//
+// Org is an addition to the original design: the organization the
+// requester acts for. When given, the requester must be a member of it,
+// only that membership counts for the decision and the event names it;
+// when empty, every membership of an active organization counts.
+type ReadRequest struct {
+	ChainID   string    `json:"chain_id"`
+	Requester cc.DID    `json:"requester"`
+	Patient   cc.DID    `json:"patient"`
+	Action    string    `json:"action"`            // read | search | export
+	Purpose   string    `json:"purpose"`           // HL7 v3 PurposeOfUse code, e.g. TREAT, ETREAT
+	Records   []string  `json:"records,omitempty"` // for reads by id: 1..MaxReadRecords record ids
+	Query     string    `json:"query,omitempty"`   // for searches: the search as a URL query string
+	Org       string    `json:"org,omitempty"`     // the organization the requester acts for (optional)
+	Issued    time.Time `json:"issued"`            // the gatekeeper accepts it within ReadWindow of the block time
+	Nonce     string    `json:"nonce"`             // MinNonceLen..MaxNonceLen printable characters
+}
+
+// SignedRead is a ReadRequest with its signature, as the requester sends it
+// and as the access log carries it.
+type SignedRead struct {
+	Request json.RawMessage `json:"request"` // the canonical bytes that were signed
+	Sig     string          `json:"sig"`     // base64url (unpadded) Ed25519 signature
+}
+
+// ReadSignBytes returns the bytes a requester signs for the canonical
+// request bytes.
+func ReadSignBytes(requester cc.DID, canonicalRequest []byte) []byte {
+	b := make([]byte, 0, len(ReadPrefix)+len(requester)+1+len(canonicalRequest))
+	b = append(b, ReadPrefix...)
+	b = append(b, requester...)
+	b = append(b, '\n')
+	return append(b, canonicalRequest...)
+}
+
+// SignRead signs r with key (the requester's current key) and returns the
+// signed read. r must be a valid request (see VerifyRead's rules;
+// cc.Invalid otherwise).
+func SignRead(r ReadRequest, key ed25519.PrivateKey) (SignedRead, error) {
+	const op = "access.sign_read"
+	if len(key) != ed25519.PrivateKeySize {
+		return SignedRead{}, cc.Errorf(op, cc.Invalid, "key must be an Ed25519 private key")
+	}
+	if err := checkRequest(op, &r); err != nil {
+		return SignedRead{}, err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return SignedRead{}, cc.E(op, cc.Invalid, err)
+	}
+	canon, err := jcs.Transform(b)
+	if err != nil {
+		return SignedRead{}, cc.E(op, cc.Invalid, err)
+	}
+	sig := ed25519.Sign(key, ReadSignBytes(r.Requester, canon))
+	return SignedRead{Request: canon, Sig: base64.RawURLEncoding.EncodeToString(sig)}, nil
+}
+
+// VerifyRead checks a signed read against the state and returns the
+// request and its hash, the SHA-256 of ReadSignBytes (what the access event
+// records and what replay detection keys on).
+//
+// The request must be at most MaxRequestBytes (cc.TooLarge) of RFC 8785
+// canonical JSON (cc.NonCanonical) decoding strictly into a ReadRequest
+// (cc.Malformed) that follows the rules of checkRequest (cc.Invalid); the
+// signature must be base64url of 64 bytes (cc.Malformed) and verify with
+// the requester's current key (cc.BadSignature); a requester not on the
+// ledger is cc.UnknownSigner. Chain id and freshness are the caller's to
+// check against its own chain and clock.
+func VerifyRead(kv cc.Reader, s SignedRead) (*ReadRequest, []byte, error) {
+	const op = "access.verify_read"
+	if len(s.Request) > MaxRequestBytes {
+		return nil, nil, cc.Errorf(op, cc.TooLarge, "request is %d bytes, limit %d", len(s.Request), MaxRequestBytes)
+	}
+	if len(s.Request) == 0 || s.Request[0] != '{' {
+		return nil, nil, cc.Errorf(op, cc.Malformed, "request must be a JSON object")
+	}
+	canon, err := jcs.Transform(s.Request)
+	if err != nil {
+		return nil, nil, cc.Errorf(op, cc.Malformed, "request is not valid JSON")
+	}
+	if !bytes.Equal(canon, s.Request) {
+		return nil, nil, cc.Errorf(op, cc.NonCanonical, "request is not RFC 8785 canonical JSON")
+	}
+	var r ReadRequest
+	if err := decodeObject(op, "request", canon, &r); err != nil {
+		return nil, nil, err
+	}
+	if err := checkRequest(op, &r); err != nil {
+		return nil, nil, err
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(s.Sig)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return nil, nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
+	}
+	rec, err := identity.GetDID(kv, r.Requester)
+	if cc.Is(cc.NotFound, err) {
+		return nil, nil, cc.Errorf(op, cc.UnknownSigner, "requester %s is not on the ledger", r.Requester)
+	}
+	if err != nil {
+		return nil, nil, cc.E(op, cc.Internal, err)
+	}
+	msg := ReadSignBytes(r.Requester, canon)
+	if len(rec.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(rec.PublicKey, msg, sig) {
+		return nil, nil, cc.Errorf(op, cc.BadSignature, "signature does not verify for %s", r.Requester)
+	}
+	h := sha256.Sum256(msg)
+	return &r, h[:], nil
+}
+
+// checkRequest enforces a read request's rules (cc.Invalid): a chain id;
+// requester and patient DIDs; a known action; a purpose code of 1..
+// MaxPurposeLen letters, digits and ".-_:"; for read 1..MaxReadRecords
+// distinct record ids and no query, for search a query of 1..MaxQueryLen
+// printable characters and no ids, for export optional ids and query;
+// an optional organization slug; an issued time; and a nonce of
+// MinNonceLen..MaxNonceLen printable characters without spaces.
+func checkRequest(op string, r *ReadRequest) error {
+	bad := func(format string, args ...any) error { return cc.Errorf(op, cc.Invalid, format, args...) }
+	if !printable(r.ChainID, MaxChainIDLen, false) {
+		return bad("chain_id must be 1 to %d printable characters", MaxChainIDLen)
+	}
+	if err := checkDID(op, "requester", r.Requester); err != nil {
+		return err
+	}
+	if err := checkDID(op, "patient", r.Patient); err != nil {
+		return err
+	}
+	if !validPurpose(r.Purpose) {
+		return bad("purpose %q must be 1 to %d letters, digits or \".-_:\"", truncate(r.Purpose, maxEcho), MaxPurposeLen)
+	}
+	switch r.Action {
+	case ActionRead:
+		if len(r.Records) == 0 || r.Query != "" {
+			return bad("a read names 1 to %d records and no query", MaxReadRecords)
+		}
+	case ActionSearch:
+		if r.Query == "" || len(r.Records) > 0 {
+			return bad("a search has a query and names no records")
+		}
+	case ActionExport:
+	default:
+		return bad("action %q must be read, search or export", truncate(r.Action, maxEcho))
+	}
+	if len(r.Records) > MaxReadRecords {
+		return bad("a request names at most %d records", MaxReadRecords)
+	}
+	seen := make(map[string]bool, len(r.Records))
+	for i, id := range r.Records {
+		if !records.ValidID(id) {
+			return bad("records[%d] %q is not a record id", i, truncate(id, maxEcho))
+		}
+		if seen[id] {
+			return bad("records[%d] %s is listed twice", i, id)
+		}
+		seen[id] = true
+	}
+	if r.Query != "" && !printable(r.Query, MaxQueryLen, false) {
+		return bad("query must be 1 to %d printable characters without spaces (URL-encoded)", MaxQueryLen)
+	}
+	if r.Org != "" && !validSlug(r.Org) {
+		return bad("org %q must be an organization id", truncate(r.Org, maxEcho))
+	}
+	if r.Issued.IsZero() {
+		return bad("issued is required")
+	}
+	if !printable(r.Nonce, MaxNonceLen, false) || len(r.Nonce) < MinNonceLen {
+		return bad("nonce must be %d to %d printable characters without spaces", MinNonceLen, MaxNonceLen)
+	}
+	return nil
+}
+
+// validPurpose reports whether s is 1..MaxPurposeLen letters, digits or
+// ".-_:".
+func validPurpose(s string) bool {
+	if len(s) == 0 || len(s) > MaxPurposeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == ':') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,102 @@
+package records
+
+import (
+	cc "carechain"
+)
+
+// GetAnchor returns the latest anchor of record id, cc.NotFound if there is
+// none (or id is not a record id). An erased record is returned with Erased
+// set; callers answer cc.Gone for it.
+func GetAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
+	var a cc.RecordAnchor
+	found := false
+	if ValidID(id) {
+		var err error
+		if found, err = cc.GetJSON(kv, anchorKey(id), &a); err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, cc.Errorf("records.anchor", cc.NotFound, "no record %q", truncate(id, maxEcho))
+	}
+	return &a, nil
+}
+
+// GetVersion returns version of record id as it was anchored, cc.NotFound
+// if there is no such version. When the record has been erased the
+// returned anchor has Erased and ErasedAt set, because erasure destroys the
+// data of every version.
+func GetVersion(kv cc.Reader, id string, version int) (*cc.RecordAnchor, error) {
+	latest, err := GetAnchor(kv, id)
+	if err != nil {
+		return nil, err
+	}
+	var a cc.RecordAnchor
+	found := false
+	if version >= 1 && version <= latest.Version {
+		if found, err = cc.GetJSON(kv, versionKey(id, version), &a); err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, cc.Errorf("records.version", cc.NotFound, "record %q has no version %d", truncate(id, maxEcho), version)
+	}
+	a.Erased, a.ErasedAt = latest.Erased, latest.ErasedAt
+	return &a, nil
+}
+
+// History returns every version of record id, oldest first: the immutable
+// chain in which each version's PrevHash is the previous version's
+// ContentHash. An unknown record is cc.NotFound. Like GetVersion, every
+// version of an erased record has Erased and ErasedAt set.
+func History(kv cc.Reader, id string) ([]cc.RecordAnchor, error) {
+	latest, err := GetAnchor(kv, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cc.RecordAnchor, 0, latest.Version)
+	err = iterateJSON(kv, versionsPrefix(id), func(a cc.RecordAnchor) bool {
+		a.Erased, a.ErasedAt = latest.Erased, latest.ErasedAt
+		out = append(out, a)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PatientRecords calls fn with the latest anchor of each of patient's
+// records, erased ones included, in record id order, until fn returns
+// false. A patient without records calls fn never.
+func PatientRecords(kv cc.Reader, patient cc.DID, fn func(cc.RecordAnchor) bool) error {
+	if !patient.Valid() {
+		return nil
+	}
+	ids, err := patientRecordIDs(kv, patient)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		a, err := GetAnchor(kv, id)
+		if err != nil {
+			return cc.E("records.patient", cc.Internal, err)
+		}
+		if !fn(*a) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// patientRecordIDs returns the ids in patient's record index, in order.
+// They are collected before any anchor is read so that no read happens
+// inside an iteration.
+func patientRecordIDs(kv cc.Reader, patient cc.DID) ([]string, error) {
+	var ids []string
+	err := iterateJSON(kv, patientPrefix(patient), func(id string) bool {
+		ids = append(ids, id)
+		return true
+	})
+	return ids, err
+}
