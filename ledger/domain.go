@@ -6,15 +6,17 @@ import (
 	"log/slog"
 
 	cc "carechain"
+	"carechain/access"
 	"carechain/consent"
 	"carechain/identity"
+	"carechain/records"
 )
 
 // Domain returns the Config that wires carechain's domain packages into the
 // App: their transaction handlers, signer-key resolution and genesis.
 func Domain(log *slog.Logger) Config {
 	handlers := map[string]cc.Handler{}
-	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers()} {
+	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers()} {
 		for typ, h := range hs {
 			if _, dup := handlers[typ]; dup {
 				panic("ledger: two domain packages define transaction type " + typ)

@@ -14,7 +14,7 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt needed: $bad"; exit 1; fi
 
 echo "== race detector on the deterministic core and the API"
-go test -race -count=1 ./ledger/... ./identity/... ./keystore/... ./httpapi/... ./client/... .
+go test -race -count=1 ./ledger/... ./identity/... ./consent/... ./records/... ./access/... ./keystore/... ./httpapi/... ./client/... .
 
 echo "== all tests (real CometBFT nodes, multi-process testnet)"
 go test -count=1 -timeout 30m ./...
@@ -23,6 +23,6 @@ echo "== short fuzz runs ($FUZZTIME each)"
 for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/func //' | sort -u); do
   pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -1 | xargs dirname)
   echo "-- $target in $pkg"
-  go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+  go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=50x "$pkg"
 done
 echo "all tests passed"

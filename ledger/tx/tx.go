@@ -18,8 +18,10 @@ import (
 	cc "carechain"
 )
 
-// MaxTxBytes is the largest transaction the ledger accepts.
-const MaxTxBytes = 64 << 10
+// MaxTxBytes is the largest transaction the ledger accepts: 1 MiB, as
+// CometBFT's mempool max_tx_bytes, so a batch of record anchors or of
+// logged reads fits one transaction. Payload decoders bound their own lists.
+const MaxTxBytes = 1 << 20
 
 // SignPrefix separates carechain transaction signatures from every other use
 // of a key. The signed bytes are SignPrefix + signer + "\n" + body.
