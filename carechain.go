@@ -33,6 +33,15 @@ func (d DID) Valid() bool {
 	return true
 }
 
+// CheckDID returns an Invalid error unless d is a did:cc identifier; field
+// names d in the message.
+func CheckDID(op, field string, d DID) error {
+	if !d.Valid() {
+		return Errorf(op, Invalid, "%s %q is not a did:cc identifier", field, Echo(string(d)))
+	}
+	return nil
+}
+
 // KV is the deterministic application state a transaction reads and writes.
 // Keys are printable strings with '/'-separated segments; values are opaque
 // bytes (carechain stores canonical JSON). Iterate visits keys in ascending
@@ -80,6 +89,17 @@ type Attribute struct {
 	Value string `json:"value"`
 }
 
+// NewEvent returns an Event of type typ whose attributes are the
+// alternating keys and values kvs, in the order given (an odd last key is
+// dropped).
+func NewEvent(typ string, kvs ...string) Event {
+	e := Event{Type: typ, Attributes: make([]Attribute, 0, len(kvs)/2)}
+	for i := 0; i+1 < len(kvs); i += 2 {
+		e.Attributes = append(e.Attributes, Attribute{Key: kvs[i], Value: kvs[i+1]})
+	}
+	return e
+}
+
 // ValidatorUpdate changes the voting power of a validator (0 removes it).
 // PubKey is the raw 32-byte Ed25519 key.
 type ValidatorUpdate struct {
@@ -92,6 +112,16 @@ type Result struct {
 	Events     []Event
 	Validators []ValidatorUpdate
 	Data       []byte // returned to the submitter, e.g. a created id
+}
+
+// ResultData marshals v with encoding/json for a Result's Data; a failure
+// is an Internal error of op.
+func ResultData(op string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, E(op, Internal, err)
+	}
+	return b, nil
 }
 
 // GetJSON reads key and unmarshals it into v. It reports whether the key
@@ -108,6 +138,25 @@ func GetJSON(kv Reader, key string, v any) (bool, error) {
 		return false, E("state.get", Internal, err)
 	}
 	return true, nil
+}
+
+// IterateJSON unmarshals every value under prefix, in key order, into a T
+// and passes it to fn, stopping early when fn returns false. A value that
+// does not decode, or a failing read, is an Internal error of op.
+func IterateJSON[T any](op string, kv Reader, prefix string, fn func(T) bool) error {
+	var decodeErr error
+	err := kv.Iterate(prefix, func(_ string, value []byte) bool {
+		var v T
+		if err := json.Unmarshal(value, &v); err != nil {
+			decodeErr = E(op, Internal, err)
+			return false
+		}
+		return fn(v)
+	})
+	if err != nil {
+		return E(op, Internal, err)
+	}
+	return decodeErr
 }
 
 // SetJSON marshals v with encoding/json (structs in field order, maps with

@@ -95,6 +95,20 @@ type Organization struct {
 	Active   bool    `json:"active"`
 }
 
+// ValidOrgID reports whether s can be an organization id: a slug of 2 to
+// 40 bytes from [a-z0-9-].
+func ValidOrgID(s string) bool {
+	if len(s) < 2 || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Member is a DID's membership of an organization.
 type Member struct {
 	Org   string `json:"org"`

@@ -78,7 +78,7 @@ func GetBreakGlass(kv cc.Reader, id string) (*cc.BreakGlass, error) {
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("access.breakglass", cc.NotFound, "no break-glass window %q", truncate(id, maxEcho))
+		return nil, cc.Errorf("access.breakglass", cc.NotFound, "no break-glass window %q", cc.Echo(id))
 	}
 	return &w, nil
 }
@@ -103,7 +103,7 @@ func BreakGlassWindows(kv cc.Reader, patient cc.DID) ([]cc.BreakGlass, error) {
 // (or, off the consensus path, the wall clock) as now.
 func PendingReviews(kv cc.Reader, org string, now time.Time, overdueAfter time.Duration) ([]ReviewItem, error) {
 	out := []ReviewItem{}
-	if !validSlug(org) {
+	if !cc.ValidOrgID(org) {
 		return out, nil
 	}
 	var keys []string
@@ -186,17 +186,17 @@ func handleDeclare(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 	if err := decodeObject(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "patient", p.Patient); err != nil {
+	if err := cc.CheckDID(op, "patient", p.Patient); err != nil {
 		return cc.Result{}, err
 	}
 	if p.Patient == ctx.Signer {
 		return cc.Result{}, cc.Errorf(op, cc.Invalid, "a clinician cannot break the glass on their own records")
 	}
-	if !validSlug(p.Org) {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "org %q must be an organization id", truncate(p.Org, maxEcho))
+	if !cc.ValidOrgID(p.Org) {
+		return cc.Result{}, cc.Errorf(op, cc.Invalid, "org %q must be an organization id", cc.Echo(p.Org))
 	}
 	if _, ok := slices.BinarySearch(ReasonCodes, p.ReasonCode); !ok {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "reason_code %q must be one of %v", truncate(p.ReasonCode, maxEcho), ReasonCodes)
+		return cc.Result{}, cc.Errorf(op, cc.Invalid, "reason_code %q must be one of %v", cc.Echo(p.ReasonCode), ReasonCodes)
 	}
 	if !validFreeText(p.Reason) {
 		return cc.Result{}, cc.Errorf(op, cc.Invalid, "reason must be at most %d characters of text", MaxReasonLen)
@@ -269,12 +269,12 @@ func handleDeclare(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 	if err := cc.SetJSON(kv, windowIDKey(id), key); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, w)
+	data, err := cc.ResultData(op, w)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"id", id,
 			"patient", string(w.Patient),
 			"clinician", string(w.Clinician),
@@ -303,7 +303,7 @@ func handleReview(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		return cc.Result{}, err
 	}
 	if !validWindowID(p.ID) {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "id %q must be a break-glass window id", truncate(p.ID, maxEcho))
+		return cc.Result{}, cc.Errorf(op, cc.Invalid, "id %q must be a break-glass window id", cc.Echo(p.ID))
 	}
 	if p.Outcome != ReviewAccepted && p.Outcome != ReviewMisuse {
 		return cc.Result{}, cc.Errorf(op, cc.Invalid, "outcome must be %q or %q", ReviewAccepted, ReviewMisuse)
@@ -343,12 +343,12 @@ func handleReview(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 	if err := cc.SetJSON(kv, windowKey(w.Patient, w.Clinician, w.ID), w); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, w)
+	data, err := cc.ResultData(op, w)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"id", w.ID,
 			"org", w.Org,
 			"reviewer", string(ctx.Signer),

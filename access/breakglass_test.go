@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 	"carechain/records"
 )
 
@@ -15,7 +16,7 @@ import (
 func (e *env) declare(t testing.TB, a, patient *actor, minutes int) cc.BreakGlass {
 	t.Helper()
 	res := e.mustApply(t, a, TypeBreakGlassDeclare, obj{"patient": patient.did, "org": "st-marys", "reason_code": "unconscious", "minutes": minutes})
-	return decodeData[cc.BreakGlass](t, res)
+	return cctest.DecodeData[cc.BreakGlass](t, res)
 }
 
 func TestBreakGlassRead(t *testing.T) {
@@ -25,7 +26,7 @@ func TestBreakGlassRead(t *testing.T) {
 		!w.Start.Equal(e.time) || w.End.Sub(w.Start) != DefaultBreakGlassMinutes*time.Minute || w.Height != e.height {
 		t.Errorf("window = %+v", w)
 	}
-	if _, ok := e.kv.m["access/bg/"+string(pat2.did)+"/"+string(er.did)+"/"+w.ID]; !ok {
+	if v, _ := e.kv.Get("access/bg/" + string(pat2.did) + "/" + string(er.did) + "/" + w.ID); v == nil {
 		t.Error("the window is not at the key consent.Load reads")
 	}
 	if got, err := GetBreakGlass(e.kv, w.ID); err != nil || got.ID != w.ID {
@@ -116,11 +117,11 @@ func TestBreakGlassDeclareRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := base.clone().apply(t, tt.signer, TypeBreakGlassDeclare, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 	e := base.clone()
-	w := decodeData[cc.BreakGlass](t, e.mustApply(t, er, TypeBreakGlassDeclare, valid(obj{"minutes": MaxBreakGlassMinutes, "reason_code": "other"})))
+	w := cctest.DecodeData[cc.BreakGlass](t, e.mustApply(t, er, TypeBreakGlassDeclare, valid(obj{"minutes": MaxBreakGlassMinutes, "reason_code": "other"})))
 	if w.Reason != "other: arrived unresponsive" || w.End.Sub(w.Start) != 8*time.Hour {
 		t.Errorf("window = %+v", w)
 	}
@@ -135,7 +136,7 @@ func TestBreakGlassReview(t *testing.T) {
 	w3 := e.declare(t, po, pat2, 60) // the privacy officer broke the glass too
 
 	res := e.mustApply(t, po, TypeBreakGlassReview, obj{"id": w1.ID, "outcome": ReviewAccepted, "note": "patient arrived unconscious"})
-	got := decodeData[cc.BreakGlass](t, res)
+	got := cctest.DecodeData[cc.BreakGlass](t, res)
 	if got.Review != ReviewAccepted || got.ReviewedBy != po.did || got.ReviewedAt != e.height {
 		t.Errorf("reviewed window = %+v", got)
 	}
@@ -170,7 +171,7 @@ func TestBreakGlassReview(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.clone().apply(t, tt.signer, TypeBreakGlassReview, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }

@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
+	"carechain/ledger/store"
 	"carechain/records"
 )
 
 // scenario runs a fixed sequence of transactions of every type on a fresh
 // state and returns the state and the results.
-func scenario(t *testing.T) (*memKV, []cc.Result) {
+func scenario(t *testing.T) (*store.Overlay, []cc.Result) {
 	e := newEnv(t)
 	var results []cc.Result
 	run := func(a *actor, typ string, payload any) {
@@ -42,7 +44,7 @@ func scenario(t *testing.T) (*memKV, []cc.Result) {
 func TestDeterminism(t *testing.T) {
 	kv1, res1 := scenario(t)
 	kv2, res2 := scenario(t)
-	if d := kv1.diff(kv2); d != "" {
+	if d := cctest.Diff(kv1, kv2); d != "" {
 		t.Fatalf("two runs of the same transactions differ:\n%s", d)
 	}
 	if !reflect.DeepEqual(res1, res2) {
@@ -80,13 +82,13 @@ func TestLogNotificationCapacity(t *testing.T) {
 	}
 	s := mustSign(t, e.request(er, pat2, "ETREAT", "DiagnosticReport/d2"), er)
 	_, err := e.apply(t, labnode, TypeLog, obj{"events": []obj{logEv(s, "DiagnosticReport/d2")}})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 }
 
 func TestReadFailuresAreInternal(t *testing.T) {
 	e := newEnv(t)
 	seeds := accessSeeds(e)
-	kv := failingKV{newMemKV()}
+	kv := cctest.NewFailingKV()
 	for i, payload := range seeds {
 		for typ, h := range Handlers() {
 			for _, signer := range []*actor{node, er, po} {
@@ -95,14 +97,14 @@ func TestReadFailuresAreInternal(t *testing.T) {
 				if k := cc.KindOf(err); k != cc.Internal && k != cc.Invalid && k != cc.Malformed {
 					t.Errorf("seed %d, %s by %s: got %v", i, typ, signer.name, err)
 				}
-				if cc.KindOf(err) == cc.Internal && !errors.Is(err, errDisk) {
+				if cc.KindOf(err) == cc.Internal && !errors.Is(err, cctest.ErrDisk) {
 					t.Errorf("seed %d, %s: internal error %v does not wrap the I/O error", i, typ, err)
 				}
 			}
 		}
 	}
-	if len(kv.m) != 0 {
-		t.Errorf("handlers wrote after failed reads: %v", kv.keys(""))
+	if len(cctest.Keys(kv.Overlay, "")) != 0 {
+		t.Errorf("handlers wrote after failed reads: %v", cctest.Keys(kv.Overlay, ""))
 	}
 	s := mustSign(t, e.request(pat, pat, "PATRQT", "Observation/o1"), pat)
 	reads := map[string]func() error{
@@ -114,7 +116,7 @@ func TestReadFailuresAreInternal(t *testing.T) {
 		"PendingReviews":    func() error { _, err := PendingReviews(kv, "st-marys", genTime, 0); return err },
 	}
 	for name, read := range reads {
-		if err := read(); cc.KindOf(err) != cc.Internal || !errors.Is(err, errDisk) {
+		if err := read(); cc.KindOf(err) != cc.Internal || !errors.Is(err, cctest.ErrDisk) {
 			t.Errorf("%s: got %v, want an Internal error wrapping the I/O error", name, err)
 		}
 	}

@@ -2,16 +2,11 @@ package access
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
-	"reflect"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 // fuzzFixture is the state FuzzAccessPayloads starts every call from: the
@@ -83,59 +78,17 @@ func FuzzAccessPayloads(f *testing.F) {
 		for _, typ := range types {
 			for _, s := range signers {
 				ctx := ctxs[typ+s.name]
-				kv1, kv2 := base.kv.clone(), base.kv.clone()
-				res1, err1 := handlers[typ](ctx, kv1, payload)
-				res2, err2 := handlers[typ](ctx, kv2, payload)
-				if d := kv1.diff(kv2); d != "" || !reflect.DeepEqual(res1, res2) || (err1 == nil) != (err2 == nil) {
-					t.Fatalf("%s by %s is not deterministic:\n%s", typ, s.name, d)
-				}
-				if err1 == nil {
-					continue
-				}
-				var ce *cc.Error
-				if !errors.As(err1, &ce) {
-					t.Fatalf("%s: error %v (%T) is not a *cc.Error", typ, err1, err1)
-				}
-				if ce.Kind == cc.Internal || ce.Kind == cc.Other || ce.Kind == 0 {
-					t.Fatalf("%s: error %v has kind %v", typ, err1, ce.Kind)
-				}
-				if d := base.kv.diff(kv1); d != "" {
-					t.Fatalf("%s rejected (%v) but wrote:\n%s", typ, err1, d)
-				}
+				cctest.RunTwice(t, typ+" by "+s.name, handlers[typ], ctx, base.kv, payload)
 			}
 		}
 	})
 }
 
 func TestAccessSeedsAreCorpus(t *testing.T) {
-	corpus := readCorpus(t, "testdata/fuzz/FuzzAccessPayloads")
+	corpus := cctest.ReadCorpus(t, "testdata/fuzz/FuzzAccessPayloads")
 	for i, s := range accessSeeds(fuzzFixture(t)) {
 		if !slices.Contains(corpus, s) {
 			t.Errorf("seed %d is not in testdata/fuzz/FuzzAccessPayloads: %s", i, s)
 		}
 	}
-}
-
-// readCorpus returns the []byte values of the fuzz corpus files in dir.
-func readCorpus(t *testing.T, dir string) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no corpus in %s: %v", dir, err)
-	}
-	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "go test fuzz v1\n[]byte(")
-		body, ok2 := strings.CutSuffix(body, ")")
-		v, err := strconv.Unquote(body)
-		if !ok || !ok2 || err != nil {
-			t.Fatalf("%s is not a go test fuzz v1 []byte file", f)
-		}
-		out = append(out, v)
-	}
-	return out
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -18,6 +17,8 @@ import (
 	cc "carechain"
 	"carechain/consent"
 	"carechain/identity"
+	"carechain/internal/cctest"
+	"carechain/ledger/store"
 	"carechain/ledger/tx"
 	"carechain/records"
 )
@@ -34,9 +35,7 @@ type actor struct {
 
 // newActor returns an actor whose key is derived from name.
 func newActor(name string) *actor {
-	seed := sha256.Sum256([]byte("carechain-access-test/" + name))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	pub := priv.Public().(ed25519.PublicKey)
+	pub, priv := cctest.Key("access", name)
 	return &actor{name: name, priv: priv, pub: pub, did: tx.DeriveDID(pub)}
 }
 
@@ -69,7 +68,7 @@ var (
 
 // env is a ledger state with a block height and time.
 type env struct {
-	kv     *memKV
+	kv     *store.Overlay
 	height int64
 	time   time.Time
 	seq    uint64 // makes transaction hashes unique
@@ -130,7 +129,7 @@ func testGenesis() cc.GenesisState {
 // and authored by city-lab.
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{kv: newMemKV(), height: 10, time: genTime}
+	e := &env{kv: cctest.NewKV(), height: 10, time: genTime}
 	if err := identity.InitGenesis(e.kv, testGenesis()); err != nil {
 		t.Fatalf("InitGenesis: %v", err)
 	}
@@ -169,7 +168,7 @@ func (e *env) next() {
 }
 
 // clone returns an independent copy of e.
-func (e *env) clone() *env { c := *e; c.kv = e.kv.clone(); return &c }
+func (e *env) clone() *env { c := *e; c.kv = cctest.Copy(e.kv); return &c }
 
 // ctx is the context of the next transaction by signer; every call gives a
 // new transaction hash.
@@ -200,15 +199,7 @@ func (e *env) apply(t testing.TB, a *actor, typ string, payload any) (cc.Result,
 	if !ok {
 		t.Fatalf("no handler for %q", typ)
 	}
-	before := e.kv.clone()
-	res, err := h(e.ctx(a.did, typ), e.kv, raw)
-	if err != nil {
-		checkError(t, err)
-		if d := before.diff(e.kv); d != "" {
-			t.Errorf("%s rejected (%v) but wrote:\n%s", typ, err, d)
-		}
-	}
-	return res, err
+	return cctest.Apply(t, h, e.ctx(a.did, typ), e.kv, raw)
 }
 
 // mustApply is apply that fails the test on an error.
@@ -219,36 +210,6 @@ func (e *env) mustApply(t testing.TB, a *actor, typ string, payload any) cc.Resu
 		t.Fatalf("%s by %s: %v", typ, a.name, err)
 	}
 	return res
-}
-
-// checkError fails unless err is a *cc.Error of a real, non-Internal kind.
-func checkError(t testing.TB, err error) {
-	t.Helper()
-	var ce *cc.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("error %v (%T) is not a *cc.Error", err, err)
-	}
-	if ce.Kind == 0 || ce.Kind == cc.Internal || ce.Kind == cc.Other {
-		t.Errorf("error %v has kind %v", err, ce.Kind)
-	}
-}
-
-// wantKind fails unless err has kind want.
-func wantKind(t testing.TB, err error, want cc.Kind) {
-	t.Helper()
-	if got := cc.KindOf(err); got != want {
-		t.Errorf("got error %v (kind %v), want kind %v", err, got, want)
-	}
-}
-
-// decodeData unmarshals a result's Data.
-func decodeData[T any](t testing.TB, res cc.Result) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(res.Data, &v); err != nil {
-		t.Fatalf("result data %q: %v", res.Data, err)
-	}
-	return v
 }
 
 // request returns a read by a of patient's records ids for purpose,
@@ -279,12 +240,12 @@ func logEv(s SignedRead, ids ...string) obj { return obj{"read": s, "records": i
 func (e *env) logTx(t testing.TB, signer *actor, events ...obj) []EventResult {
 	t.Helper()
 	res := e.mustApply(t, signer, TypeLog, obj{"events": events})
-	return decodeData[logResult](t, res).Events
+	return cctest.DecodeData[logResult](t, res).Events
 }
 
 // grant records pat's consent with one provision and returns its id.
 func (e *env) grant(t testing.TB, patient *actor, provision obj) string {
 	t.Helper()
 	res := e.mustApply(t, patient, consent.TypeGrant, obj{"patient": patient.did, "provisions": []obj{provision}})
-	return decodeData[struct{ ID string }](t, res).ID
+	return cctest.DecodeData[struct{ ID string }](t, res).ID
 }

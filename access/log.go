@@ -159,7 +159,7 @@ func decodeLog(op string, ctx cc.TxContext, kv cc.Reader, payload []byte) ([]log
 		seen := make(map[string]bool, len(it.Records))
 		for j, id := range it.Records {
 			if !records.ValidID(id) {
-				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", what, j, truncate(id, maxEcho))
+				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", what, j, cc.Echo(id))
 			}
 			if seen[id] {
 				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %s is listed twice", what, j, id)
@@ -167,7 +167,7 @@ func decodeLog(op string, ctx cc.TxContext, kv cc.Reader, payload []byte) ([]log
 			seen[id] = true
 		}
 		if it.Basis != "" && !validBasis(it.Basis) {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", what, truncate(string(it.Basis), maxEcho))
+			return nil, cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", what, cc.Echo(string(it.Basis)))
 		}
 		if it.Ref != "" && !printable(it.Ref, MaxRefLen, false) {
 			return nil, cc.Errorf(op, cc.Invalid, "%s: ref must be 1 to %d printable characters", what, MaxRefLen)
@@ -462,12 +462,12 @@ func handleLog(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, 
 			}
 		}
 	}
-	data, err := resultData(op, res)
+	data, err := cc.ResultData(op, res)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"signer", string(ctx.Signer),
 			"events", strconv.Itoa(len(decisions)),
 			StatusLogged, strconv.Itoa(counts[StatusLogged]),

@@ -10,6 +10,7 @@ import (
 
 	cc "carechain"
 	"carechain/consent"
+	"carechain/internal/cctest"
 	"carechain/records"
 )
 
@@ -89,7 +90,7 @@ func TestLogDeniedReads(t *testing.T) {
 	if log, _ := AccessLog(e.kv, pat.did); len(log) != 0 {
 		t.Errorf("denied reads were logged: %+v", log)
 	}
-	if keys := e.kv.keys("access/req/"); len(keys) != 0 {
+	if keys := cctest.Keys(e.kv, "access/req/"); len(keys) != 0 {
 		t.Errorf("denied reads were recorded: %v", keys)
 	}
 }
@@ -190,21 +191,21 @@ func TestLogUnauthorizedSigner(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := e.clone()
 			_, err := c.apply(t, tt.signer, TypeLog, obj{"events": []obj{logEv(s, tt.ids...)}})
-			wantKind(t, err, cc.Unauthorized)
+			cctest.WantKind(t, err, cc.Unauthorized)
 		})
 	}
 	// With only unknown records no custodian vouches for the signer: a
 	// patient is refused, any organization's node gets "invalid" results.
 	unknown := mustSign(t, e.request(pat, pat, "PATRQT", "Observation/zz"), pat)
 	_, err := e.apply(t, pat, TypeLog, obj{"events": []obj{logEv(unknown, "Observation/zz")}})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	if got := e.clone().logTx(t, labnode, logEv(unknown, "Observation/zz")); got[0].Status != StatusInvalid {
 		t.Errorf("unknown record logged by a node = %+v, want invalid", got[0])
 	}
 	// The same event in a batch with a foreign record refuses the batch.
 	ok := mustSign(t, e.request(pat, pat, "PATRQT", "Observation/o1"), pat)
 	_, err = e.apply(t, node, TypeLog, obj{"events": []obj{logEv(ok, "Observation/o1"), logEv(s, "DiagnosticReport/d1")}})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 }
 
 func TestLogPayloadRejections(t *testing.T) {
@@ -234,7 +235,7 @@ func TestLogPayloadRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.clone().apply(t, node, TypeLog, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }

@@ -170,14 +170,14 @@ func checkRequest(op string, r *ReadRequest) error {
 	if !printable(r.ChainID, MaxChainIDLen, false) {
 		return bad("chain_id must be 1 to %d printable characters", MaxChainIDLen)
 	}
-	if err := checkDID(op, "requester", r.Requester); err != nil {
+	if err := cc.CheckDID(op, "requester", r.Requester); err != nil {
 		return err
 	}
-	if err := checkDID(op, "patient", r.Patient); err != nil {
+	if err := cc.CheckDID(op, "patient", r.Patient); err != nil {
 		return err
 	}
 	if !validPurpose(r.Purpose) {
-		return bad("purpose %q must be 1 to %d letters, digits or \".-_:\"", truncate(r.Purpose, maxEcho), MaxPurposeLen)
+		return bad("purpose %q must be 1 to %d letters, digits or \".-_:\"", cc.Echo(r.Purpose), MaxPurposeLen)
 	}
 	switch r.Action {
 	case ActionRead:
@@ -190,7 +190,7 @@ func checkRequest(op string, r *ReadRequest) error {
 		}
 	case ActionExport:
 	default:
-		return bad("action %q must be read, search or export", truncate(r.Action, maxEcho))
+		return bad("action %q must be read, search or export", cc.Echo(r.Action))
 	}
 	if len(r.Records) > MaxReadRecords {
 		return bad("a request names at most %d records", MaxReadRecords)
@@ -198,7 +198,7 @@ func checkRequest(op string, r *ReadRequest) error {
 	seen := make(map[string]bool, len(r.Records))
 	for i, id := range r.Records {
 		if !records.ValidID(id) {
-			return bad("records[%d] %q is not a record id", i, truncate(id, maxEcho))
+			return bad("records[%d] %q is not a record id", i, cc.Echo(id))
 		}
 		if seen[id] {
 			return bad("records[%d] %s is listed twice", i, id)
@@ -208,8 +208,8 @@ func checkRequest(op string, r *ReadRequest) error {
 	if r.Query != "" && !printable(r.Query, MaxQueryLen, false) {
 		return bad("query must be 1 to %d printable characters without spaces (URL-encoded)", MaxQueryLen)
 	}
-	if r.Org != "" && !validSlug(r.Org) {
-		return bad("org %q must be an organization id", truncate(r.Org, maxEcho))
+	if r.Org != "" && !cc.ValidOrgID(r.Org) {
+		return bad("org %q must be an organization id", cc.Echo(r.Org))
 	}
 	if r.Issued.IsZero() {
 		return bad("issued is required")

@@ -13,6 +13,7 @@ import (
 
 	cc "carechain"
 	"carechain/identity"
+	"carechain/internal/cctest"
 	"carechain/ledger/tx"
 )
 
@@ -48,7 +49,7 @@ func TestSignAndVerifyRead(t *testing.T) {
 	newKey := newActor("clindoc-2")
 	e.mustApply(t, clindoc, identity.TypeDIDRotate, obj{"new_public_key": tx.EncodeKey(newKey.pub)})
 	_, _, err = VerifyRead(e.kv, s)
-	wantKind(t, err, cc.BadSignature)
+	cctest.WantKind(t, err, cc.BadSignature)
 	if _, _, err := VerifyRead(e.kv, mustSign(t, r, newKey)); err != nil {
 		t.Errorf("read signed with the rotated key: %v", err)
 	}
@@ -109,8 +110,8 @@ func TestVerifyReadRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := VerifyRead(e.kv, tt.s)
-			checkError(t, err)
-			wantKind(t, err, tt.want)
+			cctest.CheckError(t, err)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 	if _, err := SignRead(base, ed25519.PrivateKey("short")); !cc.Is(cc.Invalid, err) {

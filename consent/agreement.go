@@ -67,7 +67,7 @@ func getAgreementRecord(kv cc.Reader, id string) (*agreementRecord, error) {
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("agreement.get", cc.NotFound, "no agreement %q", truncate(id, maxEcho))
+		return nil, cc.Errorf("agreement.get", cc.NotFound, "no agreement %q", cc.Echo(id))
 	}
 	return &rec, nil
 }
@@ -84,7 +84,7 @@ func ListAgreements(kv cc.Reader) ([]cc.Agreement, error) {
 // ordered by id.
 func activeAgreements(kv cc.Reader, org string) ([]cc.Agreement, error) {
 	out := []cc.Agreement{}
-	if !validSlug(org) {
+	if !cc.ValidOrgID(org) {
 		return out, nil
 	}
 	var ids []string
@@ -128,8 +128,8 @@ func agreementCovers(a cc.Agreement, in *conditionInput) bool {
 
 // checkOrgID reports cc.Invalid unless s is an organization id.
 func checkOrgID(op, field, s string) error {
-	if !validSlug(s) {
-		return cc.Errorf(op, cc.Invalid, "%s %q is not an organization id", field, truncate(s, maxEcho))
+	if !cc.ValidOrgID(s) {
+		return cc.Errorf(op, cc.Invalid, "%s %q is not an organization id", field, cc.Echo(s))
 	}
 	return nil
 }
@@ -274,7 +274,7 @@ func handlePropose(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 		},
 		ProposerOrg: proposerOrg,
 	}
-	data, err := resultData(op, idData{ID: id})
+	data, err := cc.ResultData(op, idData{ID: id})
 	if err != nil {
 		return cc.Result{}, err
 	}
@@ -282,7 +282,7 @@ func handlePropose(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"id", id,
 			"provider", p.Provider,
 			"recipient", p.Recipient,
@@ -300,7 +300,7 @@ func loadForChange(op string, kv cc.Reader, payload json.RawMessage) (*agreement
 		return nil, err
 	}
 	if !validID(agreementIDPrefix, p.ID) {
-		return nil, cc.Errorf(op, cc.Invalid, "id %q is not an agreement id", truncate(p.ID, maxEcho))
+		return nil, cc.Errorf(op, cc.Invalid, "id %q is not an agreement id", cc.Echo(p.ID))
 	}
 	rec, err := getAgreementRecord(kv, p.ID)
 	if cc.Is(cc.NotFound, err) {
@@ -338,7 +338,7 @@ func handleSign(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result,
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "agreement %s is %s, not proposed", rec.ID, rec.Status)
 	}
 	rec.Status, rec.SignedBy, rec.Effective = cc.AgreementActive, ctx.Signer, ctx.Height
-	data, err := resultData(op, statusData{ID: rec.ID, Status: rec.Status})
+	data, err := cc.ResultData(op, statusData{ID: rec.ID, Status: rec.Status})
 	if err != nil {
 		return cc.Result{}, err
 	}
@@ -349,7 +349,7 @@ func handleSign(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result,
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "id", rec.ID, "provider", rec.Provider, "recipient", rec.Recipient, "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "id", rec.ID, "provider", rec.Provider, "recipient", rec.Recipient, "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }
@@ -381,7 +381,7 @@ func handleTerminate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 	}
 	wasActive := rec.Status == cc.AgreementActive
 	rec.Status, rec.Terminated = cc.AgreementTerminated, ctx.Height
-	data, err := resultData(op, statusData{ID: rec.ID, Status: rec.Status})
+	data, err := cc.ResultData(op, statusData{ID: rec.ID, Status: rec.Status})
 	if err != nil {
 		return cc.Result{}, err
 	}
@@ -392,7 +392,7 @@ func handleTerminate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 		kv.Delete(recipientKey(rec.Recipient, rec.ID))
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "id", rec.ID, "provider", rec.Provider, "recipient", rec.Recipient, "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "id", rec.ID, "provider", rec.Provider, "recipient", rec.Recipient, "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }

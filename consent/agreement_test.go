@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 // immPUBHLTH is a proposal that st-marys release Immunizations to pha for
@@ -20,7 +21,7 @@ func TestAgreementLifecycle(t *testing.T) {
 	e := newEnv(t)
 	res := e.mustApply(t, hadmin, TypeAgreementPropose, immPUBHLTH)
 	id := dataID(t, res)
-	if !validID(agreementIDPrefix, id) || attr(res, TypeAgreementPropose, "recipient") != "pha" {
+	if !validID(agreementIDPrefix, id) || cctest.Attr(res, TypeAgreementPropose, "recipient") != "pha" {
 		t.Fatalf("propose: id %q, events %+v", id, res.Events)
 	}
 	a, err := GetAgreement(e.kv, id)
@@ -35,7 +36,7 @@ func TestAgreementLifecycle(t *testing.T) {
 	// Only an admin of the other organization countersigns.
 	for _, who := range []*actor{hadmin, hadmin2, officer, gp} {
 		_, err := e.apply(t, who, TypeAgreementSign, obj{"id": id})
-		wantKind(t, err, cc.Unauthorized)
+		cctest.WantKind(t, err, cc.Unauthorized)
 	}
 	e.height++
 	res = e.mustApply(t, padmin, TypeAgreementSign, obj{"id": id})
@@ -47,7 +48,7 @@ func TestAgreementLifecycle(t *testing.T) {
 		t.Errorf("after sign: %+v", a)
 	}
 	_, err = e.apply(t, padmin, TypeAgreementSign, obj{"id": id})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 
 	// Data flows under it, unless the patient opts out.
 	if got := e.decide(t, officer, officerOrgs, "PUBHLTH", imm); !sameDecision(got, allow(cc.BasisAgreement, id)) {
@@ -78,22 +79,22 @@ func TestAgreementLifecycle(t *testing.T) {
 
 	// Either side's admin terminates it.
 	_, err = e.apply(t, cadmin, TypeAgreementTerminate, obj{"id": id})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	res = e.mustApply(t, padmin, TypeAgreementTerminate, obj{"id": id})
 	a, _ = GetAgreement(e.kv, id)
-	if a.Status != cc.AgreementTerminated || a.Terminated != e.height || attr(res, TypeAgreementTerminate, "by") != string(padmin.did) {
+	if a.Status != cc.AgreementTerminated || a.Terminated != e.height || cctest.Attr(res, TypeAgreementTerminate, "by") != string(padmin.did) {
 		t.Errorf("after terminate: %+v", a)
 	}
 	if got := e.decide(t, officer, officerOrgs, "PUBHLTH", imm); got.Allow {
 		t.Errorf("after termination: %+v", got)
 	}
-	if keys := e.kv.keys(prefixRecipient); len(keys) != 0 {
+	if keys := cctest.Keys(e.kv, prefixRecipient); len(keys) != 0 {
 		t.Errorf("recipient index after termination: %v", keys)
 	}
 	_, err = e.apply(t, hadmin, TypeAgreementTerminate, obj{"id": id})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 	_, err = e.apply(t, padmin, TypeAgreementSign, obj{"id": id})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 }
 
 func TestAgreementOptIn(t *testing.T) {
@@ -102,7 +103,7 @@ func TestAgreementOptIn(t *testing.T) {
 		"purposes": []string{"PUBHLTH"}, "opt_out": false, "condition": `record.org == "st-marys"`}
 	id := dataID(t, e.mustApply(t, padmin, TypeAgreementPropose, p)) // proposed by the recipient
 	_, err := e.apply(t, padmin, TypeAgreementSign, obj{"id": id})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	e.mustApply(t, hadmin2, TypeAgreementSign, obj{"id": id})
 	if got := e.decide(t, officer, officerOrgs, "PUBHLTH", imm); got.Allow {
 		t.Errorf("opt-in without the patient's permit: %+v", got)
@@ -167,15 +168,15 @@ func TestProposeRejections(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.apply(t, tc.signer, TypeAgreementPropose, tc.payload)
-			wantKind(t, err, tc.want)
+			cctest.WantKind(t, err, tc.want)
 		})
 	}
 	for _, typ := range []string{TypeAgreementSign, TypeAgreementTerminate} {
 		_, err := e.apply(t, padmin, typ, obj{"id": "agr-1"})
-		wantKind(t, err, cc.Invalid)
+		cctest.WantKind(t, err, cc.Invalid)
 		_, err = e.apply(t, padmin, typ, obj{"id": "agr-" + strings.Repeat("0", 32)})
-		wantKind(t, err, cc.NotFound)
+		cctest.WantKind(t, err, cc.NotFound)
 		_, err = e.apply(t, padmin, typ, obj{"ID": "agr-" + strings.Repeat("0", 32)})
-		wantKind(t, err, cc.Malformed)
+		cctest.WantKind(t, err, cc.Malformed)
 	}
 }

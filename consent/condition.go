@@ -144,7 +144,7 @@ func compile(expr string) *compiled {
 		return &compiled{problem: "condition does not compile: " + truncate(oneLine(iss.Err().Error()), 200)}
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
-		return &compiled{problem: fmt.Sprintf("condition has type %s, not bool", truncate(ast.OutputType().String(), maxEcho))}
+		return &compiled{problem: fmt.Sprintf("condition has type %s, not bool", cc.Echo(ast.OutputType().String()))}
 	}
 	// Map order cannot show: any forbidden overload gives the same answer.
 	for _, ref := range ast.NativeRep().ReferenceMap() {

@@ -38,7 +38,7 @@ func GetConsent(kv cc.Reader, id string) (*cc.Consent, error) {
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("consent.get", cc.NotFound, "no consent %q", truncate(id, maxEcho))
+		return nil, cc.Errorf("consent.get", cc.NotFound, "no consent %q", cc.Echo(id))
 	}
 	return &c, nil
 }
@@ -101,7 +101,7 @@ func handleGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 	if err := decodePayload(op, payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "patient", p.Patient); err != nil {
+	if err := cc.CheckDID(op, "patient", p.Patient); err != nil {
 		return cc.Result{}, err
 	}
 	provisions, err := checkProvisions(op, p.Provisions)
@@ -136,7 +136,7 @@ func handleGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 		return cc.Result{}, err
 	}
 	c := cc.Consent{ID: id, Patient: p.Patient, Grantor: ctx.Signer, Provisions: provisions, Created: ctx.Height, Time: ctx.Time.UTC()}
-	data, err := resultData(op, idData{ID: id})
+	data, err := cc.ResultData(op, idData{ID: id})
 	if err != nil {
 		return cc.Result{}, err
 	}
@@ -147,7 +147,7 @@ func handleGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"id", id,
 			"patient", string(c.Patient),
 			"grantor", string(c.Grantor),
@@ -169,7 +169,7 @@ func handleRevoke(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		return cc.Result{}, err
 	}
 	if !validID(consentIDPrefix, p.ID) {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "id %q is not a consent id", truncate(p.ID, maxEcho))
+		return cc.Result{}, cc.Errorf(op, cc.Invalid, "id %q is not a consent id", cc.Echo(p.ID))
 	}
 	if ctx.Height < 1 {
 		return cc.Result{}, cc.Errorf(op, cc.Internal, "block height %d in the context", ctx.Height)
@@ -187,7 +187,7 @@ func handleRevoke(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "consent %s was revoked at height %d", c.ID, c.Revoked)
 	}
 	c.Revoked = ctx.Height
-	data, err := resultData(op, idData{ID: c.ID})
+	data, err := cc.ResultData(op, idData{ID: c.ID})
 	if err != nil {
 		return cc.Result{}, err
 	}
@@ -195,7 +195,7 @@ func handleRevoke(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "id", c.ID, "patient", string(c.Patient), "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "id", c.ID, "patient", string(c.Patient), "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }

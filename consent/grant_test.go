@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 // gpPermit is a provision permitting gp to read for TREAT.
@@ -26,10 +27,10 @@ func TestGrantByPatientAndRead(t *testing.T) {
 	if !validID(consentIDPrefix, id) {
 		t.Fatalf("id %q", id)
 	}
-	if got := attr(res, TypeGrant, "id"); got != id {
+	if got := cctest.Attr(res, TypeGrant, "id"); got != id {
 		t.Errorf("event id %q, want %q", got, id)
 	}
-	if got := attr(res, TypeGrant, "grantor"); got != string(pat.did) {
+	if got := cctest.Attr(res, TypeGrant, "grantor"); got != string(pat.did) {
 		t.Errorf("event grantor %q", got)
 	}
 	c, err := GetConsent(e.kv, id)
@@ -53,7 +54,7 @@ func TestGrantByPatientAndRead(t *testing.T) {
 
 	e.height++
 	res = e.mustApply(t, pat, TypeRevoke, obj{"id": id})
-	if dataID(t, res) != id || attr(res, TypeRevoke, "by") != string(pat.did) {
+	if dataID(t, res) != id || cctest.Attr(res, TypeRevoke, "by") != string(pat.did) {
 		t.Errorf("revoke result %q %+v", res.Data, res.Events)
 	}
 	c, _ = GetConsent(e.kv, id)
@@ -64,7 +65,7 @@ func TestGrantByPatientAndRead(t *testing.T) {
 		t.Errorf("after the revocation: %+v", got)
 	}
 	_, err = e.apply(t, pat, TypeRevoke, obj{"id": id})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 }
 
 func TestGrantByDelegate(t *testing.T) {
@@ -80,19 +81,19 @@ func TestGrantByDelegate(t *testing.T) {
 	// parent once the delegation expired, nor a stranger, nor pat for pat2.
 	grant := obj{"patient": pat.did, "provisions": []obj{gpPermit}}
 	_, err = e.apply(t, helper, TypeGrant, grant)
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	_, err = e.apply(t, stranger, TypeGrant, grant)
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	_, err = e.apply(t, pat, TypeGrant, obj{"patient": pat2.did, "provisions": []obj{gpPermit}})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	id = e.mustGrant(t, pat, pat, gpPermit)
 	_, err = e.apply(t, helper, TypeRevoke, obj{"id": id})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	e.time = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	_, err = e.apply(t, parent, TypeGrant, grant)
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	_, err = e.apply(t, parent, TypeRevoke, obj{"id": id})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 }
 
 func TestGrantRejections(t *testing.T) {
@@ -164,7 +165,7 @@ func TestGrantRejections(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.apply(t, tc.signer, TypeGrant, tc.payload)
-			wantKind(t, err, tc.want)
+			cctest.WantKind(t, err, tc.want)
 		})
 	}
 }
@@ -177,22 +178,22 @@ func TestGrantLimitsAndConflicts(t *testing.T) {
 	if _, err := handleGrant(ctx, e.kv, payload); err != nil {
 		t.Fatal(err)
 	}
-	before := e.kv.clone()
+	before := cctest.Copy(e.kv)
 	_, err := handleGrant(ctx, e.kv, payload)
-	wantKind(t, err, cc.Conflict)
-	if d := before.diff(e.kv); d != "" {
+	cctest.WantKind(t, err, cc.Conflict)
+	if d := cctest.Diff(before, e.kv); d != "" {
 		t.Errorf("conflict wrote %s", d)
 	}
 	// A context without a transaction hash is a wiring bug.
 	ctx.TxHash = nil
 	_, err = handleGrant(ctx, e.kv, payload)
-	wantKind(t, err, cc.Internal)
+	cctest.WantKind(t, err, cc.Internal)
 
 	for range MaxActiveConsents - 1 {
 		e.mustGrant(t, pat, pat, gpPermit)
 	}
 	_, err = e.apply(t, pat, TypeGrant, obj{"patient": pat.did, "provisions": []obj{gpPermit}})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	list, _ := ListConsents(e.kv, pat.did)
 	e.mustApply(t, pat, TypeRevoke, obj{"id": list[0].ID})
 	e.mustGrant(t, pat, pat, gpPermit)
@@ -217,7 +218,7 @@ func TestRevokeRejections(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.apply(t, tc.signer, TypeRevoke, tc.payload)
-			wantKind(t, err, tc.want)
+			cctest.WantKind(t, err, tc.want)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 
 	cc "carechain"
 	"carechain/identity"
+	"carechain/internal/cctest"
+	"carechain/ledger/store"
 	"carechain/ledger/tx"
 )
 
@@ -24,8 +25,7 @@ type actor struct {
 
 // newActor returns the actor whose key is derived from name.
 func newActor(name string) *actor {
-	seed := sha256.Sum256([]byte("carechain-consent-test/" + name))
-	pub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
+	pub, _ := cctest.Key("consent", name)
 	return &actor{name: name, pub: pub, did: tx.DeriveDID(pub)}
 }
 
@@ -104,7 +104,7 @@ func testGenesis() cc.GenesisState {
 // env is a ledger state with a block height and time; every transaction
 // it applies gets a distinct transaction hash.
 type env struct {
-	kv     *memKV
+	kv     *store.Overlay
 	height int64
 	time   time.Time
 	txs    int
@@ -115,7 +115,7 @@ type env struct {
 // (records.read), both expiring in 2030.
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{kv: newMemKV(), height: 10, time: genTime}
+	e := &env{kv: cctest.NewKV(), height: 10, time: genTime}
 	if err := identity.InitGenesis(e.kv, testGenesis()); err != nil {
 		t.Fatalf("InitGenesis: %v", err)
 	}
@@ -156,15 +156,7 @@ func (e *env) apply(t testing.TB, signer *actor, typ string, payload any) (cc.Re
 	if !ok {
 		h = identity.Handlers()[typ]
 	}
-	before := e.kv.clone()
-	res, err := h(e.ctx(signer, typ), e.kv, raw)
-	if err != nil {
-		checkError(t, err)
-		if d := before.diff(e.kv); d != "" {
-			t.Errorf("%s rejected (%v) but wrote:\n%s", typ, err, d)
-		}
-	}
-	return res, err
+	return cctest.Apply(t, h, e.ctx(signer, typ), e.kv, raw)
 }
 
 // mustApply is apply that fails the test on an error.
@@ -191,42 +183,6 @@ func dataID(t testing.TB, res cc.Result) string {
 		t.Fatalf("result data %q has no id (%v)", res.Data, err)
 	}
 	return d.ID
-}
-
-// checkError fails unless err is a *cc.Error of a specific, non-Internal
-// kind.
-func checkError(t testing.TB, err error) {
-	t.Helper()
-	var ce *cc.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("error %v (%T) is not a *cc.Error", err, err)
-	}
-	if ce.Kind == 0 || ce.Kind == cc.Internal || ce.Kind == cc.Other {
-		t.Errorf("error %v has kind %v", err, ce.Kind)
-	}
-}
-
-// wantKind fails unless err has kind want.
-func wantKind(t testing.TB, err error, want cc.Kind) {
-	t.Helper()
-	if got := cc.KindOf(err); got != want {
-		t.Errorf("got error %v (kind %v), want kind %v", err, got, want)
-	}
-}
-
-// attr returns the value of key in the first event of type typ.
-func attr(res cc.Result, typ, key string) string {
-	for _, e := range res.Events {
-		if e.Type != typ {
-			continue
-		}
-		for _, a := range e.Attributes {
-			if a.Key == key {
-				return a.Value
-			}
-		}
-	}
-	return ""
 }
 
 // decide loads the facts for who reading rec with purpose and decides.

@@ -1,8 +1,6 @@
 package consent
 
 import (
-	"encoding/json"
-
 	cc "carechain"
 	"carechain/identity"
 )
@@ -60,21 +58,8 @@ func Load(kv cc.Reader, req cc.AccessRequest) (Facts, error) {
 	return f, nil
 }
 
-// iterateJSON decodes every value under prefix, in key order, into a T and
-// passes it to fn. A value that does not decode is cc.Internal.
+// iterateJSON is cc.IterateJSON for this package: it passes every value
+// under prefix, in key order, to fn.
 func iterateJSON[T any](kv cc.Reader, prefix string, fn func(T)) error {
-	var decodeErr error
-	err := kv.Iterate(prefix, func(key string, value []byte) bool {
-		var v T
-		if err := json.Unmarshal(value, &v); err != nil {
-			decodeErr = cc.E("consent.iterate", cc.Internal, err)
-			return false
-		}
-		fn(v)
-		return true
-	})
-	if err != nil {
-		return cc.E("consent.iterate", cc.Internal, err)
-	}
-	return decodeErr
+	return cc.IterateJSON("consent.iterate", kv, prefix, func(v T) bool { fn(v); return true })
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 // putBreakGlass writes a break-glass window as package access does.
@@ -95,9 +96,9 @@ func TestLoadReportsCorruptState(t *testing.T) {
 	e := newEnv(t)
 	e.kv.Set(breakGlassPrefix(pat.did, erdoc.did)+"bg-x", []byte("{"))
 	_, err := Load(e.kv, ask(erdoc, erOrgs, "ETREAT", lab))
-	wantKind(t, err, cc.Internal)
+	cctest.WantKind(t, err, cc.Internal)
 	e = newEnv(t)
 	e.kv.Set(patientKey(pat.did, "cons-"+"00000000000000000000000000000000"), []byte(`"cons-00000000000000000000000000000000"`))
 	_, err = Load(e.kv, ask(gp, gpOrgs, "TREAT", lab))
-	wantKind(t, err, cc.Internal)
+	cctest.WantKind(t, err, cc.Internal)
 }

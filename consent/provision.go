@@ -141,14 +141,14 @@ func checkActor(op, what string, a cc.Actor) error {
 	forms := 0
 	if a.DID != "" {
 		forms++
-		if err := checkDID(op, what+" did", a.DID); err != nil {
+		if err := cc.CheckDID(op, what+" did", a.DID); err != nil {
 			return err
 		}
 	}
 	if a.Org != "" {
 		forms++
-		if !validSlug(a.Org) {
-			return cc.Errorf(op, cc.Invalid, "%s: org %q is not an organization id", what, truncate(a.Org, maxEcho))
+		if !cc.ValidOrgID(a.Org) {
+			return cc.Errorf(op, cc.Invalid, "%s: org %q is not an organization id", what, cc.Echo(a.Org))
 		}
 	}
 	if a.Role != "" {
@@ -156,7 +156,7 @@ func checkActor(op, what string, a cc.Actor) error {
 			return cc.Errorf(op, cc.Invalid, "%s: a role needs an org", what)
 		}
 		if !slices.Contains(memberRoles, a.Role) {
-			return cc.Errorf(op, cc.Invalid, "%s: unknown role %q", what, truncate(string(a.Role), maxEcho))
+			return cc.Errorf(op, cc.Invalid, "%s: unknown role %q", what, cc.Echo(string(a.Role)))
 		}
 	}
 	if a.CareTeam != nil {
@@ -165,7 +165,7 @@ func checkActor(op, what string, a cc.Actor) error {
 			return cc.Errorf(op, cc.Invalid, "%s: care_team must list 1 to %d DIDs", what, MaxCareTeam)
 		}
 		for k, d := range a.CareTeam {
-			if err := checkDID(op, what+" care_team member", d); err != nil {
+			if err := cc.CheckDID(op, what+" care_team member", d); err != nil {
 				return err
 			}
 			if slices.Contains(a.CareTeam[:k], d) {
@@ -211,7 +211,7 @@ func checkActorsExist(op string, kv cc.Reader, ps []cc.Provision) error {
 func checkVocabulary(op, what string, list, vocab []string) error {
 	for i, w := range list {
 		if !slices.Contains(vocab, w) {
-			return cc.Errorf(op, cc.Invalid, "%s: unknown code %q", what, truncate(w, maxEcho))
+			return cc.Errorf(op, cc.Invalid, "%s: unknown code %q", what, cc.Echo(w))
 		}
 		if slices.Contains(list[:i], w) {
 			return cc.Errorf(op, cc.Invalid, "%s: %q is listed twice", what, w)
@@ -233,7 +233,7 @@ func checkResourceTypes(op, what string, types []string, required bool) error {
 			ok = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
 		}
 		if !ok {
-			return cc.Errorf(op, cc.Invalid, "%s: %q is not a FHIR resource type name", what, truncate(t, maxEcho))
+			return cc.Errorf(op, cc.Invalid, "%s: %q is not a FHIR resource type name", what, cc.Echo(t))
 		}
 		if slices.Contains(types[:i], t) {
 			return cc.Errorf(op, cc.Invalid, "%s: resource type %q is listed twice", what, t)
@@ -256,10 +256,10 @@ func checkCategories(op, what string, cats []string) error {
 			ok = c[j] > ' ' && c[j] <= '~'
 		}
 		if !ok {
-			return cc.Errorf(op, cc.Invalid, "%s: category %q must be \"system|code\" or a code", what, truncate(c, maxEcho))
+			return cc.Errorf(op, cc.Invalid, "%s: category %q must be \"system|code\" or a code", what, cc.Echo(c))
 		}
 		if slices.Contains(cats[:i], c) {
-			return cc.Errorf(op, cc.Invalid, "%s: category %q is listed twice", what, truncate(c, maxEcho))
+			return cc.Errorf(op, cc.Invalid, "%s: category %q is listed twice", what, cc.Echo(c))
 		}
 	}
 	return nil

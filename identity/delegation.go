@@ -84,10 +84,10 @@ func validScope(s string) bool {
 func handleDelegateGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeDelegateGrant
 	var p delegateGrantPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "delegate", p.Delegate); err != nil {
+	if err := cc.CheckDID(op, "delegate", p.Delegate); err != nil {
 		return cc.Result{}, err
 	}
 	if len(p.Scopes) == 0 || len(p.Scopes) > MaxScopes {
@@ -97,7 +97,7 @@ func handleDelegateGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (c
 	slices.Sort(scopes)
 	for i, s := range scopes {
 		if !validScope(s) {
-			return cc.Result{}, cc.Errorf(op, cc.Invalid, "scope %q must be 1 to %d printable characters without spaces or commas", truncate(s, maxEcho), MaxScopeLen)
+			return cc.Result{}, cc.Errorf(op, cc.Invalid, "scope %q must be 1 to %d printable characters without spaces or commas", cc.Echo(s), MaxScopeLen)
 		}
 		if i > 0 && scopes[i-1] == s {
 			return cc.Result{}, cc.Errorf(op, cc.Invalid, "scope %q is listed twice", s)
@@ -127,12 +127,12 @@ func handleDelegateGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (c
 	if err := cc.SetJSON(kv, delegationKey(d.Principal, d.Delegate), d); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, d)
+	data, err := cc.ResultData(op, d)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"principal", string(d.Principal),
 			"delegate", string(d.Delegate),
 			"scopes", strings.Join(d.Scopes, ","),
@@ -146,10 +146,10 @@ func handleDelegateGrant(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (c
 func handleDelegateRevoke(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeDelegateRevoke
 	var p delegateRevokePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "delegate", p.Delegate); err != nil {
+	if err := cc.CheckDID(op, "delegate", p.Delegate); err != nil {
 		return cc.Result{}, err
 	}
 	if _, err := signerRecord(op, kv, ctx.Signer); err != nil {
@@ -164,7 +164,7 @@ func handleDelegateRevoke(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (
 		return cc.Result{}, cc.Errorf(op, cc.NotFound, "%s has no delegation to %s", ctx.Signer, p.Delegate)
 	}
 	kv.Delete(key)
-	data, err := resultData(op, struct {
+	data, err := cc.ResultData(op, struct {
 		Principal cc.DID `json:"principal"`
 		Delegate  cc.DID `json:"delegate"`
 	}{ctx.Signer, p.Delegate})
@@ -172,7 +172,7 @@ func handleDelegateRevoke(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "principal", string(ctx.Signer), "delegate", string(p.Delegate))},
+		Events: []cc.Event{cc.NewEvent(op, "principal", string(ctx.Signer), "delegate", string(p.Delegate))},
 		Data:   data,
 	}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestDelegations(t *testing.T) {
@@ -17,7 +18,7 @@ func TestDelegations(t *testing.T) {
 	expires := genTime.Add(48 * time.Hour)
 
 	res := e.mustSubmit(t, child, TypeDelegateGrant, obj{"delegate": parent.did, "scopes": []string{"records.read", "consent.grant"}, "expires": expires.Format(time.RFC3339)})
-	d := decodeData[cc.Delegation](t, res)
+	d := cctest.DecodeData[cc.Delegation](t, res)
 	if !slices.Equal(d.Scopes, []string{"consent.grant", "records.read"}) || !d.Expires.Equal(expires) || d.Principal != child.did || d.Delegate != parent.did {
 		t.Errorf("delegation = %+v", d)
 	}
@@ -65,16 +66,16 @@ func TestDelegations(t *testing.T) {
 	}
 
 	res = e.mustSubmit(t, child, TypeDelegateRevoke, obj{"delegate": parent.did})
-	if got := attr(res, TypeDelegateRevoke, "delegate"); got != string(parent.did) {
+	if got := cctest.Attr(res, TypeDelegateRevoke, "delegate"); got != string(parent.did) {
 		t.Errorf("revoke event delegate = %q", got)
 	}
 	if got, _ := ActiveDelegation(e.kv, child.did, parent.did, "records.read", genTime); got {
 		t.Error("revoked delegation is active")
 	}
 	_, err = e.submit(t, child, TypeDelegateRevoke, obj{"delegate": parent.did})
-	wantKind(t, err, cc.NotFound)
+	cctest.WantKind(t, err, cc.NotFound)
 	_, err = e.submit(t, child, TypeDelegateRevoke, obj{"delegate": "parent"})
-	wantKind(t, err, cc.Invalid)
+	cctest.WantKind(t, err, cc.Invalid)
 }
 
 func TestDelegateGrantRejections(t *testing.T) {
@@ -110,7 +111,7 @@ func TestDelegateGrantRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, TypeDelegateGrant, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }

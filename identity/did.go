@@ -33,7 +33,7 @@ func GetDID(kv cc.Reader, d cc.DID) (*cc.DIDRecord, error) {
 		return nil, err
 	}
 	if !found {
-		return nil, cc.Errorf("identity.did", cc.NotFound, "DID %s is not on the ledger", truncate(string(d), maxEcho))
+		return nil, cc.Errorf("identity.did", cc.NotFound, "DID %s is not on the ledger", cc.Echo(string(d)))
 	}
 	return rec, nil
 }
@@ -73,7 +73,7 @@ func newDIDRecord(d cc.DID, kind cc.DIDKind, key []byte, height int64) cc.DIDRec
 func handleDIDCreate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeDIDCreate
 	var p didCreatePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	key, err := decodeKey(op, "public_key", p.PublicKey)
@@ -81,7 +81,7 @@ func handleDIDCreate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 		return cc.Result{}, err
 	}
 	if !validKind(p.Kind) {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "kind %q must be patient, practitioner, organization or node", truncate(string(p.Kind), maxEcho))
+		return cc.Result{}, cc.Errorf(op, cc.Invalid, "kind %q must be patient, practitioner, organization or node", cc.Echo(string(p.Kind)))
 	}
 	_, found, err := lookupDID(kv, ctx.Signer)
 	if err != nil {
@@ -97,12 +97,12 @@ func handleDIDCreate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 	if err := cc.SetJSON(kv, didKey(rec.ID), rec); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, didResult{DID: rec.ID, KeyVersion: rec.KeyVersion})
+	data, err := cc.ResultData(op, didResult{DID: rec.ID, KeyVersion: rec.KeyVersion})
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "did", string(rec.ID), "kind", string(rec.Kind))},
+		Events: []cc.Event{cc.NewEvent(op, "did", string(rec.ID), "kind", string(rec.Kind))},
 		Data:   data,
 	}, nil
 }
@@ -114,7 +114,7 @@ func handleDIDCreate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 func handleDIDRotate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeDIDRotate
 	var p didRotatePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	key, err := decodeKey(op, "new_public_key", p.NewPublicKey)
@@ -141,12 +141,12 @@ func handleDIDRotate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 	if pending {
 		kv.Delete(recoveryKey(rec.ID))
 	}
-	data, err := resultData(op, didResult{DID: rec.ID, KeyVersion: rec.KeyVersion})
+	data, err := cc.ResultData(op, didResult{DID: rec.ID, KeyVersion: rec.KeyVersion})
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"did", string(rec.ID),
 			"key_version", strconv.Itoa(rec.KeyVersion),
 			"recovery_cancelled", strconv.FormatBool(pending))},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestDIDCreate(t *testing.T) {
@@ -17,10 +18,10 @@ func TestDIDCreate(t *testing.T) {
 	if got, _ := json.Marshal(rec); !bytes.Equal(got, mustJSON(t, want)) {
 		t.Errorf("record = %s, want %s", got, mustJSON(t, want))
 	}
-	if got := decodeData[didResult](t, res); got != (didResult{DID: alice.did, KeyVersion: 1}) {
+	if got := cctest.DecodeData[didResult](t, res); got != (didResult{DID: alice.did, KeyVersion: 1}) {
 		t.Errorf("data = %+v", got)
 	}
-	if got := attr(res, TypeDIDCreate, "did"); got != string(alice.did) {
+	if got := cctest.Attr(res, TypeDIDCreate, "did"); got != string(alice.did) {
 		t.Errorf("event did = %q", got)
 	}
 
@@ -43,12 +44,12 @@ func TestDIDCreate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, TypeDIDCreate, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 	// The handler checks the derivation itself, not only SignerKey.
 	_, err := e.apply(t, bob.did, TypeDIDCreate, mustJSON(t, obj{"public_key": alice.key(), "kind": "patient"}))
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	if _, err := GetDID(e.kv, bob.did); !cc.Is(cc.NotFound, err) {
 		t.Errorf("bob: got %v, want NotFound", err)
 	}
@@ -62,12 +63,12 @@ func TestDIDRotate(t *testing.T) {
 	if rec.KeyVersion != 2 || !bytes.Equal(rec.PublicKey, doc.withKey("doc-2").pub) || rec.Updated != 20 || rec.Created != 0 {
 		t.Errorf("after rotate: %+v", rec)
 	}
-	if got := attr(res, TypeDIDRotate, "key_version"); got != "2" {
+	if got := cctest.Attr(res, TypeDIDRotate, "key_version"); got != "2" {
 		t.Errorf("event key_version = %q", got)
 	}
 	// The old key no longer signs; the new one does.
 	_, err := e.submit(t, doc, TypeDIDRotate, obj{"new_public_key": doc.withKey("doc-3").key()})
-	wantKind(t, err, cc.BadSignature)
+	cctest.WantKind(t, err, cc.BadSignature)
 	e.mustSubmit(t, doc.withKey("doc-2"), TypeDIDRotate, obj{"new_public_key": doc.withKey("doc-3").key()})
 	if got := mustDID(t, e.kv, doc.did).KeyVersion; got != 3 {
 		t.Errorf("key version = %d, want 3", got)
@@ -89,11 +90,11 @@ func TestDIDRotate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, TypeDIDRotate, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 	_, err = e.apply(t, nobody.did, TypeDIDRotate, mustJSON(t, obj{"new_public_key": doc.key()}))
-	wantKind(t, err, cc.UnknownSigner)
+	cctest.WantKind(t, err, cc.UnknownSigner)
 }
 
 func TestSignerKey(t *testing.T) {
@@ -125,7 +126,7 @@ func TestSignerKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			key, err := SignerKey(e.kv, tt.signer, tt.typ, mustJSON(t, tt.payload))
 			if tt.want != 0 {
-				wantKind(t, err, tt.want)
+				cctest.WantKind(t, err, tt.want)
 				return
 			}
 			if err != nil {

@@ -2,19 +2,20 @@ package identity
 
 import (
 	"encoding/json"
-	"errors"
-	"reflect"
+	"maps"
 	"slices"
 	"testing"
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
+	"carechain/ledger/store"
 )
 
 // fuzzFixture is the state FuzzHandlers starts every call from: genesis,
 // a patient with guardians and a pending recovery, a delegation, an open
 // proposal and a recorded validator.
-func fuzzFixture(t testing.TB) (*memKV, []*actor) {
+func fuzzFixture(t testing.TB) (*store.Overlay, []*actor) {
 	e := newEnv(t, 2)
 	pat, ga, gb, fresh := newActor("pat"), newActor("ga"), newActor("gb"), newActor("fresh")
 	e.mustSubmit(t, pat, TypePatientRegister, obj{"public_key": pat.key()})
@@ -70,60 +71,26 @@ func FuzzHandlers(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add([]byte(s))
 	}
-	types := make([]string, 0, 16)
-	for typ := range Handlers() {
-		types = append(types, typ)
-	}
-	slices.Sort(types)
 	handlers := Handlers()
+	types := slices.Sorted(maps.Keys(handlers))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		for _, typ := range types {
 			for _, a := range signers {
 				ctx := cc.TxContext{ChainID: testChain, Height: 50, Time: genTime.Add(time.Hour), Signer: a.did, Type: typ}
 				if _, err := SignerKey(base, a.did, typ, payload); err != nil {
-					checkFuzzError(t, typ, err)
+					cctest.CheckError(t, err)
 				}
-				j := &journalKV{memKV: base}
-				res1, err1 := handlers[typ](ctx, j, payload)
-				writes := j.rollback()
-				if err1 != nil {
-					checkFuzzError(t, typ, err1)
-					if len(writes) != 0 {
-						t.Fatalf("%s by %s rejected (%v) but wrote %v", typ, a.name, err1, writes)
-					}
-					continue
+				if kv := cctest.RunTwiceStrict(t, typ+" by "+a.name, handlers[typ], ctx, base, payload); kv != nil {
+					checkReadable(t, kv)
 				}
-				if len(res1.Events) == 0 || !json.Valid(res1.Data) {
-					t.Fatalf("%s by %s succeeded without events or with bad data %q", typ, a.name, res1.Data)
-				}
-				kv1, kv2 := base.clone(), base.clone()
-				res1, _ = handlers[typ](ctx, kv1, payload)
-				res2, err2 := handlers[typ](ctx, kv2, payload)
-				if err2 != nil || !reflect.DeepEqual(res1, res2) || kv1.diff(kv2) != "" {
-					t.Fatalf("%s by %s is not deterministic: second run %v", typ, a.name, err2)
-				}
-				checkReadable(t, kv1)
 			}
 		}
 	})
 }
 
-// checkFuzzError fails unless err is a *cc.Error of a specific kind other
-// than Internal.
-func checkFuzzError(t *testing.T, typ string, err error) {
-	t.Helper()
-	var ce *cc.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("%s: error %v (%T) is not a *cc.Error", typ, err, err)
-	}
-	if ce.Kind == 0 || ce.Kind == cc.Internal || ce.Kind == cc.Other {
-		t.Fatalf("%s: error %v has kind %v", typ, err, ce.Kind)
-	}
-}
-
 // checkReadable fails unless every value this package stored decodes
 // through the read API.
-func checkReadable(t *testing.T, kv *memKV) {
+func checkReadable(t *testing.T, kv cc.Reader) {
 	t.Helper()
 	if _, err := ListOrgs(kv); err != nil {
 		t.Fatal(err)
@@ -134,7 +101,7 @@ func checkReadable(t *testing.T, kv *memKV) {
 	if _, err := ListValidators(kv); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range kv.keys(prefixDID) {
+	for _, k := range cctest.Keys(kv, prefixDID) {
 		rec, err := GetDID(kv, cc.DID(k[len(prefixDID):]))
 		if err != nil {
 			t.Fatal(err)
@@ -152,48 +119,4 @@ func checkReadable(t *testing.T, kv *memKV) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// journalKV runs a handler directly on a memKV and remembers how to undo
-// its writes, so a fuzz execution needs no copy of the state.
-type journalKV struct {
-	*memKV
-	undo []journalEntry
-}
-
-// journalEntry is a key's value before its first write.
-type journalEntry struct {
-	key     string
-	value   []byte
-	existed bool
-}
-
-func (j *journalKV) remember(key string) {
-	for _, u := range j.undo {
-		if u.key == key {
-			return
-		}
-	}
-	v, ok := j.memKV.m[key]
-	j.undo = append(j.undo, journalEntry{key, v, ok})
-}
-
-func (j *journalKV) Set(key string, value []byte) { j.remember(key); j.memKV.Set(key, value) }
-
-func (j *journalKV) Delete(key string) { j.remember(key); j.memKV.Delete(key) }
-
-// rollback restores the state and returns the keys that were written.
-func (j *journalKV) rollback() []string {
-	keys := make([]string, 0, len(j.undo))
-	for i := len(j.undo) - 1; i >= 0; i-- {
-		u := j.undo[i]
-		if u.existed {
-			j.memKV.m[u.key] = u.value
-		} else {
-			delete(j.memKV.m, u.key)
-		}
-		keys = append(keys, u.key)
-	}
-	j.undo = nil
-	return keys
 }

@@ -29,7 +29,7 @@ func InitGenesis(kv cc.KV, g cc.GenesisState) error {
 	const op = opGenesis
 	accounts := make(map[cc.DID]bool, len(g.Accounts))
 	for _, a := range g.Accounts {
-		if err := checkDID(op, "account", a.DID); err != nil {
+		if err := cc.CheckDID(op, "account", a.DID); err != nil {
 			return err
 		}
 		if accounts[a.DID] {
@@ -37,7 +37,7 @@ func InitGenesis(kv cc.KV, g cc.GenesisState) error {
 		}
 		accounts[a.DID] = true
 		if !validKind(a.Kind) {
-			return cc.Errorf(op, cc.Invalid, "account %s has unknown kind %q", a.DID, truncate(string(a.Kind), maxEcho))
+			return cc.Errorf(op, cc.Invalid, "account %s has unknown kind %q", a.DID, cc.Echo(string(a.Kind)))
 		}
 		if len(a.PublicKey) != ed25519.PublicKeySize {
 			return cc.Errorf(op, cc.Invalid, "account %s: public_key must be 32 bytes", a.DID)
@@ -68,10 +68,10 @@ func InitGenesis(kv cc.KV, g cc.GenesisState) error {
 			return cc.Errorf(op, cc.Invalid, "organization %q: name must be 1 to %d bytes of text without control characters or surrounding spaces", o.ID, MaxOrgNameLen)
 		}
 		if !validOrgType(o.Type) {
-			return cc.Errorf(op, cc.Invalid, "organization %q has unknown type %q", o.ID, truncate(string(o.Type), maxEcho))
+			return cc.Errorf(op, cc.Invalid, "organization %q has unknown type %q", o.ID, cc.Echo(string(o.Type)))
 		}
 		if !accounts[o.DID] {
-			return cc.Errorf(op, cc.Invalid, "organization %q: did %s is not a genesis account", o.ID, truncate(string(o.DID), maxEcho))
+			return cc.Errorf(op, cc.Invalid, "organization %q: did %s is not a genesis account", o.ID, cc.Echo(string(o.DID)))
 		}
 		if o.Admitted < 0 {
 			return cc.Errorf(op, cc.Invalid, "organization %q: admitted height is negative", o.ID)
@@ -86,10 +86,10 @@ func InitGenesis(kv cc.KV, g cc.GenesisState) error {
 	ms := make([]cc.Member, 0, len(g.Members))
 	for _, m := range g.Members {
 		if !orgs[m.Org] {
-			return cc.Errorf(op, cc.Invalid, "member %s: organization %q is not in genesis", truncate(string(m.DID), maxEcho), truncate(m.Org, maxEcho))
+			return cc.Errorf(op, cc.Invalid, "member %s: organization %q is not in genesis", cc.Echo(string(m.DID)), cc.Echo(m.Org))
 		}
 		if !accounts[m.DID] {
-			return cc.Errorf(op, cc.Invalid, "member %s of %q is not a genesis account", truncate(string(m.DID), maxEcho), m.Org)
+			return cc.Errorf(op, cc.Invalid, "member %s of %q is not a genesis account", cc.Echo(string(m.DID)), m.Org)
 		}
 		if seen[orgMember{m.Org, m.DID}] {
 			return cc.Errorf(op, cc.Invalid, "member %s of %q is listed twice", m.DID, m.Org)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestInitGenesis(t *testing.T) {
@@ -27,7 +28,7 @@ func TestInitGenesis(t *testing.T) {
 		t.Errorf("MembershipsOf(doc) = %+v", ms)
 	}
 	// Genesis runs once.
-	wantKind(t, InitGenesis(e.kv, testGenesis(2)), cc.Conflict)
+	cctest.WantKind(t, InitGenesis(e.kv, testGenesis(2)), cc.Conflict)
 }
 
 func TestInitGenesisRejects(t *testing.T) {
@@ -62,11 +63,11 @@ func TestInitGenesisRejects(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := testGenesis(2)
 			tt.mutate(&g)
-			kv := newMemKV()
+			kv := cctest.NewKV()
 			err := InitGenesis(kv, g)
-			wantKind(t, err, cc.Invalid)
-			if len(kv.m) != 0 {
-				t.Errorf("rejected genesis wrote %v", kv.keys(""))
+			cctest.WantKind(t, err, cc.Invalid)
+			if len(cctest.Keys(kv, "")) != 0 {
+				t.Errorf("rejected genesis wrote %v", cctest.Keys(kv, ""))
 			}
 		})
 	}

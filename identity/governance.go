@@ -134,7 +134,7 @@ func prepareAction(op string, kv cc.Reader, action string, params json.RawMessag
 	case ActionGovUpdate:
 		norm, apply, err = prepareGovUpdate(op, kv, params)
 	default:
-		return nil, nil, cc.Errorf(op, cc.Invalid, "unknown action %q", truncate(action, maxEcho))
+		return nil, nil, cc.Errorf(op, cc.Invalid, "unknown action %q", cc.Echo(action))
 	}
 	if err != nil {
 		return nil, nil, err
@@ -164,7 +164,7 @@ func checkGovernance(op string, members []cc.DID, threshold int) ([]cc.DID, erro
 	sorted := slices.Clone(members)
 	slices.Sort(sorted)
 	for i, m := range sorted {
-		if err := checkDID(op, "member", m); err != nil {
+		if err := cc.CheckDID(op, "member", m); err != nil {
 			return nil, err
 		}
 		if i > 0 && sorted[i-1] == m {
@@ -178,7 +178,7 @@ func checkGovernance(op string, members []cc.DID, threshold int) ([]cc.DID, erro
 // checkGovernance; every member must be on the ledger (cc.NotFound).
 func prepareGovUpdate(op string, kv cc.Reader, raw json.RawMessage) (any, applyFunc, error) {
 	var p govUpdateParams
-	if err := decodeObject(op, "params", raw, &p); err != nil {
+	if err := cc.DecodeStrict(op, "params", raw, &p); err != nil {
 		return nil, nil, err
 	}
 	members, err := checkGovernance(op, p.Members, p.Threshold)
@@ -195,7 +195,7 @@ func prepareGovUpdate(op string, kv cc.Reader, raw json.RawMessage) (any, applyF
 		if err := cc.SetJSON(kv, keyGovernance, g); err != nil {
 			return err
 		}
-		res.Events = append(res.Events, event(ActionGovUpdate, "members", joinDIDs(g.Members), "threshold", strconv.Itoa(g.Threshold)))
+		res.Events = append(res.Events, cc.NewEvent(ActionGovUpdate, "members", joinDIDs(g.Members), "threshold", strconv.Itoa(g.Threshold)))
 		return nil
 	}
 	return govUpdateParams(g), apply, nil
@@ -208,7 +208,7 @@ func prepareGovUpdate(op string, kv cc.Reader, raw json.RawMessage) (any, applyF
 func handleGovPropose(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeGovPropose
 	var p proposePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	if _, err := signerRecord(op, kv, ctx.Signer); err != nil {
@@ -230,7 +230,7 @@ func handleGovPropose(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.R
 		ID: next, Action: p.Action, Params: params, Proposer: ctx.Signer,
 		Approvals: []cc.DID{ctx.Signer}, Created: ctx.Height, Status: cc.ProposalOpen,
 	}
-	res := cc.Result{Events: []cc.Event{event(op,
+	res := cc.Result{Events: []cc.Event{cc.NewEvent(op,
 		"proposal", strconv.FormatUint(prop.ID, 10), "action", prop.Action, "proposer", string(ctx.Signer))}}
 	if err := cc.SetJSON(kv, keyProposalNext, next+1); err != nil {
 		return cc.Result{}, err
@@ -249,7 +249,7 @@ func handleGovPropose(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.R
 func handleGovApprove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeGovApprove
 	var p approvePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	if _, err := signerRecord(op, kv, ctx.Signer); err != nil {
@@ -280,7 +280,7 @@ func handleGovApprove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.R
 			return cc.Result{}, err
 		}
 	}
-	res := cc.Result{Events: []cc.Event{event(op,
+	res := cc.Result{Events: []cc.Event{cc.NewEvent(op,
 		"proposal", strconv.FormatUint(prop.ID, 10), "action", prop.Action, "approver", string(ctx.Signer))}}
 	return finishProposal(op, ctx, kv, g, prop, apply, res)
 }
@@ -298,11 +298,11 @@ func finishProposal(op string, ctx cc.TxContext, kv cc.KV, g *cc.Governance, pro
 		if err := apply(ctx, kv, &res); err != nil {
 			return cc.Result{}, err
 		}
-		res.Events = append(res.Events, event("gov.execute", "proposal", strconv.FormatUint(prop.ID, 10), "action", prop.Action))
+		res.Events = append(res.Events, cc.NewEvent("gov.execute", "proposal", strconv.FormatUint(prop.ID, 10), "action", prop.Action))
 	} else if err := cc.SetJSON(kv, proposalKey(prop.ID), prop); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, proposalResult{Proposal: prop.ID, Action: prop.Action, Status: prop.Status, Approvals: approvals, Threshold: g.Threshold})
+	data, err := cc.ResultData(op, proposalResult{Proposal: prop.ID, Action: prop.Action, Status: prop.Status, Approvals: approvals, Threshold: g.Threshold})
 	if err != nil {
 		return cc.Result{}, err
 	}

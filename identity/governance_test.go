@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 	"carechain/ledger/tx"
 )
 
@@ -21,7 +22,7 @@ func TestGovernanceTwoOfThreeAdmitsOrg(t *testing.T) {
 	e.mustCreate(t, rc, cc.KindPractitioner)
 
 	res := e.mustSubmit(t, gov1, TypeGovPropose, obj{"action": "org.admit", "params": admitParams("riverside", rc)})
-	if got := decodeData[proposalResult](t, res); got != (proposalResult{Proposal: 1, Action: "org.admit", Status: cc.ProposalOpen, Approvals: 1, Threshold: 2}) {
+	if got := cctest.DecodeData[proposalResult](t, res); got != (proposalResult{Proposal: 1, Action: "org.admit", Status: cc.ProposalOpen, Approvals: 1, Threshold: 2}) {
 		t.Errorf("propose data = %+v", got)
 	}
 	if _, err := GetOrg(e.kv, "riverside"); !cc.Is(cc.NotFound, err) {
@@ -37,16 +38,16 @@ func TestGovernanceTwoOfThreeAdmitsOrg(t *testing.T) {
 	}
 
 	_, err = e.submit(t, gov1, TypeGovApprove, obj{"proposal": 1})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 	_, err = e.submit(t, doc, TypeGovApprove, obj{"proposal": 1})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 
 	e.height = 12
 	res = e.mustSubmit(t, gov3, TypeGovApprove, obj{"proposal": 1})
 	if got, want := eventTypes(res), []string{"gov.approve", "org.admit", "gov.execute"}; !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
-	if got := decodeData[proposalResult](t, res); got.Status != cc.ProposalExecuted || got.Approvals != 2 {
+	if got := cctest.DecodeData[proposalResult](t, res); got.Status != cc.ProposalExecuted || got.Approvals != 2 {
 		t.Errorf("approve data = %+v", got)
 	}
 	o, err := GetOrg(e.kv, "riverside")
@@ -64,13 +65,13 @@ func TestGovernanceTwoOfThreeAdmitsOrg(t *testing.T) {
 		t.Errorf("proposal after execution = %+v", p)
 	}
 	_, err = e.submit(t, gov2, TypeGovApprove, obj{"proposal": 1})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	_, err = e.submit(t, gov2, TypeGovApprove, obj{"proposal": 2})
-	wantKind(t, err, cc.NotFound)
+	cctest.WantKind(t, err, cc.NotFound)
 	_, err = e.submit(t, gov2, TypeGovApprove, obj{"proposal": 0})
-	wantKind(t, err, cc.NotFound)
+	cctest.WantKind(t, err, cc.NotFound)
 	_, err = e.submit(t, gov2, TypeGovApprove, obj{"proposal": -1})
-	wantKind(t, err, cc.Malformed)
+	cctest.WantKind(t, err, cc.Malformed)
 }
 
 func TestGovProposeRejections(t *testing.T) {
@@ -110,7 +111,7 @@ func TestGovProposeRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, TypeGovPropose, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 	if ps, _ := ListProposals(e.kv); len(ps) != 0 {
@@ -119,10 +120,10 @@ func TestGovProposeRejections(t *testing.T) {
 }
 
 func TestGovernanceWithoutGovernanceState(t *testing.T) {
-	e := &env{kv: newMemKV(), height: 1, time: genTime}
+	e := &env{kv: cctest.NewKV(), height: 1, time: genTime}
 	e.mustCreate(t, gov1, cc.KindNode)
 	_, err := e.submit(t, gov1, TypeGovPropose, obj{"action": "org.suspend", "params": obj{"id": "st-marys"}})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	if _, err := GetGovernance(e.kv); !cc.Is(cc.NotFound, err) {
 		t.Errorf("GetGovernance = %v, want NotFound", err)
 	}
@@ -140,9 +141,9 @@ func TestValidatorUpdate(t *testing.T) {
 	}
 
 	_, err := propose(v1, 0)
-	wantKind(t, err, cc.FailedPrecondition) // the last validator
+	cctest.WantKind(t, err, cc.FailedPrecondition) // the last validator
 	_, err = propose(v2, 0)
-	wantKind(t, err, cc.FailedPrecondition) // not a validator
+	cctest.WantKind(t, err, cc.FailedPrecondition) // not a validator
 
 	res, err := propose(v2, 7)
 	if err != nil {
@@ -154,7 +155,7 @@ func TestValidatorUpdate(t *testing.T) {
 	if got, want := eventTypes(res), []string{"gov.propose", "validator.update", "gov.execute"}; !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
-	if got := attr(res, "validator.update", "power"); got != "7" {
+	if got := cctest.Attr(res, "validator.update", "power"); got != "7" {
 		t.Errorf("event power = %q", got)
 	}
 	res, err = propose(v1, 0)
@@ -168,7 +169,7 @@ func TestValidatorUpdate(t *testing.T) {
 	if err != nil || len(vals) != 1 || !bytes.Equal(vals[0].PubKey, v2) || vals[0].Power != 7 {
 		t.Errorf("ListValidators = %+v, %v", vals, err)
 	}
-	if d := decodeData[proposalResult](t, res); d.Proposal != 2 || d.Status != cc.ProposalExecuted {
+	if d := cctest.DecodeData[proposalResult](t, res); d.Proposal != 2 || d.Status != cc.ProposalExecuted {
 		t.Errorf("data = %+v", d)
 	}
 
@@ -195,10 +196,10 @@ func TestRecordValidatorsRejects(t *testing.T) {
 		{"duplicate", []cc.ValidatorUpdate{{PubKey: v1, Power: 1}, {PubKey: v1, Power: 2}}},
 	}
 	for _, tt := range tests {
-		kv := newMemKV()
-		wantKind(t, RecordValidators(kv, tt.vals), cc.Invalid)
-		if len(kv.m) != 0 {
-			t.Errorf("%s: wrote %v", tt.name, kv.keys(""))
+		kv := cctest.NewKV()
+		cctest.WantKind(t, RecordValidators(kv, tt.vals), cc.Invalid)
+		if len(cctest.Keys(kv, "")) != 0 {
+			t.Errorf("%s: wrote %v", tt.name, cctest.Keys(kv, ""))
 		}
 	}
 }
@@ -208,7 +209,7 @@ func TestGovUpdate(t *testing.T) {
 	e.mustSubmit(t, gov1, TypeGovPropose, obj{"action": "org.suspend", "params": obj{"id": "city-lab"}}) // 1
 	e.mustSubmit(t, gov2, TypeGovPropose, obj{"action": "gov.update", "params": obj{"members": []cc.DID{gov2.did, gov1.did}, "threshold": 2}})
 	res := e.mustSubmit(t, gov3, TypeGovApprove, obj{"proposal": 2})
-	if got := attr(res, "gov.update", "threshold"); got != "2" {
+	if got := cctest.Attr(res, "gov.update", "threshold"); got != "2" {
 		t.Errorf("gov.update event threshold = %q", got)
 	}
 	g, err := GetGovernance(e.kv)
@@ -218,9 +219,9 @@ func TestGovUpdate(t *testing.T) {
 		t.Errorf("governance = %+v, %v", g, err)
 	}
 	_, err = e.submit(t, gov3, TypeGovApprove, obj{"proposal": 1})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	_, err = e.submit(t, gov3, TypeGovPropose, obj{"action": "org.suspend", "params": obj{"id": "st-marys"}})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 
 	// gov3 approved nothing; proposal 1 has gov1's approval, gov2 completes it.
 	e.mustSubmit(t, gov2, TypeGovApprove, obj{"proposal": 1})
@@ -242,11 +243,11 @@ func TestApprovalsOfRemovedMembersDoNotCount(t *testing.T) {
 	e.mustSubmit(t, gov3, TypeGovApprove, obj{"proposal": 3}) // executes: gov3 leaves
 	// Proposal 2 holds gov3's approval, which no longer counts.
 	res := e.mustSubmit(t, gov1, TypeGovApprove, obj{"proposal": 2})
-	if d := decodeData[proposalResult](t, res); d.Approvals != 1 || d.Threshold != 2 || d.Status != cc.ProposalOpen {
+	if d := cctest.DecodeData[proposalResult](t, res); d.Approvals != 1 || d.Threshold != 2 || d.Status != cc.ProposalOpen {
 		t.Errorf("proposal 2 after gov1's approval = %+v", d)
 	}
 	res = e.mustSubmit(t, gov2, TypeGovApprove, obj{"proposal": 2})
-	if d := decodeData[proposalResult](t, res); d.Approvals != 2 || d.Status != cc.ProposalExecuted {
+	if d := cctest.DecodeData[proposalResult](t, res); d.Approvals != 2 || d.Status != cc.ProposalExecuted {
 		t.Errorf("proposal 2 after gov2's approval = %+v", d)
 	}
 }
@@ -260,7 +261,7 @@ func TestStaleProposalFailsAndStaysOpen(t *testing.T) {
 	e.mustSubmit(t, gov1, TypeGovPropose, obj{"action": "org.admit", "params": admitParams("shared-id", b)})
 	e.mustSubmit(t, gov2, TypeGovApprove, obj{"proposal": 1})
 	_, err := e.submit(t, gov2, TypeGovApprove, obj{"proposal": 2})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 	p, _ := GetProposal(e.kv, 2)
 	if p.Status != cc.ProposalOpen || len(p.Approvals) != 1 {
 		t.Errorf("stale proposal = %+v", p)
@@ -274,11 +275,11 @@ func TestSuspendAndReinstate(t *testing.T) {
 		t.Error("HasRole is true in a suspended org")
 	}
 	_, err := e.submit(t, gov1, TypeGovPropose, obj{"action": "org.suspend", "params": obj{"id": "st-marys"}})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 	_, err = e.submit(t, hadmin, TypeOrgMemberAdd, obj{"org": "st-marys", "member": gov1.did, "roles": []string{"nurse"}})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	res := e.mustSubmit(t, gov1, TypeGovPropose, obj{"action": "org.reinstate", "params": obj{"id": "st-marys"}})
-	if got := attr(res, "org.reinstate", "org"); got != "st-marys" {
+	if got := cctest.Attr(res, "org.reinstate", "org"); got != "st-marys" {
 		t.Errorf("reinstate event org = %q", got)
 	}
 	if ok, _ := HasRole(e.kv, "st-marys", hadmin.did, cc.RoleAdmin); !ok {

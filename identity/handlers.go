@@ -25,11 +25,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
-	"io"
-	"reflect"
 	"slices"
-	"strings"
 
 	cc "carechain"
 	"carechain/ledger/tx"
@@ -56,7 +52,6 @@ const (
 const (
 	opGenesis   = "identity.genesis"
 	opSignerKey = "identity.signer_key"
-	maxEcho     = 64 // longest user string echoed in an error message
 )
 
 // Handlers returns a new map from each transaction type this package
@@ -96,13 +91,13 @@ func SignerKey(kv cc.Reader, signer cc.DID, typ string, payload json.RawMessage)
 	switch typ {
 	case TypeDIDCreate:
 		var p didCreatePayload
-		if err := decodePayload(typ, payload, &p); err != nil {
+		if err := cc.DecodeStrict(typ, "payload", payload, &p); err != nil {
 			return nil, err
 		}
 		return selfCertifiedKey(typ, kv, signer, p.PublicKey)
 	case TypePatientRegister:
 		var p patientRegisterPayload
-		if err := decodePayload(typ, payload, &p); err != nil {
+		if err := cc.DecodeStrict(typ, "payload", payload, &p); err != nil {
 			return nil, err
 		}
 		return selfCertifiedKey(typ, kv, signer, p.PublicKey)
@@ -151,107 +146,6 @@ func signerRecord(op string, kv cc.Reader, signer cc.DID) (*cc.DIDRecord, error)
 	return rec, nil
 }
 
-// decodePayload decodes the JSON object payload into the struct pointed to
-// by v; see decodeObject.
-func decodePayload(op string, payload []byte, v any) error {
-	return decodeObject(op, "payload", payload, v)
-}
-
-// decodeObject decodes the JSON object raw (named what in messages) into
-// the struct pointed to by v. Unlike encoding/json alone it rejects field
-// names that differ from the struct's json tags only in case, and duplicate
-// fields, so that one input has exactly one meaning. Any failure is
-// cc.Malformed.
-func decodeObject(op, what string, raw []byte, v any) error {
-	allowed := jsonFieldNames(reflect.TypeOf(v).Elem())
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return cc.Errorf(op, cc.Malformed, "%s must be a JSON object", what)
-	}
-	seen := make(map[string]bool, len(allowed))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return cc.Errorf(op, cc.Malformed, "%s is not valid JSON", what)
-		}
-		name, _ := tok.(string)
-		if !allowed[name] {
-			return cc.Errorf(op, cc.Malformed, "unknown field %q in %s", truncate(name, maxEcho), what)
-		}
-		if seen[name] {
-			return cc.Errorf(op, cc.Malformed, "duplicate field %q in %s", name, what)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return cc.Errorf(op, cc.Malformed, "field %q of %s is not valid JSON", name, what)
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return cc.Errorf(op, cc.Malformed, "%s is not valid JSON", what)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return cc.Errorf(op, cc.Malformed, "trailing data after %s", what)
-	}
-	strict := json.NewDecoder(bytes.NewReader(raw))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return cc.Errorf(op, cc.Malformed, "field %q of %s must be a JSON %s", typeErr.Field, what, jsonKind(typeErr.Type))
-		}
-		return cc.Errorf(op, cc.Malformed, "%s does not decode", what)
-	}
-	return nil
-}
-
-// jsonFieldNames returns the JSON names of struct type t's fields.
-func jsonFieldNames(t reflect.Type) map[string]bool {
-	names := make(map[string]bool, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		names[name] = true
-	}
-	return names
-}
-
-// jsonKind names the JSON type a Go type decodes from.
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 && t.Name() == "RawMessage" {
-			return "value"
-		}
-		return "array"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "integer"
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "non-negative integer"
-	case reflect.Struct, reflect.Map:
-		return "object"
-	}
-	return "value"
-}
-
-// truncate shortens s to at most n bytes for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // decodeKey decodes the base64url Ed25519 public key in field; a bad key is
 // cc.Invalid.
 func decodeKey(op, field, s string) (ed25519.PublicKey, error) {
@@ -262,18 +156,10 @@ func decodeKey(op, field, s string) (ed25519.PublicKey, error) {
 	return k, nil
 }
 
-// checkDID reports cc.Invalid unless d is a did:cc identifier.
-func checkDID(op, field string, d cc.DID) error {
-	if !d.Valid() {
-		return cc.Errorf(op, cc.Invalid, "%s %q is not a did:cc identifier", field, truncate(string(d), maxEcho))
-	}
-	return nil
-}
-
 // existingDID checks that d is a did:cc identifier (cc.Invalid) on the
 // ledger (cc.NotFound) and returns its record.
 func existingDID(op string, kv cc.Reader, field string, d cc.DID) (*cc.DIDRecord, error) {
-	if err := checkDID(op, field, d); err != nil {
+	if err := cc.CheckDID(op, field, d); err != nil {
 		return nil, err
 	}
 	rec, found, err := lookupDID(kv, d)
@@ -286,25 +172,6 @@ func existingDID(op string, kv cc.Reader, field string, d cc.DID) (*cc.DIDRecord
 	return rec, nil
 }
 
-// event builds an Event from alternating attribute keys and values, kept in
-// the order given.
-func event(typ string, kvs ...string) cc.Event {
-	e := cc.Event{Type: typ, Attributes: make([]cc.Attribute, 0, len(kvs)/2)}
-	for i := 0; i+1 < len(kvs); i += 2 {
-		e.Attributes = append(e.Attributes, cc.Attribute{Key: kvs[i], Value: kvs[i+1]})
-	}
-	return e
-}
-
-// resultData marshals v as a result's Data.
-func resultData(op string, v any) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, cc.E(op, cc.Internal, err)
-	}
-	return b, nil
-}
-
 // insertSorted returns a copy of the sorted s with v inserted in order,
 // and whether v was new (if not, s itself is returned).
 func insertSorted[T ~string](s []T, v T) ([]T, bool) {
@@ -315,21 +182,8 @@ func insertSorted[T ~string](s []T, v T) ([]T, bool) {
 	return slices.Insert(slices.Clone(s), i, v), true
 }
 
-// iterateJSON decodes every value under prefix, in key order, into a T and
-// passes it to fn. A value that does not decode is cc.Internal.
+// iterateJSON is cc.IterateJSON for this package: it passes every value
+// under prefix, in key order, to fn.
 func iterateJSON[T any](kv cc.Reader, prefix string, fn func(T)) error {
-	var decodeErr error
-	err := kv.Iterate(prefix, func(key string, value []byte) bool {
-		var v T
-		if err := json.Unmarshal(value, &v); err != nil {
-			decodeErr = cc.E("identity.iterate", cc.Internal, err)
-			return false
-		}
-		fn(v)
-		return true
-	})
-	if err != nil {
-		return cc.E("identity.iterate", cc.Internal, err)
-	}
-	return decodeErr
+	return cc.IterateJSON("identity.iterate", kv, prefix, func(v T) bool { fn(v); return true })
 }

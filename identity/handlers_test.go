@@ -6,44 +6,8 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
-
-func TestDecodePayload(t *testing.T) {
-	tests := []struct {
-		name    string
-		payload string
-		want    cc.Kind // 0: decodes
-	}{
-		{"ok", `{"delegate":"d"}`, 0},
-		{"ok with spaces", " {\n\"delegate\" : \"d\" }\n", 0},
-		{"empty object", `{}`, 0},
-		{"empty", ``, cc.Malformed},
-		{"null", `null`, cc.Malformed},
-		{"array", `[{"delegate":"d"}]`, cc.Malformed},
-		{"string", `"delegate"`, cc.Malformed},
-		{"unknown field", `{"delegate":"d","x":1}`, cc.Malformed},
-		{"case variant", `{"Delegate":"d"}`, cc.Malformed},
-		{"duplicate", `{"delegate":"d","delegate":"e"}`, cc.Malformed},
-		{"wrong type", `{"delegate":1}`, cc.Malformed},
-		{"trailing data", `{"delegate":"d"}{}`, cc.Malformed},
-		{"trailing garbage", `{"delegate":"d"} x`, cc.Malformed},
-		{"truncated", `{"delegate":"d"`, cc.Malformed},
-		{"bad value", `{"delegate":tru}`, cc.Malformed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var p delegateRevokePayload
-			err := decodePayload("test", []byte(tt.payload), &p)
-			if tt.want == 0 {
-				if err != nil {
-					t.Fatalf("decode: %v", err)
-				}
-				return
-			}
-			wantKind(t, err, tt.want)
-		})
-	}
-}
 
 func TestHandlersListsEveryType(t *testing.T) {
 	want := []string{
@@ -83,24 +47,15 @@ func TestNestedParamsAreStrict(t *testing.T) {
 	} {
 		payload := []byte(`{"action":"org.suspend","params":` + params + `}`)
 		_, err := e.apply(t, gov1.did, TypeGovPropose, payload)
-		wantKind(t, err, cc.Malformed)
+		cctest.WantKind(t, err, cc.Malformed)
 	}
 	if o, _ := GetOrg(e.kv, "city-lab"); !o.Active {
 		t.Error("a rejected proposal suspended city-lab")
 	}
 }
 
-// failingKV is a state whose reads fail, like a store with a broken disk.
-type failingKV struct{ *memKV }
-
-var errDisk = errors.New("disk on fire")
-
-func (failingKV) Get(string) ([]byte, error) { return nil, errDisk }
-
-func (failingKV) Iterate(string, func(string, []byte) bool) error { return errDisk }
-
 func TestReadFailuresAreInternal(t *testing.T) {
-	kv := failingKV{newMemKV()}
+	kv := cctest.NewFailingKV()
 	for i, payload := range fuzzSeeds() {
 		for typ, h := range Handlers() {
 			ctx := cc.TxContext{ChainID: testChain, Height: 5, Time: genTime, Signer: gov1.did, Type: typ}
@@ -108,13 +63,13 @@ func TestReadFailuresAreInternal(t *testing.T) {
 			if err == nil || (cc.KindOf(err) != cc.Internal && cc.KindOf(err) != cc.Invalid && cc.KindOf(err) != cc.Malformed) {
 				t.Errorf("seed %d, %s: got %v", i, typ, err)
 			}
-			if cc.KindOf(err) == cc.Internal && !errors.Is(err, errDisk) {
+			if cc.KindOf(err) == cc.Internal && !errors.Is(err, cctest.ErrDisk) {
 				t.Errorf("seed %d, %s: internal error %v does not wrap the I/O error", i, typ, err)
 			}
 		}
 	}
-	if len(kv.m) != 0 {
-		t.Errorf("handlers wrote after failed reads: %v", kv.keys(""))
+	if len(cctest.Keys(kv.Overlay, "")) != 0 {
+		t.Errorf("handlers wrote after failed reads: %v", cctest.Keys(kv.Overlay, ""))
 	}
 	reads := map[string]func() error{
 		"GetDID":        func() error { _, err := GetDID(kv, gov1.did); return err },

@@ -2,14 +2,13 @@ package identity
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
+	"carechain/ledger/store"
 	"carechain/ledger/tx"
 )
 
@@ -26,9 +25,7 @@ type actor struct {
 
 // testKey returns the deterministic key pair named name.
 func testKey(name string) (ed25519.PublicKey, ed25519.PrivateKey) {
-	seed := sha256.Sum256([]byte("carechain-identity-test/" + name))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	return priv.Public().(ed25519.PublicKey), priv
+	return cctest.Key("identity", name)
 }
 
 // newActor returns an actor whose DID is derived from the key named name.
@@ -51,7 +48,7 @@ type obj = map[string]any
 
 // env is a ledger state with a block height and time.
 type env struct {
-	kv     *memKV
+	kv     *store.Overlay
 	height int64
 	time   time.Time
 }
@@ -95,7 +92,7 @@ func testGenesis(threshold int) cc.GenesisState {
 // newEnv returns the genesis fixture state at height 10.
 func newEnv(t testing.TB, threshold int) *env {
 	t.Helper()
-	e := &env{kv: newMemKV(), height: 10, time: genTime}
+	e := &env{kv: cctest.NewKV(), height: 10, time: genTime}
 	if err := InitGenesis(e.kv, testGenesis(threshold)); err != nil {
 		t.Fatalf("InitGenesis: %v", err)
 	}
@@ -117,7 +114,7 @@ func (e *env) submit(t testing.TB, a *actor, typ string, payload any) (cc.Result
 	}
 	pub, err := SignerKey(e.kv, decoded.Signer, typ, decoded.Body.Payload)
 	if err != nil {
-		checkError(t, err)
+		cctest.CheckError(t, err)
 		return cc.Result{}, err
 	}
 	if err := decoded.Verify(pub); err != nil {
@@ -135,16 +132,8 @@ func (e *env) apply(t testing.TB, signer cc.DID, typ string, payload []byte) (cc
 	if !ok {
 		t.Fatalf("no handler for %q", typ)
 	}
-	before := e.kv.clone()
 	ctx := cc.TxContext{ChainID: testChain, Height: e.height, Time: e.time, Signer: signer, Type: typ}
-	res, err := h(ctx, e.kv, payload)
-	if err != nil {
-		checkError(t, err)
-		if d := before.diff(e.kv); d != "" {
-			t.Errorf("%s rejected (%v) but wrote:\n%s", typ, err, d)
-		}
-	}
-	return res, err
+	return cctest.Apply(t, h, ctx, e.kv, payload)
 }
 
 // mustSubmit is submit that fails the test on an error.
@@ -161,26 +150,6 @@ func (e *env) mustSubmit(t testing.TB, a *actor, typ string, payload any) cc.Res
 func (e *env) mustCreate(t testing.TB, a *actor, kind cc.DIDKind) {
 	t.Helper()
 	e.mustSubmit(t, a, TypeDIDCreate, obj{"public_key": a.key(), "kind": kind})
-}
-
-// checkError fails unless err is a *cc.Error of a real, non-Internal kind.
-func checkError(t testing.TB, err error) {
-	t.Helper()
-	var ce *cc.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("error %v (%T) is not a *cc.Error", err, err)
-	}
-	if ce.Kind == 0 || ce.Kind == cc.Internal || ce.Kind == cc.Other {
-		t.Errorf("error %v has kind %v", err, ce.Kind)
-	}
-}
-
-// wantKind fails unless err has kind want.
-func wantKind(t testing.TB, err error, want cc.Kind) {
-	t.Helper()
-	if got := cc.KindOf(err); got != want {
-		t.Errorf("got error %v (kind %v), want kind %v", err, got, want)
-	}
 }
 
 // wantErrText fails unless err's text contains want.
@@ -201,16 +170,6 @@ func mustDID(t testing.TB, kv cc.Reader, d cc.DID) *cc.DIDRecord {
 	return rec
 }
 
-// decodeData unmarshals a result's Data.
-func decodeData[T any](t testing.TB, res cc.Result) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(res.Data, &v); err != nil {
-		t.Fatalf("result data %q: %v", res.Data, err)
-	}
-	return v
-}
-
 // eventTypes lists the types of res's events.
 func eventTypes(res cc.Result) []string {
 	var s []string
@@ -218,19 +177,4 @@ func eventTypes(res cc.Result) []string {
 		s = append(s, e.Type)
 	}
 	return s
-}
-
-// attr returns the value of key in the first event of type typ.
-func attr(res cc.Result, typ, key string) string {
-	for _, e := range res.Events {
-		if e.Type != typ {
-			continue
-		}
-		for _, a := range e.Attributes {
-			if a.Key == key {
-				return a.Value
-			}
-		}
-	}
-	return ""
 }

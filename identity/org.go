@@ -38,14 +38,14 @@ type memberRemovePayload struct {
 func GetOrg(kv cc.Reader, id string) (*cc.Organization, error) {
 	var o cc.Organization
 	found := false
-	if validSlug(id) {
+	if cc.ValidOrgID(id) {
 		var err error
 		if found, err = cc.GetJSON(kv, orgKey(id), &o); err != nil {
 			return nil, err
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("identity.org", cc.NotFound, "no organization %q", truncate(id, maxEcho))
+		return nil, cc.Errorf("identity.org", cc.NotFound, "no organization %q", cc.Echo(id))
 	}
 	return &o, nil
 }
@@ -61,7 +61,7 @@ func ListOrgs(kv cc.Reader) ([]cc.Organization, error) {
 // not exist).
 func ListMembers(kv cc.Reader, org string) ([]cc.Member, error) {
 	out := []cc.Member{}
-	if !validSlug(org) {
+	if !cc.ValidOrgID(org) {
 		return out, nil
 	}
 	err := iterateJSON(kv, membersPrefix(org), func(m cc.Member) { out = append(out, m) })
@@ -72,14 +72,14 @@ func ListMembers(kv cc.Reader, org string) ([]cc.Member, error) {
 func GetMember(kv cc.Reader, org string, d cc.DID) (*cc.Member, error) {
 	var m cc.Member
 	found := false
-	if validSlug(org) && d.Valid() {
+	if cc.ValidOrgID(org) && d.Valid() {
 		var err error
 		if found, err = cc.GetJSON(kv, memberKey(org, d), &m); err != nil {
 			return nil, err
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("identity.member", cc.NotFound, "%s is not a member of %q", truncate(string(d), maxEcho), truncate(org, maxEcho))
+		return nil, cc.Errorf("identity.member", cc.NotFound, "%s is not a member of %q", cc.Echo(string(d)), cc.Echo(org))
 	}
 	return &m, nil
 }
@@ -126,19 +126,6 @@ func HasRole(kv cc.Reader, org string, d cc.DID, role cc.Role) (bool, error) {
 	return slices.Contains(m.Roles, role), nil
 }
 
-// validSlug reports whether s matches [a-z0-9-]{2,40}.
-func validSlug(s string) bool {
-	if len(s) < 2 || len(s) > 40 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // validName reports whether s is a usable display name: valid UTF-8 of
 // 1..MaxOrgNameLen bytes, no control characters, no leading or trailing
 // space.
@@ -169,7 +156,7 @@ func checkRoles(op string, roles []cc.Role) ([]cc.Role, error) {
 	slices.Sort(out)
 	for i, r := range out {
 		if _, known := slices.BinarySearch(allRoles, r); !known {
-			return nil, cc.Errorf(op, cc.Invalid, "unknown role %q", truncate(string(r), maxEcho))
+			return nil, cc.Errorf(op, cc.Invalid, "unknown role %q", cc.Echo(string(r)))
 		}
 		if i > 0 && out[i-1] == r {
 			return nil, cc.Errorf(op, cc.Invalid, "role %q is listed twice", r)
@@ -180,8 +167,8 @@ func checkRoles(op string, roles []cc.Role) ([]cc.Role, error) {
 
 // checkSlug reports cc.Invalid unless s is an organization slug.
 func checkSlug(op, field, s string) error {
-	if !validSlug(s) {
-		return cc.Errorf(op, cc.Invalid, "%s %q must match [a-z0-9-]{2,40}", field, truncate(s, maxEcho))
+	if !cc.ValidOrgID(s) {
+		return cc.Errorf(op, cc.Invalid, "%s %q must match [a-z0-9-]{2,40}", field, cc.Echo(s))
 	}
 	return nil
 }
@@ -257,7 +244,7 @@ func memberChange(op string, kv cc.Reader, signer cc.DID, org string, member cc.
 	if err := checkSlug(op, "org", org); err != nil {
 		return nil, err
 	}
-	if err := checkDID(op, "member", member); err != nil {
+	if err := cc.CheckDID(op, "member", member); err != nil {
 		return nil, err
 	}
 	if _, err := signerRecord(op, kv, signer); err != nil {
@@ -286,7 +273,7 @@ func memberChange(op string, kv cc.Reader, signer cc.DID, org string, member cc.
 func handleMemberAdd(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeOrgMemberAdd
 	var p memberAddPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	roles, err := checkRoles(op, p.Roles)
@@ -312,12 +299,12 @@ func handleMemberAdd(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 	if err := putMember(kv, m); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, m)
+	data, err := cc.ResultData(op, m)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "org", m.Org, "member", string(m.DID), "roles", joinRoles(m.Roles, ","), "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "org", m.Org, "member", string(m.DID), "roles", joinRoles(m.Roles, ","), "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }
@@ -329,7 +316,7 @@ func handleMemberAdd(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 func handleMemberRemove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeOrgMemberRemove
 	var p memberRemovePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	old, err := memberChange(op, kv, ctx.Signer, p.Org, p.Member)
@@ -346,12 +333,12 @@ func handleMemberRemove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc
 	}
 	kv.Delete(memberKey(p.Org, p.Member))
 	kv.Delete(memberOfKey(p.Member, p.Org))
-	data, err := resultData(op, memberRemovePayload{Org: p.Org, Member: p.Member})
+	data, err := cc.ResultData(op, memberRemovePayload{Org: p.Org, Member: p.Member})
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "org", p.Org, "member", string(p.Member), "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "org", p.Org, "member", string(p.Member), "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }
@@ -388,7 +375,7 @@ type orgIDParams struct {
 // admin its member with role admin.
 func prepareOrgAdmit(op string, kv cc.Reader, raw json.RawMessage) (any, applyFunc, error) {
 	var p orgAdmitParams
-	if err := decodeObject(op, "params", raw, &p); err != nil {
+	if err := cc.DecodeStrict(op, "params", raw, &p); err != nil {
 		return nil, nil, err
 	}
 	if err := checkSlug(op, "id", p.ID); err != nil {
@@ -398,15 +385,15 @@ func prepareOrgAdmit(op string, kv cc.Reader, raw json.RawMessage) (any, applyFu
 		return nil, nil, cc.Errorf(op, cc.Invalid, "name must be 1 to %d bytes of text without control characters or surrounding spaces", MaxOrgNameLen)
 	}
 	if !validOrgType(p.Type) {
-		return nil, nil, cc.Errorf(op, cc.Invalid, "unknown organization type %q", truncate(string(p.Type), maxEcho))
+		return nil, nil, cc.Errorf(op, cc.Invalid, "unknown organization type %q", cc.Echo(string(p.Type)))
 	}
-	if err := checkDID(op, "admin", p.Admin); err != nil {
+	if err := cc.CheckDID(op, "admin", p.Admin); err != nil {
 		return nil, nil, err
 	}
 	if p.DID == "" {
 		p.DID = p.Admin
 	}
-	if err := checkDID(op, "did", p.DID); err != nil {
+	if err := cc.CheckDID(op, "did", p.DID); err != nil {
 		return nil, nil, err
 	}
 	if _, err := existingDID(op, kv, "admin", p.Admin); err != nil {
@@ -430,7 +417,7 @@ func prepareOrgAdmit(op string, kv cc.Reader, raw json.RawMessage) (any, applyFu
 		if err := putMember(kv, cc.Member{Org: o.ID, DID: p.Admin, Roles: []cc.Role{cc.RoleAdmin}, Added: ctx.Height}); err != nil {
 			return err
 		}
-		res.Events = append(res.Events, event(ActionOrgAdmit, "org", o.ID, "type", string(o.Type), "did", string(o.DID), "admin", string(p.Admin)))
+		res.Events = append(res.Events, cc.NewEvent(ActionOrgAdmit, "org", o.ID, "type", string(o.Type), "did", string(o.DID), "admin", string(p.Admin)))
 		return nil
 	}
 	return p, apply, nil
@@ -441,7 +428,7 @@ func prepareOrgAdmit(op string, kv cc.Reader, raw json.RawMessage) (any, applyFu
 // cc.NotFound, one already in the wanted state cc.Conflict.
 func prepareOrgActive(op string, kv cc.Reader, raw json.RawMessage, active bool) (any, applyFunc, error) {
 	var p orgIDParams
-	if err := decodeObject(op, "params", raw, &p); err != nil {
+	if err := cc.DecodeStrict(op, "params", raw, &p); err != nil {
 		return nil, nil, err
 	}
 	if err := checkSlug(op, "id", p.ID); err != nil {
@@ -470,7 +457,7 @@ func prepareOrgActive(op string, kv cc.Reader, raw json.RawMessage, active bool)
 		if active {
 			typ = ActionOrgReinstate
 		}
-		res.Events = append(res.Events, event(typ, "org", o.ID))
+		res.Events = append(res.Events, cc.NewEvent(typ, "org", o.ID))
 		return nil
 	}
 	return p, apply, nil

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestMemberAddAndRemove(t *testing.T) {
@@ -14,11 +15,11 @@ func TestMemberAddAndRemove(t *testing.T) {
 
 	e.height = 14
 	res := e.mustSubmit(t, hadmin, TypeOrgMemberAdd, obj{"org": "st-marys", "member": nurse.did, "roles": []string{"nurse", "emergency-clinician"}})
-	m := decodeData[cc.Member](t, res)
+	m := cctest.DecodeData[cc.Member](t, res)
 	if !slices.Equal(m.Roles, []cc.Role{cc.RoleEmergency, cc.RoleNurse}) || m.Added != 14 {
 		t.Errorf("member = %+v", m)
 	}
-	if got := attr(res, TypeOrgMemberAdd, "roles"); got != "emergency-clinician,nurse" {
+	if got := cctest.Attr(res, TypeOrgMemberAdd, "roles"); got != "emergency-clinician,nurse" {
 		t.Errorf("event roles = %q", got)
 	}
 	for _, tt := range []struct {
@@ -62,23 +63,23 @@ func TestMemberAddAndRemove(t *testing.T) {
 		t.Errorf("MembershipsOf after remove = %+v", ms)
 	}
 	_, err = e.submit(t, hadmin, TypeOrgMemberRemove, obj{"org": "st-marys", "member": nurse.did})
-	wantKind(t, err, cc.NotFound)
+	cctest.WantKind(t, err, cc.NotFound)
 }
 
 func TestLastAdmin(t *testing.T) {
 	e := newEnv(t, 2)
 	_, err := e.submit(t, hadmin, TypeOrgMemberRemove, obj{"org": "st-marys", "member": hadmin.did})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	_, err = e.submit(t, hadmin, TypeOrgMemberAdd, obj{"org": "st-marys", "member": hadmin.did, "roles": []string{"physician"}})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 
 	// With a second admin the first may step down.
 	e.mustSubmit(t, hadmin, TypeOrgMemberAdd, obj{"org": "st-marys", "member": doc.did, "roles": []string{"admin", "physician"}})
 	e.mustSubmit(t, hadmin, TypeOrgMemberAdd, obj{"org": "st-marys", "member": hadmin.did, "roles": []string{"physician"}})
 	_, err = e.submit(t, hadmin, TypeOrgMemberRemove, obj{"org": "st-marys", "member": doc.did})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	_, err = e.submit(t, doc, TypeOrgMemberRemove, obj{"org": "st-marys", "member": doc.did})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	e.mustSubmit(t, doc, TypeOrgMemberRemove, obj{"org": "st-marys", "member": hadmin.did})
 }
 
@@ -112,7 +113,7 @@ func TestMemberChangeRejections(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, tt.typ, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }

@@ -33,7 +33,7 @@ func GetPatient(kv cc.Reader, d cc.DID) (*cc.Patient, error) {
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("identity.patient", cc.NotFound, "%s is not a registered patient", truncate(string(d), maxEcho))
+		return nil, cc.Errorf("identity.patient", cc.NotFound, "%s is not a registered patient", cc.Echo(string(d)))
 	}
 	return &p, nil
 }
@@ -47,7 +47,7 @@ func GetPatient(kv cc.Reader, d cc.DID) (*cc.Patient, error) {
 func handlePatientRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypePatientRegister
 	var p patientRegisterPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	key, err := selfCertifiedKey(op, kv, ctx.Signer, p.PublicKey)
@@ -72,12 +72,12 @@ func handlePatientRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 	if err := cc.SetJSON(kv, patientKey(pt.DID), pt); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, pt)
+	data, err := cc.ResultData(op, pt)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "did", string(pt.DID), "did_created", strconv.FormatBool(!exists))},
+		Events: []cc.Event{cc.NewEvent(op, "did", string(pt.DID), "did_created", strconv.FormatBool(!exists))},
 		Data:   data,
 	}, nil
 }
@@ -91,10 +91,10 @@ func handlePatientRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 func handlePatientAttest(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypePatientAttest
 	var p patientAttestPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "patient", p.Patient); err != nil {
+	if err := cc.CheckDID(op, "patient", p.Patient); err != nil {
 		return cc.Result{}, err
 	}
 	if err := checkSlug(op, "org", p.Org); err != nil {
@@ -133,12 +133,12 @@ func handlePatientAttest(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (c
 	if err := cc.SetJSON(kv, didKey(rec.ID), rec); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, pt)
+	data, err := cc.ResultData(op, pt)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op, "patient", string(pt.DID), "org", p.Org, "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "patient", string(pt.DID), "org", p.Org, "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }

@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestPatientRegister(t *testing.T) {
 	e := newEnv(t, 2)
 	pat := newActor("pat")
 	res := e.mustSubmit(t, pat, TypePatientRegister, obj{"public_key": pat.key()})
-	if got := attr(res, TypePatientRegister, "did_created"); got != "true" {
+	if got := cctest.Attr(res, TypePatientRegister, "did_created"); got != "true" {
 		t.Errorf("did_created = %q", got)
 	}
 	rec := mustDID(t, e.kv, pat.did)
@@ -23,11 +24,11 @@ func TestPatientRegister(t *testing.T) {
 		t.Errorf("patient = %+v, %v", p, err)
 	}
 	_, err = e.submit(t, pat, TypePatientRegister, obj{"public_key": pat.key()})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 
 	// A practitioner may also be a patient; its DID is kept.
 	res = e.mustSubmit(t, doc, TypePatientRegister, obj{"public_key": doc.key()})
-	if got := attr(res, TypePatientRegister, "did_created"); got != "false" {
+	if got := cctest.Attr(res, TypePatientRegister, "did_created"); got != "false" {
 		t.Errorf("did_created = %q", got)
 	}
 	if got := mustDID(t, e.kv, doc.did).Kind; got != cc.KindPractitioner {
@@ -48,11 +49,11 @@ func TestPatientRegister(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, TypePatientRegister, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 	_, err = e.apply(t, other.did, TypePatientRegister, mustJSON(t, obj{"public_key": pat.key()}))
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 }
 
 func TestPatientAttest(t *testing.T) {
@@ -63,11 +64,11 @@ func TestPatientAttest(t *testing.T) {
 	e.mustSubmit(t, hadmin, TypeOrgMemberAdd, obj{"org": "st-marys", "member": pharm.did, "roles": []string{"pharmacist"}})
 
 	res := e.mustSubmit(t, doc, TypePatientAttest, obj{"patient": pat.did, "org": "st-marys"})
-	if got := decodeData[cc.Patient](t, res); !slices.Equal(got.AttestedBy, []string{"st-marys"}) {
+	if got := cctest.DecodeData[cc.Patient](t, res); !slices.Equal(got.AttestedBy, []string{"st-marys"}) {
 		t.Errorf("data = %+v", got)
 	}
 	_, err := e.submit(t, hadmin, TypePatientAttest, obj{"patient": pat.did, "org": "st-marys"})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 	e.mustSubmit(t, labby, TypePatientAttest, obj{"patient": pat.did, "org": "city-lab"})
 	p, _ := GetPatient(e.kv, pat.did)
 	if want := []string{"city-lab", "st-marys"}; !slices.Equal(p.AttestedBy, want) || !slices.Equal(mustDID(t, e.kv, pat.did).Attested, want) {
@@ -92,7 +93,7 @@ func TestPatientAttest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, TypePatientAttest, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 
@@ -102,5 +103,5 @@ func TestPatientAttest(t *testing.T) {
 	e.mustSubmit(t, gov1, TypeGovPropose, obj{"action": "org.suspend", "params": obj{"id": "st-marys"}})
 	e.mustSubmit(t, gov2, TypeGovApprove, obj{"proposal": 1})
 	_, err = e.submit(t, doc, TypePatientAttest, obj{"patient": other.did, "org": "st-marys"})
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 }

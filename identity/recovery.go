@@ -64,7 +64,7 @@ func GetRecovery(kv cc.Reader, d cc.DID) (*cc.Recovery, error) {
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("identity.recovery", cc.NotFound, "no pending recovery for %s", truncate(string(d), maxEcho))
+		return nil, cc.Errorf("identity.recovery", cc.NotFound, "no pending recovery for %s", cc.Echo(string(d)))
 	}
 	return &r, nil
 }
@@ -97,7 +97,7 @@ func joinDIDs(ds []cc.DID) string {
 func handleGuardiansSet(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeGuardiansSet
 	var p guardiansSetPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
 	rec, err := signerRecord(op, kv, ctx.Signer)
@@ -121,7 +121,7 @@ func handleGuardiansSet(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc
 	guardians := slices.Clone(*p.Guardians)
 	slices.Sort(guardians)
 	for i, g := range guardians {
-		if err := checkDID(op, "guardian", g); err != nil {
+		if err := cc.CheckDID(op, "guardian", g); err != nil {
 			return cc.Result{}, err
 		}
 		if g == rec.ID {
@@ -151,12 +151,12 @@ func handleGuardiansSet(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc
 	if pending {
 		kv.Delete(recoveryKey(rec.ID))
 	}
-	data, err := resultData(op, recoveryResult{DID: rec.ID, Threshold: rec.Threshold})
+	data, err := cc.ResultData(op, recoveryResult{DID: rec.ID, Threshold: rec.Threshold})
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"did", string(rec.ID),
 			"guardians", joinDIDs(rec.Guardians),
 			"threshold", strconv.Itoa(rec.Threshold),
@@ -178,10 +178,10 @@ func handleGuardiansSet(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc
 func handleRecoveryApprove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeRecoveryApprove
 	var p recoveryApprovePayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "did", p.DID); err != nil {
+	if err := cc.CheckDID(op, "did", p.DID); err != nil {
 		return cc.Result{}, err
 	}
 	key, err := decodeKey(op, "new_public_key", p.NewPublicKey)
@@ -227,12 +227,12 @@ func handleRecoveryApprove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 	if err := cc.SetJSON(kv, recoveryKey(rec.ID), r); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := resultData(op, recoveryResult{DID: rec.ID, Approvals: len(r.Approvals), Threshold: rec.Threshold, ReadyHeight: r.ReadyHeight})
+	data, err := cc.ResultData(op, recoveryResult{DID: rec.ID, Approvals: len(r.Approvals), Threshold: rec.Threshold, ReadyHeight: r.ReadyHeight})
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"did", string(rec.ID),
 			"guardian", string(ctx.Signer),
 			"approvals", strconv.Itoa(len(r.Approvals)),
@@ -249,10 +249,10 @@ func handleRecoveryApprove(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 func handleRecoveryCancel(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeRecoveryCancel
 	var p recoveryTargetPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "did", p.DID); err != nil {
+	if err := cc.CheckDID(op, "did", p.DID); err != nil {
 		return cc.Result{}, err
 	}
 	if _, err := signerRecord(op, kv, ctx.Signer); err != nil {
@@ -269,11 +269,11 @@ func handleRecoveryCancel(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (
 		return cc.Result{}, cc.Errorf(op, cc.NotFound, "no pending recovery for %s", p.DID)
 	}
 	kv.Delete(recoveryKey(p.DID))
-	data, err := resultData(op, recoveryResult{DID: p.DID})
+	data, err := cc.ResultData(op, recoveryResult{DID: p.DID})
 	if err != nil {
 		return cc.Result{}, err
 	}
-	return cc.Result{Events: []cc.Event{event(op, "did", string(p.DID))}, Data: data}, nil
+	return cc.Result{Events: []cc.Event{cc.NewEvent(op, "did", string(p.DID))}, Data: data}, nil
 }
 
 // handleRecoveryExecute applies "did.recovery.execute" {did}: any signer on
@@ -284,10 +284,10 @@ func handleRecoveryCancel(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (
 func handleRecoveryExecute(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeRecoveryExecute
 	var p recoveryTargetPayload
-	if err := decodePayload(op, payload, &p); err != nil {
+	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "did", p.DID); err != nil {
+	if err := cc.CheckDID(op, "did", p.DID); err != nil {
 		return cc.Result{}, err
 	}
 	if _, err := signerRecord(op, kv, ctx.Signer); err != nil {
@@ -327,12 +327,12 @@ func handleRecoveryExecute(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 		return cc.Result{}, err
 	}
 	kv.Delete(recoveryKey(rec.ID))
-	data, err := resultData(op, recoveryResult{DID: rec.ID, Approvals: approvals, Threshold: rec.Threshold, ReadyHeight: r.ReadyHeight, KeyVersion: rec.KeyVersion})
+	data, err := cc.ResultData(op, recoveryResult{DID: rec.ID, Approvals: approvals, Threshold: rec.Threshold, ReadyHeight: r.ReadyHeight, KeyVersion: rec.KeyVersion})
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"did", string(rec.ID),
 			"key_version", strconv.Itoa(rec.KeyVersion),
 			"executor", string(ctx.Signer))},

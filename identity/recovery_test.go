@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 // guardianEnv returns a state where patient pat has guardians ga, gb, gc
@@ -62,7 +63,7 @@ func TestGuardiansSet(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, pat, TypeGuardiansSet, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 
@@ -73,7 +74,7 @@ func TestGuardiansSet(t *testing.T) {
 			t.Errorf("after clear: %+v", rec)
 		}
 		_, err := e.submit(t, ga, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": newActor("k").key()})
-		wantKind(t, err, cc.FailedPrecondition)
+		cctest.WantKind(t, err, cc.FailedPrecondition)
 	})
 }
 
@@ -89,52 +90,52 @@ func TestRecoveryFlow(t *testing.T) {
 	}
 
 	e.height = 100
-	wantKind(t, execute(outsider), cc.NotFound)
+	cctest.WantKind(t, execute(outsider), cc.NotFound)
 	res, err := approve(ga, newKey.key())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := decodeData[recoveryResult](t, res); got.Approvals != 1 || got.Threshold != 2 || got.ReadyHeight != 0 {
+	if got := cctest.DecodeData[recoveryResult](t, res); got.Approvals != 1 || got.Threshold != 2 || got.ReadyHeight != 0 {
 		t.Errorf("first approval data = %+v", got)
 	}
 	err = execute(outsider)
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	wantErrText(t, err, "recovery has 1 of 2 approvals")
 
 	_, err = approve(ga, newKey.key())
-	wantKind(t, err, cc.Conflict) // duplicate
+	cctest.WantKind(t, err, cc.Conflict) // duplicate
 	_, err = approve(gb, newActor("other").key())
-	wantKind(t, err, cc.Conflict) // different key while one is open
+	cctest.WantKind(t, err, cc.Conflict) // different key while one is open
 	_, err = approve(outsider, newKey.key())
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	_, err = approve(gb, pat.key())
-	wantKind(t, err, cc.Invalid) // the current key
+	cctest.WantKind(t, err, cc.Invalid) // the current key
 	_, err = e.submit(t, gb, TypeRecoveryApprove, obj{"did": nobody.did, "new_public_key": newKey.key()})
-	wantKind(t, err, cc.NotFound)
+	cctest.WantKind(t, err, cc.NotFound)
 
 	e.height = 101
 	res, err = approve(gb, newKey.key())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := decodeData[recoveryResult](t, res); got.Approvals != 2 || got.ReadyHeight != 111 {
+	if got := cctest.DecodeData[recoveryResult](t, res); got.Approvals != 2 || got.ReadyHeight != 111 {
 		t.Errorf("threshold approval data = %+v", got)
 	}
 	e.height = 105
 	err = execute(outsider)
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 	wantErrText(t, err, "height 111")
 
 	// The key holder cancels; guardians cannot.
 	_, err = e.submit(t, ga, TypeRecoveryCancel, obj{"did": pat.did})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 	e.mustSubmit(t, pat, TypeRecoveryCancel, obj{"did": pat.did})
 	if _, err := GetRecovery(e.kv, pat.did); !cc.Is(cc.NotFound, err) {
 		t.Errorf("after cancel: GetRecovery = %v", err)
 	}
 	_, err = e.submit(t, pat, TypeRecoveryCancel, obj{"did": pat.did})
-	wantKind(t, err, cc.NotFound)
-	wantKind(t, execute(outsider), cc.NotFound)
+	cctest.WantKind(t, err, cc.NotFound)
+	cctest.WantKind(t, execute(outsider), cc.NotFound)
 
 	// Start again: three approvals; the third leaves ready_height alone.
 	e.height = 120
@@ -154,9 +155,9 @@ func TestRecoveryFlow(t *testing.T) {
 		t.Errorf("recovery = %+v", r)
 	}
 	e.height = 129
-	wantKind(t, execute(outsider), cc.FailedPrecondition)
+	cctest.WantKind(t, execute(outsider), cc.FailedPrecondition)
 	_, err = e.apply(t, nobody.did, TypeRecoveryExecute, mustJSON(t, obj{"did": pat.did}))
-	wantKind(t, err, cc.UnknownSigner)
+	cctest.WantKind(t, err, cc.UnknownSigner)
 
 	e.height = 130
 	if err := execute(outsider); err != nil {
@@ -172,7 +173,7 @@ func TestRecoveryFlow(t *testing.T) {
 
 	// Only the recovered key signs now.
 	_, err = e.submit(t, pat, TypeDIDRotate, obj{"new_public_key": pat.withKey("pat-3").key()})
-	wantKind(t, err, cc.BadSignature)
+	cctest.WantKind(t, err, cc.BadSignature)
 	e.mustSubmit(t, newKey, TypeDIDRotate, obj{"new_public_key": pat.withKey("pat-3").key()})
 	key, err := SignerKey(e.kv, pat.did, TypeDIDRotate, nil)
 	if err != nil || !bytes.Equal(key, pat.withKey("pat-3").pub) {
@@ -196,7 +197,7 @@ func TestRecoveryCancelledByKeyChanges(t *testing.T) {
 			e, pat, ga, _, _, _ := guardianEnv(t)
 			e.mustSubmit(t, ga, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": newActor("lost").key()})
 			res := e.mustSubmit(t, pat, tt.typ, tt.payload(ga))
-			if got := attr(res, tt.typ, "recovery_cancelled"); got != "true" {
+			if got := cctest.Attr(res, tt.typ, "recovery_cancelled"); got != "true" {
 				t.Errorf("recovery_cancelled = %q", got)
 			}
 			if _, err := GetRecovery(e.kv, pat.did); !cc.Is(cc.NotFound, err) {
@@ -226,7 +227,7 @@ func TestRecoveryPayloadErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := e.submit(t, tt.signer, tt.typ, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }
@@ -239,11 +240,11 @@ func TestLapsedRecoveryIsReplaced(t *testing.T) {
 
 	e.height = 1000 + RecoveryLapseBlocks - 1
 	_, err := e.submit(t, gb, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": good.key()})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 
 	e.height = 1000 + RecoveryLapseBlocks
 	res := e.mustSubmit(t, gb, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": good.key()})
-	if got := attr(res, TypeRecoveryApprove, "replaced_lapsed"); got != "true" {
+	if got := cctest.Attr(res, TypeRecoveryApprove, "replaced_lapsed"); got != "true" {
 		t.Errorf("replaced_lapsed = %q", got)
 	}
 	r, err := GetRecovery(e.kv, pat.did)
@@ -255,5 +256,5 @@ func TestLapsedRecoveryIsReplaced(t *testing.T) {
 	e.mustSubmit(t, gc, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": good.key()})
 	e.height += 2 * RecoveryLapseBlocks
 	_, err = e.submit(t, ga, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": bogus.key()})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 }

@@ -68,7 +68,7 @@ func ListValidators(kv cc.Reader) ([]cc.ValidatorUpdate, error) {
 // power and adds the update to the result.
 func prepareValidatorUpdate(op string, kv cc.Reader, raw json.RawMessage) (any, applyFunc, error) {
 	var p validatorParams
-	if err := decodeObject(op, "params", raw, &p); err != nil {
+	if err := cc.DecodeStrict(op, "params", raw, &p); err != nil {
 		return nil, nil, err
 	}
 	key, err := decodeKey(op, "pub_key", p.PubKey)
@@ -102,7 +102,7 @@ func prepareValidatorUpdate(op string, kv cc.Reader, raw json.RawMessage) (any, 
 			return err
 		}
 		res.Validators = append(res.Validators, cc.ValidatorUpdate{PubKey: bytes.Clone(key), Power: p.Power})
-		res.Events = append(res.Events, event(ActionValidatorUpdate, "pub_key", p.PubKey, "power", strconv.FormatInt(p.Power, 10)))
+		res.Events = append(res.Events, cc.NewEvent(ActionValidatorUpdate, "pub_key", p.PubKey, "power", strconv.FormatInt(p.Power, 10)))
 		return nil
 	}
 	return p, apply, nil

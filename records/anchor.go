@@ -157,39 +157,39 @@ func checkItem(op string, i int, it anchorItem) (cc.RecordAnchor, error) {
 		return cc.RecordAnchor{}, cc.Errorf(op, cc.Invalid, "anchors[%d]: "+format, append([]any{i}, args...)...)
 	}
 	if !ValidID(it.ID) {
-		return bad("id %q must be \"{Type}/{logical id}\", at most %d printable bytes without spaces", truncate(it.ID, maxEcho), MaxIDLen)
+		return bad("id %q must be \"{Type}/{logical id}\", at most %d printable bytes without spaces", cc.Echo(it.ID), MaxIDLen)
 	}
 	if !validType(it.Type) || !strings.HasPrefix(it.ID, it.Type+"/") {
-		return bad("type %q must be the FHIR type that starts the id %q", truncate(it.Type, maxEcho), truncate(it.ID, maxEcho))
+		return bad("type %q must be the FHIR type that starts the id %q", cc.Echo(it.Type), cc.Echo(it.ID))
 	}
 	if IsDirectoryType(it.Type) {
 		if it.Patient != "" {
 			return bad("a %s belongs to no patient; patient must be empty", it.Type)
 		}
 	} else if !it.Patient.Valid() {
-		return bad("patient %q must be a did:cc identifier (type %s belongs to a patient)", truncate(string(it.Patient), maxEcho), it.Type)
+		return bad("patient %q must be a did:cc identifier (type %s belongs to a patient)", cc.Echo(string(it.Patient)), it.Type)
 	}
-	if !validSlug(it.Org) {
-		return bad("org %q must be an organization id", truncate(it.Org, maxEcho))
+	if !cc.ValidOrgID(it.Org) {
+		return bad("org %q must be an organization id", cc.Echo(it.Org))
 	}
 	if it.Node != "" && !validNode(it.Node) {
 		return bad("node must be 1 to %d printable bytes without spaces", MaxNodeLen)
 	}
 	if !it.Author.Valid() {
-		return bad("author %q is not a did:cc identifier", truncate(string(it.Author), maxEcho))
+		return bad("author %q is not a did:cc identifier", cc.Echo(string(it.Author)))
 	}
-	if it.AuthorOrg != "" && !validSlug(it.AuthorOrg) {
-		return bad("author_org %q must be an organization id", truncate(it.AuthorOrg, maxEcho))
+	if it.AuthorOrg != "" && !cc.ValidOrgID(it.AuthorOrg) {
+		return bad("author_org %q must be an organization id", cc.Echo(it.AuthorOrg))
 	}
 	if len(it.Categories) > MaxCategories {
 		return bad("at most %d categories", MaxCategories)
 	}
 	for j, c := range it.Categories {
 		if !validCategory(c) {
-			return bad("category %q must be \"system|code\" of printable ASCII, at most %d bytes", truncate(c, maxEcho), MaxCategoryLen)
+			return bad("category %q must be \"system|code\" of printable ASCII, at most %d bytes", cc.Echo(c), MaxCategoryLen)
 		}
 		if j > 0 && it.Categories[j-1] >= c {
-			return bad("categories must be sorted and distinct (%q after %q)", truncate(c, maxEcho), truncate(it.Categories[j-1], maxEcho))
+			return bad("categories must be sorted and distinct (%q after %q)", cc.Echo(c), cc.Echo(it.Categories[j-1]))
 		}
 	}
 	var dataTime time.Time
@@ -417,12 +417,12 @@ func handleAnchor(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		}
 	}
 	res := anchorResult{Count: len(anchors), Created: created, Updated: len(anchors) - created, Height: ctx.Height}
-	data, err := resultData(op, res)
+	data, err := cc.ResultData(op, res)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"signer", string(ctx.Signer),
 			"count", strconv.Itoa(res.Count),
 			"created", strconv.Itoa(res.Created),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestAnchorVersions(t *testing.T) {
@@ -17,7 +18,7 @@ func TestAnchorVersions(t *testing.T) {
 		anchor("Observation/o1", nil),
 		anchor("Practitioner/p1", obj{"type": "Practitioner", "patient": "", "categories": nil, "data_time": nil}),
 	))
-	if got, want := decodeData[anchorResult](t, res), (anchorResult{Count: 2, Created: 2, Height: 10}); got != want {
+	if got, want := cctest.DecodeData[anchorResult](t, res), (anchorResult{Count: 2, Created: 2, Height: 10}); got != want {
 		t.Errorf("data = %+v, want %+v", got, want)
 	}
 	if len(res.Events) != 1 || res.Events[0].Type != TypeAnchor {
@@ -63,13 +64,13 @@ func TestAnchorVersions(t *testing.T) {
 	}
 	for _, v := range []int{0, 4, -1} {
 		_, err := GetVersion(e.kv, "Observation/o1", v)
-		wantKind(t, err, cc.NotFound)
+		cctest.WantKind(t, err, cc.NotFound)
 	}
 	for _, id := range []string{"Observation/none", "not an id", ""} {
 		_, err := GetAnchor(e.kv, id)
-		wantKind(t, err, cc.NotFound)
+		cctest.WantKind(t, err, cc.NotFound)
 		_, err = History(e.kv, id)
-		wantKind(t, err, cc.NotFound)
+		cctest.WantKind(t, err, cc.NotFound)
 	}
 
 	// The patient index lists patient records only, in id order.
@@ -166,9 +167,9 @@ func TestAnchorRejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &env{kv: base.kv.clone(), height: base.height, time: base.time}
+			e := &env{kv: cctest.Copy(base.kv), height: base.height, time: base.time}
 			_, err := e.apply(t, tt.signer, TypeAnchor, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }
@@ -177,7 +178,7 @@ func TestAnchorSuspendedOrganization(t *testing.T) {
 	e := newEnv(t)
 	e.mustApply(t, gov, "gov.propose", obj{"action": "org.suspend", "params": obj{"id": "st-marys"}})
 	_, err := e.apply(t, doc, TypeAnchor, anchors(anchor("Observation/n", nil)))
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 }
 
 func TestValidID(t *testing.T) {

@@ -73,7 +73,7 @@ func handleErase(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 	if err := decodeObject(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	if err := checkDID(op, "patient", p.Patient); err != nil {
+	if err := cc.CheckDID(op, "patient", p.Patient); err != nil {
 		return cc.Result{}, err
 	}
 	if p.All == (len(p.IDs) > 0) {
@@ -85,7 +85,7 @@ func handleErase(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 	seen := make(map[string]bool, len(p.IDs))
 	for i, id := range p.IDs {
 		if !ValidID(id) {
-			return cc.Result{}, cc.Errorf(op, cc.Invalid, "ids[%d] %q is not a record id", i, truncate(id, maxEcho))
+			return cc.Result{}, cc.Errorf(op, cc.Invalid, "ids[%d] %q is not a record id", i, cc.Echo(id))
 		}
 		if seen[id] {
 			return cc.Result{}, cc.Errorf(op, cc.Invalid, "ids[%d] %s is listed twice", i, id)
@@ -152,12 +152,12 @@ func handleErase(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 		}
 		res.Erased = append(res.Erased, a.ID)
 	}
-	data, err := resultData(op, res)
+	data, err := cc.ResultData(op, res)
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{event(op,
+		Events: []cc.Event{cc.NewEvent(op,
 			"patient", string(p.Patient),
 			"by", string(ctx.Signer),
 			"erased", strconv.Itoa(len(res.Erased)),

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 // erasureEnv is the fixture with three records of pat (o1 at version 2)
@@ -23,7 +24,7 @@ func erasureEnv(t testing.TB) *env {
 func TestEraseByPatient(t *testing.T) {
 	e := erasureEnv(t)
 	res := e.mustApply(t, pat, TypeErase, obj{"patient": pat.did, "ids": []string{"Observation/o1"}})
-	got := decodeData[eraseResult](t, res)
+	got := cctest.DecodeData[eraseResult](t, res)
 	if !slices.Equal(got.Erased, []string{"Observation/o1"}) || got.Skipped != 0 || got.Height != e.height {
 		t.Errorf("data = %+v", got)
 	}
@@ -62,19 +63,19 @@ func TestEraseByPatient(t *testing.T) {
 	// records is a conflict.
 	e.next()
 	res = e.mustApply(t, pat, TypeErase, obj{"patient": pat.did, "ids": []string{"Observation/o1", "Observation/o2"}})
-	if got := decodeData[eraseResult](t, res); !slices.Equal(got.Erased, []string{"Observation/o2"}) || got.Skipped != 1 {
+	if got := cctest.DecodeData[eraseResult](t, res); !slices.Equal(got.Erased, []string{"Observation/o2"}) || got.Skipped != 1 {
 		t.Errorf("second erasure data = %+v, want o2 erased and one skipped", got)
 	}
 	e.next()
 	_, err = e.apply(t, pat, TypeErase, obj{"patient": pat.did, "ids": []string{"Observation/o2", "Observation/o1"}})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 }
 
 func TestEraseAllByDelegate(t *testing.T) {
 	e := erasureEnv(t)
 	res := e.mustApply(t, deleg, TypeErase, obj{"patient": pat.did, "all": true})
 	want := []string{"Condition/c1", "Observation/o1", "Observation/o2"}
-	if got := decodeData[eraseResult](t, res); !slices.Equal(got.Erased, want) {
+	if got := cctest.DecodeData[eraseResult](t, res); !slices.Equal(got.Erased, want) {
 		t.Errorf("erased %v, want %v", got.Erased, want)
 	}
 	er, err := Erasures(e.kv, pat.did)
@@ -90,10 +91,10 @@ func TestEraseAllByDelegate(t *testing.T) {
 	}
 	e.next()
 	_, err = e.apply(t, pat, TypeErase, obj{"patient": pat.did, "all": true})
-	wantKind(t, err, cc.Conflict)
+	cctest.WantKind(t, err, cc.Conflict)
 	// A later anchor of an erased record is Gone.
 	_, err = e.apply(t, doc, TypeAnchor, anchors(anchor("Observation/o2", obj{"version": 2, "prev_hash": b64(hash("Observation/o2@1"))})))
-	wantKind(t, err, cc.Gone)
+	cctest.WantKind(t, err, cc.Gone)
 }
 
 func TestEraseRejections(t *testing.T) {
@@ -126,9 +127,9 @@ func TestEraseRejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &env{kv: base.kv.clone(), height: base.height, time: base.time}
+			e := &env{kv: cctest.Copy(base.kv), height: base.height, time: base.time}
 			_, err := e.apply(t, tt.signer, TypeErase, tt.payload)
-			wantKind(t, err, tt.want)
+			cctest.WantKind(t, err, tt.want)
 		})
 	}
 }
@@ -137,5 +138,5 @@ func TestEraseByExpiredDelegate(t *testing.T) {
 	e := erasureEnv(t)
 	e.time = e.time.AddDate(2, 0, 0) // the delegation expired on 2026-01-01
 	_, err := e.apply(t, deleg, TypeErase, obj{"patient": pat.did, "all": true})
-	wantKind(t, err, cc.Unauthorized)
+	cctest.WantKind(t, err, cc.Unauthorized)
 }

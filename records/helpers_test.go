@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"maps"
 	"testing"
 	"time"
 
 	cc "carechain"
 	"carechain/identity"
+	"carechain/internal/cctest"
+	"carechain/ledger/store"
 	"carechain/ledger/tx"
 )
 
@@ -27,9 +28,7 @@ type actor struct {
 
 // newActor returns an actor whose key is derived from name.
 func newActor(name string) *actor {
-	seed := sha256.Sum256([]byte("carechain-records-test/" + name))
-	priv := ed25519.NewKeyFromSeed(seed[:])
-	pub := priv.Public().(ed25519.PublicKey)
+	pub, priv := cctest.Key("records", name)
 	return &actor{name: name, priv: priv, pub: pub, did: tx.DeriveDID(pub)}
 }
 
@@ -57,7 +56,7 @@ var (
 
 // env is a ledger state with a block height and time.
 type env struct {
-	kv     *memKV
+	kv     *store.Overlay
 	height int64
 	time   time.Time
 }
@@ -94,7 +93,7 @@ func newEnv(t testing.TB) *env {
 			{Org: "city-lab", DID: labdoc.did, Roles: []cc.Role{cc.RolePhysician}},
 		},
 	}
-	e := &env{kv: newMemKV(), height: 10, time: genTime}
+	e := &env{kv: cctest.NewKV(), height: 10, time: genTime}
 	if err := identity.InitGenesis(e.kv, g); err != nil {
 		t.Fatalf("InitGenesis: %v", err)
 	}
@@ -137,15 +136,7 @@ func (e *env) apply(t testing.TB, a *actor, typ string, payload any) (cc.Result,
 	if !ok {
 		t.Fatalf("no handler for %q", typ)
 	}
-	before := e.kv.clone()
-	res, err := h(e.ctx(a.did, typ), e.kv, raw)
-	if err != nil {
-		checkError(t, err)
-		if d := before.diff(e.kv); d != "" {
-			t.Errorf("%s rejected (%v) but wrote:\n%s", typ, err, d)
-		}
-	}
-	return res, err
+	return cctest.Apply(t, h, e.ctx(a.did, typ), e.kv, raw)
 }
 
 // mustApply is apply that fails the test on an error.
@@ -156,26 +147,6 @@ func (e *env) mustApply(t testing.TB, a *actor, typ string, payload any) cc.Resu
 		t.Fatalf("%s by %s: %v", typ, a.name, err)
 	}
 	return res
-}
-
-// checkError fails unless err is a *cc.Error of a real, non-Internal kind.
-func checkError(t testing.TB, err error) {
-	t.Helper()
-	var ce *cc.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("error %v (%T) is not a *cc.Error", err, err)
-	}
-	if ce.Kind == 0 || ce.Kind == cc.Internal || ce.Kind == cc.Other {
-		t.Errorf("error %v has kind %v", err, ce.Kind)
-	}
-}
-
-// wantKind fails unless err has kind want.
-func wantKind(t testing.TB, err error, want cc.Kind) {
-	t.Helper()
-	if got := cc.KindOf(err); got != want {
-		t.Errorf("got error %v (kind %v), want kind %v", err, got, want)
-	}
 }
 
 // hash returns the content hash of version n of a test record.
@@ -219,14 +190,4 @@ func mustAnchor(t testing.TB, kv cc.Reader, id string) *cc.RecordAnchor {
 		t.Fatalf("GetAnchor(%s): %v", id, err)
 	}
 	return a
-}
-
-// decodeData unmarshals a result's Data.
-func decodeData[T any](t testing.TB, res cc.Result) T {
-	t.Helper()
-	var v T
-	if err := json.Unmarshal(res.Data, &v); err != nil {
-		t.Fatalf("result data %q: %v", res.Data, err)
-	}
-	return v
 }

@@ -17,7 +17,7 @@ func GetAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("records.anchor", cc.NotFound, "no record %q", truncate(id, maxEcho))
+		return nil, cc.Errorf("records.anchor", cc.NotFound, "no record %q", cc.Echo(id))
 	}
 	return &a, nil
 }
@@ -39,7 +39,7 @@ func GetVersion(kv cc.Reader, id string, version int) (*cc.RecordAnchor, error) 
 		}
 	}
 	if !found {
-		return nil, cc.Errorf("records.version", cc.NotFound, "record %q has no version %d", truncate(id, maxEcho), version)
+		return nil, cc.Errorf("records.version", cc.NotFound, "record %q has no version %d", cc.Echo(id), version)
 	}
 	a.Erased, a.ErasedAt = latest.Erased, latest.ErasedAt
 	return &a, nil

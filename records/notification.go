@@ -42,11 +42,11 @@ const (
 // for break-glass notices (access imports records, not the reverse).
 func Notify(kv cc.KV, ctx cc.TxContext, patient cc.DID, kind, ref, text string) (cc.Notification, error) {
 	const op = "records.notify"
-	if err := checkDID(op, "patient", patient); err != nil {
+	if err := cc.CheckDID(op, "patient", patient); err != nil {
 		return cc.Notification{}, err
 	}
 	if !validNoticeKind(kind) {
-		return cc.Notification{}, cc.Errorf(op, cc.Invalid, "kind %q must match [a-z0-9-]{1,%d}", truncate(kind, maxEcho), MaxNoticeKindLen)
+		return cc.Notification{}, cc.Errorf(op, cc.Invalid, "kind %q must match [a-z0-9-]{1,%d}", cc.Echo(kind), MaxNoticeKindLen)
 	}
 	if len(ref) > MaxNoticeRefLen || !validText(ref, true) {
 		return cc.Notification{}, cc.Errorf(op, cc.Invalid, "ref must be at most %d bytes of text", MaxNoticeRefLen)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	cc "carechain"
+	"carechain/internal/cctest"
 )
 
 func TestNotify(t *testing.T) {
@@ -26,7 +27,7 @@ func TestNotify(t *testing.T) {
 	if err != nil || n.ID != "n-11-0" {
 		t.Errorf("first notification of the next block = %+v, %v; want n-11-0", n, err)
 	}
-	if _, ok := e.kv.m[notificationKey(pat.did, 10, 2)]; !ok || notificationKey(pat.did, 10, 2) != "access/n/"+string(pat.did)+"/00000000000000000010/0002" {
+	if v, _ := e.kv.Get(notificationKey(pat.did, 10, 2)); v == nil || notificationKey(pat.did, 10, 2) != "access/n/"+string(pat.did)+"/00000000000000000010/0002" {
 		t.Errorf("key layout changed: %s", notificationKey(pat.did, 10, 2))
 	}
 	ns, err := Notifications(e.kv, pat.did)
@@ -64,12 +65,12 @@ func TestNotifyRejects(t *testing.T) {
 		{"bad UTF-8", pat.did, NoticeErasure, "", "\xff", cc.Invalid},
 	}
 	for _, tt := range tests {
-		before := e.kv.clone()
+		before := cctest.Copy(e.kv)
 		_, err := Notify(e.kv, ctx, tt.patient, tt.kind, tt.ref, tt.text)
 		if cc.KindOf(err) != tt.want {
 			t.Errorf("%s: got %v, want kind %v", tt.name, err, tt.want)
 		}
-		if d := before.diff(e.kv); d != "" {
+		if d := cctest.Diff(before, e.kv); d != "" {
 			t.Errorf("%s: wrote %s", tt.name, d)
 		}
 	}
@@ -77,11 +78,11 @@ func TestNotifyRejects(t *testing.T) {
 		e.kv.Set(notificationKey(pat.did, ctx.Height, i), []byte(`{}`))
 	}
 	_, err := Notify(e.kv, ctx, pat.did, NoticeErasure, "", "one too many")
-	wantKind(t, err, cc.FailedPrecondition)
+	cctest.WantKind(t, err, cc.FailedPrecondition)
 }
 
 func TestReadFailuresAreInternal(t *testing.T) {
-	kv := failingKV{newMemKV()}
+	kv := cctest.NewFailingKV()
 	payloads := []string{
 		`{"anchors":[{"id":"Observation/o1","type":"Observation","patient":"` + string(pat.did) + `","org":"st-marys","author":"` + string(doc.did) + `","version":1,"content_hash":"` + b64(hash("x")) + `"}]}`,
 		`{"patient":"` + string(pat.did) + `","all":true}`,
@@ -95,14 +96,14 @@ func TestReadFailuresAreInternal(t *testing.T) {
 				if k := cc.KindOf(err); k != cc.Internal && k != cc.Invalid && k != cc.Malformed {
 					t.Errorf("payload %d, %s by %s: got %v", i, typ, signer, err)
 				}
-				if cc.KindOf(err) == cc.Internal && !errors.Is(err, errDisk) {
+				if cc.KindOf(err) == cc.Internal && !errors.Is(err, cctest.ErrDisk) {
 					t.Errorf("payload %d, %s: internal error %v does not wrap the I/O error", i, typ, err)
 				}
 			}
 		}
 	}
-	if len(kv.m) != 0 {
-		t.Errorf("handlers wrote after failed reads: %v", kv.keys(""))
+	if len(cctest.Keys(kv.Overlay, "")) != 0 {
+		t.Errorf("handlers wrote after failed reads: %v", cctest.Keys(kv.Overlay, ""))
 	}
 	reads := map[string]func() error{
 		"GetAnchor":      func() error { _, err := GetAnchor(kv, "Observation/o1"); return err },
@@ -117,7 +118,7 @@ func TestReadFailuresAreInternal(t *testing.T) {
 		},
 	}
 	for name, read := range reads {
-		if err := read(); cc.KindOf(err) != cc.Internal || !errors.Is(err, errDisk) {
+		if err := read(); cc.KindOf(err) != cc.Internal || !errors.Is(err, cctest.ErrDisk) {
 			t.Errorf("%s: got %v, want an Internal error wrapping the I/O error", name, err)
 		}
 	}

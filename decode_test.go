@@ -1,0 +1,116 @@
+package carechain
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The cases of identity's former TestDecodePayload, on a payload of the
+// same shape as its did.delegate.revoke payload.
+func TestDecodeStrict(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload string
+		want    Kind // 0: decodes
+	}{
+		{"ok", `{"delegate":"d"}`, 0},
+		{"ok with spaces", " {\n\"delegate\" : \"d\" }\n", 0},
+		{"empty object", `{}`, 0},
+		{"empty", ``, Malformed},
+		{"null", `null`, Malformed},
+		{"array", `[{"delegate":"d"}]`, Malformed},
+		{"string", `"delegate"`, Malformed},
+		{"unknown field", `{"delegate":"d","x":1}`, Malformed},
+		{"case variant", `{"Delegate":"d"}`, Malformed},
+		{"duplicate", `{"delegate":"d","delegate":"e"}`, Malformed},
+		{"wrong type", `{"delegate":1}`, Malformed},
+		{"trailing data", `{"delegate":"d"}{}`, Malformed},
+		{"trailing garbage", `{"delegate":"d"} x`, Malformed},
+		{"truncated", `{"delegate":"d"`, Malformed},
+		{"bad value", `{"delegate":tru}`, Malformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p struct {
+				Delegate DID `json:"delegate"`
+			}
+			err := DecodeStrict("test", "payload", []byte(tt.payload), &p)
+			if tt.want == 0 {
+				if err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+				return
+			}
+			if got := KindOf(err); got != tt.want {
+				t.Errorf("got error %v (kind %v), want kind %v", err, got, tt.want)
+			}
+		})
+	}
+}
+
+// nested is a payload whose objects nest, like consent's provisions.
+type nested struct {
+	Patient    DID             `json:"patient"`
+	Provisions []Provision     `json:"provisions"`
+	Next       *nested         `json:"next"`
+	Raw        json.RawMessage `json:"raw"`
+	Count      uint64          `json:"count"`
+}
+
+func TestDecodeStrictEveryDepth(t *testing.T) {
+	tests := []struct {
+		name, payload string
+		want          string // "" decodes; else the error text
+	}{
+		{"ok", `{"patient":"p","provisions":[{"type":"permit","actors":[{"org":"o"}],"period":{"start":"2025-01-01T00:00:00Z"}}],"next":{"patient":"q"}}`, ""},
+		{"null nested object", `{"next":null,"provisions":[{"type":"deny","period":null}]}`, ""},
+		{"raw is not checked", `{"raw":{"Anything":1,"Anything":2}}`, ""},
+		{"unknown in element", `{"provisions":[{"type":"permit","who":1}]}`, `test: malformed: unknown field "who" in payload.provisions[0]`},
+		{"case variant deep", `{"provisions":[{"actors":[{"Org":"o"}]}]}`, `test: malformed: unknown field "Org" in payload.provisions[0].actors[0]`},
+		{"duplicate deep", `{"provisions":[{"period":{"start":"2025-01-01T00:00:00Z","start":"2026-01-01T00:00:00Z"}}]}`, `test: malformed: duplicate field "start" in payload.provisions[0].period`},
+		{"through a pointer", `{"next":{"next":{"PATIENT":"x"}}}`, `test: malformed: unknown field "PATIENT" in payload.next.next`},
+		{"nested not an object", `{"next":[1]}`, `test: malformed: payload.next must be a JSON object`},
+		{"wrong type", `{"provisions":"all"}`, `test: malformed: field "provisions" of payload must be a JSON array`},
+		{"unsigned", `{"count":-1}`, `test: malformed: field "count" of payload must be a JSON non-negative integer`},
+		{"long unknown name", `{"` + strings.Repeat("x", 100) + `":1}`, `test: malformed: unknown field "` + strings.Repeat("x", MaxEcho) + `…" in payload`},
+		{"bad time", `{"provisions":[{"period":{"start":"yesterday"}}]}`, `test: malformed: payload does not decode`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p nested
+			err := DecodeStrict("test", "payload", []byte(tt.payload), &p)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("decode: %v", err)
+			case tt.want != "" && (err == nil || err.Error() != tt.want):
+				t.Errorf("got error %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeStrictWrapsDecodeErrors(t *testing.T) {
+	var p nested
+	err := DecodeStrict("test", "payload", []byte(`{"provisions":[{"period":{"start":"yesterday"}}]}`), &p)
+	var timeErr *time.ParseError
+	if KindOf(err) != Malformed || !errors.As(err, &timeErr) {
+		t.Errorf("bad time: got %v, want a Malformed error wrapping the *time.ParseError", err)
+	}
+	err = DecodeStrict("test", "payload", []byte(`{"patient":1}`), &p)
+	var typeErr *json.UnmarshalTypeError
+	if KindOf(err) != Malformed || !errors.As(err, &typeErr) || typeErr.Field != "patient" {
+		t.Errorf("wrong type: got %v, want a Malformed error wrapping the *json.UnmarshalTypeError", err)
+	}
+}
+
+func TestEcho(t *testing.T) {
+	if got := Echo("short"); got != "short" {
+		t.Errorf("Echo(short) = %q", got)
+	}
+	if got := Echo(strings.Repeat("é", MaxEcho)); len(got) != MaxEcho+len("…") {
+		t.Errorf("Echo of %d bytes has %d bytes", 2*MaxEcho, len(got))
+	}
+}
