@@ -1,0 +1,125 @@
+// Package gatekeeper is a custodian node's door to patient data: it ingests
+// FHIR resources (validate, encrypt into the vault, anchor on the ledger)
+// and will answer reads only after the ledger has decided and logged them.
+// It runs at the edge, outside consensus: it may use goroutines, the clock
+// and randomness, and submits ordinary signed transactions with the node's
+// gatekeeper key (a DID with the node role in the custodian organization).
+package gatekeeper
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"log/slog"
+	"strings"
+	"sync"
+
+	cc "carechain"
+	"carechain/fhir"
+	"carechain/ledger/tx"
+	"carechain/vault"
+)
+
+// Config wires a Gatekeeper.
+type Config struct {
+	Chain   cc.Chain
+	Vault   *vault.Vault
+	Index   *Index
+	Org     string             // the custodian organization this node serves
+	NodeDID cc.DID             // the gatekeeper key's DID: a member of Org with the node role
+	NodeKey ed25519.PrivateKey //
+	Log     *slog.Logger
+}
+
+// Gatekeeper ingests and (later) releases records for one custodian.
+type Gatekeeper struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex // serializes the node key's sequence
+	seq   uint64
+	known bool
+}
+
+// New returns a Gatekeeper.
+func New(cfg Config) *Gatekeeper {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Gatekeeper{cfg: cfg, log: log}
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a fresh server-assigned FHIR logical id (26 characters of
+// lowercase base32: 128 random bits).
+func newID(string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// sign builds the node's next transaction of typ.
+func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte, func(ok bool), error) {
+	g.mu.Lock()
+	if !g.known {
+		n, err := g.cfg.Chain.Sequence(ctx, g.cfg.NodeDID)
+		if err != nil {
+			g.mu.Unlock()
+			return nil, nil, err
+		}
+		g.seq, g.known = n, true
+	}
+	st, err := g.cfg.Chain.Status(ctx)
+	if err != nil {
+		g.mu.Unlock()
+		return nil, nil, err
+	}
+	raw, err := tx.Build(st.ChainID, g.cfg.NodeDID, g.cfg.NodeKey, g.seq, typ, payload)
+	if err != nil {
+		g.mu.Unlock()
+		return nil, nil, err
+	}
+	g.seq++
+	// done releases the sequence; a failed submission forgets it so the
+	// next transaction re-reads the committed sequence.
+	done := func(ok bool) {
+		if !ok {
+			g.known = false
+		}
+		g.mu.Unlock()
+	}
+	return raw, done, nil
+}
+
+// submit signs and commits one node transaction, returning its result.
+func (g *Gatekeeper) submit(ctx context.Context, typ string, payload any) (cc.SubmitResult, error) {
+	raw, done, err := g.sign(ctx, typ, payload)
+	if err != nil {
+		return cc.SubmitResult{}, err
+	}
+	res := g.cfg.Chain.Submit(ctx, [][]byte{raw}, true)[0]
+	ok := res.Accepted && res.Height > 0
+	done(ok)
+	if !ok {
+		k := cc.KindFromCode(res.Code)
+		if res.Code == 0 {
+			k = cc.Unavailable
+		}
+		return res, &cc.Error{Op: typ, Kind: k, Msg: trimLog(res.Log)}
+	}
+	return res, nil
+}
+
+// trimLog strips the "op: kind: " prefix of a ledger log.
+func trimLog(s string) string {
+	if parts := strings.SplitN(s, ": ", 3); len(parts) == 3 {
+		return parts[2]
+	}
+	return s
+}
+
+// ensure fhir stays the only FHIR dependency (compile-time use).
+var _ = fhir.Parse
