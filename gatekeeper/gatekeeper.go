@@ -16,7 +16,6 @@ import (
 	"sync"
 
 	cc "carechain"
-	"carechain/fhir"
 	"carechain/ledger/tx"
 	"carechain/vault"
 )
@@ -40,6 +39,9 @@ type Gatekeeper struct {
 	mu    sync.Mutex // serializes the node key's sequence
 	seq   uint64
 	known bool
+
+	loggerOnce sync.Once
+	accessLog  *accessLogger
 }
 
 // New returns a Gatekeeper.
@@ -120,6 +122,3 @@ func trimLog(s string) string {
 	}
 	return s
 }
-
-// ensure fhir stays the only FHIR dependency (compile-time use).
-var _ = fhir.Parse
