@@ -25,6 +25,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	cc "carechain"
@@ -74,11 +75,17 @@ func OpenInMemory() (*Store, error) {
 // vfs.NewCrashableMem to simulate crashes.
 func OpenFS(dir string, fs vfs.FS) (*Store, error) {
 	const op = "store.Open"
-	db, err := pebble.Open(dir, &pebble.Options{
+	opts := &pebble.Options{
 		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
-	})
+		CacheSize:          256 << 20,
+		MemTableSize:       64 << 20,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
 	}
