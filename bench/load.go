@@ -16,8 +16,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -60,6 +63,30 @@ type Target struct {
 	// everything under test; Run reports the difference. Default: this
 	// process (load generator included).
 	CPU func() time.Duration
+}
+
+// MachineCPU is the CPU time all processes on this machine have used
+// since boot (Linux /proc/stat; 0 elsewhere). Comparing it with the target's
+// CPU shows whether something else ran during a measurement.
+func MachineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for i, v := range f[1:8] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }
 
 // ProcessCPU is the CPU time this process has used (user + system).
@@ -169,6 +196,9 @@ type Report struct {
 	CPU      time.Duration // CPU used from the first submit to the end of the drain
 	CPUTime  time.Duration // wall time it was measured over
 	CPUPerTx time.Duration // CPU / committed txs
+	// MachineCPU is what every process on the machine used meanwhile; much
+	// more than CPU means the measurement was disturbed.
+	MachineCPU time.Duration
 
 	Latency Percentiles // submit → commit of txs submitted in the window
 	All     Percentiles // submit → commit of every committed tx
@@ -262,7 +292,7 @@ func Run(ctx context.Context, t Target, load *Load, cfg Config) (*Report, error)
 	if cpu == nil {
 		cpu = ProcessCPU
 	}
-	cpu0 := cpu()
+	cpu0, mcpu0 := cpu(), MachineCPU()
 	t0 := time.Now()
 	var (
 		committed   atomic.Int64 // ours, code 0
@@ -432,7 +462,7 @@ schedule:
 			canceled = true
 		}
 	}
-	rep.CPU, rep.CPUTime = cpu()-cpu0, time.Since(t0)
+	rep.CPU, rep.CPUTime, rep.MachineCPU = cpu()-cpu0, time.Since(t0), MachineCPU()-mcpu0
 	close(progressStop)
 	<-progressDone
 	stop()
@@ -537,6 +567,14 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(tw, "latency (all)\tp50 %s  p99 %s  max %s  (n=%d)\n", ms(r.All.P50), ms(r.All.P99), ms(r.All.Max), r.All.N)
 	fmt.Fprintf(tw, "cpu\t%.1f s over %.1f s (%.2f cores), %.0f µs per committed tx\n", r.CPU.Seconds(), r.CPUTime.Seconds(),
 		r.CPU.Seconds()/r.CPUTime.Seconds(), float64(r.CPUPerTx)/float64(time.Microsecond))
+	if r.MachineCPU > 0 {
+		other := (r.MachineCPU - r.CPU).Seconds() / r.CPUTime.Seconds()
+		note := ""
+		if other > 0.15 {
+			note = "  ← other processes were busy: repeat on a quiet machine"
+		}
+		fmt.Fprintf(tw, "machine\t%.2f cores busy in all, %.2f by other processes%s\n", r.MachineCPU.Seconds()/r.CPUTime.Seconds(), max(other, 0), note)
+	}
 	fmt.Fprintf(tw, "blocks\t%d in window, %.0f txs/block, interval mean %s max %s\n", r.Blocks, r.TxsPerBlock, ms(r.BlockGapMean), ms(r.BlockGapMax))
 	if len(r.Rejected) == 0 {
 		fmt.Fprintf(tw, "rejected\tnone\n")

@@ -47,6 +47,7 @@ type benchOptions struct {
 	cpuProfile    string
 	sendTo        string
 	poll          time.Duration
+	nodes         []string
 }
 
 func newBenchTxCmd() *cobra.Command {
@@ -90,11 +91,12 @@ Figures are printed, never judged: compare them with bench/README.md.`,
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the load to FILE")
 	f.StringVar(&o.sendTo, "send-to", "all", "with several validators: send to all nodes in turn, or only the first")
 	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "with several validators: block polling interval")
+	f.StringSliceVar(&o.nodes, "nodes", nil, "load an already running network instead (API URLs; its chain id must be "+bench.ChainID+" and its state fresh)")
 	return c
 }
 
 func runBenchTx(ctx context.Context, o benchOptions) (err error) {
-	if o.validators < 1 || (o.app != "carechain" && o.app != "kvstore") || (o.app == "kvstore" && o.validators != 1) {
+	if o.validators < 1 || (o.app != "carechain" && o.app != "kvstore") || (o.app == "kvstore" && (o.validators != 1 || len(o.nodes) > 0)) {
 		return usageError{fmt.Errorf("--validators ≥ 1 and --app carechain, or --app kvstore with --validators 1")}
 	}
 	if o.sendTo != "all" && o.sendTo != "first" {
@@ -102,7 +104,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	}
 	if o.rate == 0 {
 		o.rate = 12000
-		if o.validators > 1 {
+		if o.validators > 1 || len(o.nodes) > 0 {
 			o.rate = 3500
 		}
 	}
@@ -154,6 +156,23 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 
 	var target bench.Target
 	switch {
+	case len(o.nodes) > 0:
+		var cs []*client.Client
+		for _, u := range o.nodes {
+			cs = append(cs, client.New(u))
+		}
+		id, err := cs[0].ChainID(ctx)
+		if err != nil {
+			return err
+		}
+		if id != bench.ChainID {
+			return usageError{fmt.Errorf("%s runs chain %q; the pre-signed load is for %q", o.nodes[0], id, bench.ChainID)}
+		}
+		nodes := cs
+		if o.sendTo == "first" {
+			nodes = nodes[:1]
+		}
+		target = bench.HTTP(fmt.Sprintf("carechain at %s, POST /v1/txs to %s", strings.Join(o.nodes, ","), o.sendTo), nodes, cs[0], o.poll)
 	case o.validators > 1:
 		net, err := startBenchTestnet(ctx, dir, o)
 		if err != nil {
