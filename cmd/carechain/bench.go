@@ -173,6 +173,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 			nodes = nodes[:1]
 		}
 		target = bench.HTTP(fmt.Sprintf("carechain at %s, POST /v1/txs to %s", strings.Join(o.nodes, ","), o.sendTo), nodes, cs[0], o.poll)
+		target.CPU = bench.MachineCPU // the nodes' processes are not ours: count the whole machine
 	case o.validators > 1:
 		net, err := startBenchTestnet(ctx, dir, o)
 		if err != nil {
