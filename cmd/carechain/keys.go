@@ -66,6 +66,19 @@ func passphrase(prompt string, confirm bool) (string, error) {
 	return string(b), nil
 }
 
+// openAsking opens the keystore and asks for a passphrase.
+func (k *keyFlags) openAsking(prompt string, confirm bool) (*keystore.Store, string, error) {
+	ks, err := k.open()
+	if err != nil {
+		return nil, "", err
+	}
+	pass, err := passphrase(prompt, confirm)
+	if err != nil {
+		return nil, "", err
+	}
+	return ks, pass, nil
+}
+
 // unlock opens the keystore and unlocks name.
 func (k *keyFlags) unlock(name string) (*keystore.Key, error) {
 	ks, err := k.open()
@@ -98,11 +111,7 @@ from its first public key and stays the same when the key is rotated.`,
 		Short: "Create a new random key and show its DID",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := kf.open()
-			if err != nil {
-				return err
-			}
-			pass, err := passphrase("new passphrase for "+args[0], true)
+			ks, pass, err := kf.openAsking("new passphrase for "+args[0], true)
 			if err != nil {
 				return err
 			}
@@ -164,11 +173,7 @@ from its first public key and stays the same when the key is rotated.`,
 		Short: "Export a key as a PLAINTEXT key file (keep it safe; the portal can import it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := kf.open()
-			if err != nil {
-				return err
-			}
-			pass, err := passphrase("passphrase for "+args[0], false)
+			ks, pass, err := kf.openAsking("passphrase for "+args[0], false)
 			if err != nil {
 				return err
 			}
@@ -202,11 +207,7 @@ from its first public key and stays the same when the key is rotated.`,
 			if err != nil {
 				return err
 			}
-			ks, err := kf.open()
-			if err != nil {
-				return err
-			}
-			pass, err := passphrase("new passphrase for "+args[0], true)
+			ks, pass, err := kf.openAsking("new passphrase for "+args[0], true)
 			if err != nil {
 				return err
 			}
