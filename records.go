@@ -140,6 +140,7 @@ const (
 	BasisConsent    Basis = "consent"     // a patient consent's permit provision
 	BasisAgreement  Basis = "agreement"   // a data-sharing agreement the consent state allows
 	BasisBreakGlass Basis = "break-glass" // an emergency access window
+	BasisMixed      Basis = "mixed"       // an event's records were allowed on different bases (see AccessEvent.Bases)
 )
 
 // Decision is the outcome of an access decision. Denials carry no detail
@@ -163,6 +164,7 @@ type AccessEvent struct {
 	Action     string    `json:"action"`
 	Purpose    string    `json:"purpose"`
 	Basis      Basis     `json:"basis"`
+	Bases      []Basis   `json:"bases,omitempty"` // per record, when Basis is "mixed"
 	Ref        string    `json:"ref,omitempty"`
 	BreakGlass bool      `json:"break_glass,omitempty"`
 	Request    []byte    `json:"request"` // hash of the requester's signed request

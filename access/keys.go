@@ -42,6 +42,10 @@ func eventKey(patient cc.DID, height int64, id string) string {
 	return fmt.Sprintf("%s%020d/%s", eventsPrefix(patient), height, id)
 }
 
+// EventKey is the state key of a logged access event: the key to ask a
+// proof for (GET /v1/proofs?key=…).
+func EventKey(e cc.AccessEvent) string { return eventKey(e.Patient, e.Height, e.ID) }
+
 // requestKey is the key of the signed read whose request hash is hash.
 func requestKey(hash []byte) string { return prefixRequest + hex.EncodeToString(hash) }
 

@@ -319,21 +319,28 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 	if err != nil {
 		return set(StatusDenied, "consent_state")
 	}
-	var basis cc.Basis
 	var refs []string
+	bases := make([]cc.Basis, len(ev.anchors))
 	for j, a := range ev.anchors {
 		areq.Record = *a
 		dec := consent.Can(areq, facts)
 		if !dec.Allow {
 			return set(StatusDenied, "not_allowed")
 		}
-		if j > 0 && dec.Basis != basis {
-			return set(StatusDenied, "mixed_basis")
-		}
-		basis = dec.Basis
+		bases[j] = dec.Basis
 		if dec.Ref != "" && !slices.Contains(refs, dec.Ref) {
 			refs = append(refs, dec.Ref)
 		}
+	}
+	basis := bases[0]
+	for _, b := range bases[1:] {
+		if b != basis {
+			basis = cc.BasisMixed
+			break
+		}
+	}
+	if basis != cc.BasisMixed {
+		bases = nil
 	}
 	res.Basis, res.Ref = basis, strings.Join(refs, ",")
 	if basis == cc.BasisBreakGlass && org == "" && len(refs) == 1 {
@@ -345,8 +352,8 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 	}
 	res.event = cc.AccessEvent{
 		ID: res.ID, Patient: req.Patient, Accessor: req.Requester, Org: org, Records: ev.records,
-		Action: req.Action, Purpose: req.Purpose, Basis: basis, Ref: res.Ref,
-		BreakGlass: basis == cc.BasisBreakGlass, Request: hash, Height: d.ctx.Height, Time: d.ctx.Time.UTC(),
+		Action: req.Action, Purpose: req.Purpose, Basis: basis, Bases: bases, Ref: res.Ref,
+		BreakGlass: basis == cc.BasisBreakGlass || slices.Contains(bases, cc.BasisBreakGlass), Request: hash, Height: d.ctx.Height, Time: d.ctx.Time.UTC(),
 	}
 	d.logged[key] = true
 	return set(StatusLogged, "")
@@ -401,8 +408,8 @@ func (d *decider) memberships(req *ReadRequest) ([]cc.Member, string, error) {
 // requester is not a member of; "stale" if issued more than ReadWindow from
 // the block time; "replay" if the request was logged before (or earlier in
 // this transaction); "denied" if a record is erased or consent.Can, run on
-// the committed state for each record, denies one or allows them on
-// different bases; else "logged": the cc.AccessEvent is written at
+// the committed state for each record, denies one; else "logged" (with
+// basis "mixed" and the basis of each record when they differ): the cc.AccessEvent is written at
 // access/ev/{patient}/{height}/{id}, the signed read at access/req/{hash},
 // and for a break-glass read the patient is notified.
 func handleLog(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {

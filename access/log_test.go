@@ -156,17 +156,25 @@ func TestLogBasisFromState(t *testing.T) {
 	if got[0].Status != StatusLogged || got[0].Basis != cc.BasisAuthor || got[0].Ref != "" {
 		t.Errorf("result = %+v, want logged on the author-org basis", got[0])
 	}
-	// A read of records on different bases is denied as a whole: doc reads
-	// o1 as its author organization's clinician and i1 (held by st-marys,
-	// authored by city-lab) under pat's consent.
+	// A read of records on different bases is logged as "mixed" with the
+	// basis of each record: doc reads o1 as its author organization's
+	// clinician and i1 (held by st-marys, authored by city-lab) under pat's
+	// consent.
 	e.mustApply(t, doc, records.TypeAnchor, obj{"anchors": []obj{anchorItem("Immunization/i1", pat, "st-marys", labdoc)}})
 	e.mustApply(t, doc, records.TypeAnchor, obj{"anchors": []obj{anchorItem("Immunization/i2", pat, "st-marys", labdoc)}})
 	cid := e.grant(t, pat, obj{"type": "permit", "actors": []obj{{"did": doc.did}}, "resource_types": []string{"Immunization"}, "purposes": []string{"TREAT"}})
 	e.next()
 	s = mustSign(t, e.request(doc, pat, "TREAT", "Observation/o1", "Immunization/i1", "Immunization/i2"), doc)
 	got = e.logTx(t, node, logEv(s, "Observation/o1", "Immunization/i1"))
-	if got[0].Status != StatusDenied || got[0].Reason != "mixed_basis" {
-		t.Errorf("mixed bases = %+v, want denied", got[0])
+	if got[0].Status != StatusLogged || got[0].Basis != cc.BasisMixed || got[0].Ref != cid {
+		t.Errorf("mixed bases = %+v, want logged as mixed", got[0])
+	}
+	evs, err := AccessLog(e.kv, pat.did)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("AccessLog = %v, %v", evs, err)
+	}
+	if got, want := evs[0].Bases, []cc.Basis{cc.BasisAuthor, cc.BasisConsent}; !slices.Equal(got, want) {
+		t.Errorf("bases = %v, want %v", got, want)
 	}
 	s = mustSign(t, e.request(doc, pat, "TREAT", "Immunization/i1", "Immunization/i2"), doc)
 	got = e.logTx(t, node, logEv(s, "Immunization/i1", "Immunization/i2"))

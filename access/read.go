@@ -76,11 +76,7 @@ type SignedRead struct {
 // ReadSignBytes returns the bytes a requester signs for the canonical
 // request bytes.
 func ReadSignBytes(requester cc.DID, canonicalRequest []byte) []byte {
-	b := make([]byte, 0, len(ReadPrefix)+len(requester)+1+len(canonicalRequest))
-	b = append(b, ReadPrefix...)
-	b = append(b, requester...)
-	b = append(b, '\n')
-	return append(b, canonicalRequest...)
+	return signBytes(ReadPrefix, requester, canonicalRequest)
 }
 
 // SignRead signs r with key (the requester's current key) and returns the
@@ -88,22 +84,10 @@ func ReadSignBytes(requester cc.DID, canonicalRequest []byte) []byte {
 // cc.Invalid otherwise).
 func SignRead(r ReadRequest, key ed25519.PrivateKey) (SignedRead, error) {
 	const op = "access.sign_read"
-	if len(key) != ed25519.PrivateKeySize {
-		return SignedRead{}, cc.Errorf(op, cc.Invalid, "key must be an Ed25519 private key")
-	}
 	if err := checkRequest(op, &r); err != nil {
 		return SignedRead{}, err
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return SignedRead{}, cc.E(op, cc.Invalid, err)
-	}
-	canon, err := jcs.Transform(b)
-	if err != nil {
-		return SignedRead{}, cc.E(op, cc.Invalid, err)
-	}
-	sig := ed25519.Sign(key, ReadSignBytes(r.Requester, canon))
-	return SignedRead{Request: canon, Sig: base64.RawURLEncoding.EncodeToString(sig)}, nil
+	return signCanonical(op, ReadPrefix, r.Requester, r, key)
 }
 
 // VerifyRead checks a signed read against the state and returns the
@@ -119,43 +103,85 @@ func SignRead(r ReadRequest, key ed25519.PrivateKey) (SignedRead, error) {
 // check against its own chain and clock.
 func VerifyRead(kv cc.Reader, s SignedRead) (*ReadRequest, []byte, error) {
 	const op = "access.verify_read"
+	var r ReadRequest
+	h, err := verifyCanonical(op, kv, ReadPrefix, s, &r, func() (cc.DID, error) {
+		return r.Requester, checkRequest(op, &r)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &r, h, nil
+}
+
+// signCanonical signs the RFC 8785 canonical JSON of v for signer under
+// prefix (the bytes signed are prefix + signer + "\n" + canonical JSON).
+func signCanonical(op, prefix string, signer cc.DID, v any, key ed25519.PrivateKey) (SignedRead, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return SignedRead{}, cc.Errorf(op, cc.Invalid, "key must be an Ed25519 private key")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return SignedRead{}, cc.E(op, cc.Invalid, err)
+	}
+	canon, err := jcs.Transform(b)
+	if err != nil {
+		return SignedRead{}, cc.E(op, cc.Invalid, err)
+	}
+	sig := ed25519.Sign(key, signBytes(prefix, signer, canon))
+	return SignedRead{Request: canon, Sig: base64.RawURLEncoding.EncodeToString(sig)}, nil
+}
+
+// signBytes returns prefix + signer + "\n" + canonical.
+func signBytes(prefix string, signer cc.DID, canonical []byte) []byte {
+	b := make([]byte, 0, len(prefix)+len(signer)+1+len(canonical))
+	b = append(b, prefix...)
+	b = append(b, signer...)
+	b = append(b, '\n')
+	return append(b, canonical...)
+}
+
+// verifyCanonical decodes s.Request strictly into v (a pointer), then
+// check returns the signer and the request's own rule check; the signature
+// must verify under prefix with the signer's current key. It returns the
+// SHA-256 of the signed bytes. Errors as VerifyRead documents.
+func verifyCanonical(op string, kv cc.Reader, prefix string, s SignedRead, v any, check func() (cc.DID, error)) ([]byte, error) {
 	if len(s.Request) > MaxRequestBytes {
-		return nil, nil, cc.Errorf(op, cc.TooLarge, "request is %d bytes, limit %d", len(s.Request), MaxRequestBytes)
+		return nil, cc.Errorf(op, cc.TooLarge, "request is %d bytes, limit %d", len(s.Request), MaxRequestBytes)
 	}
 	if len(s.Request) == 0 || s.Request[0] != '{' {
-		return nil, nil, cc.Errorf(op, cc.Malformed, "request must be a JSON object")
+		return nil, cc.Errorf(op, cc.Malformed, "request must be a JSON object")
 	}
 	canon, err := jcs.Transform(s.Request)
 	if err != nil {
-		return nil, nil, cc.Errorf(op, cc.Malformed, "request is not valid JSON")
+		return nil, cc.Errorf(op, cc.Malformed, "request is not valid JSON")
 	}
 	if !bytes.Equal(canon, s.Request) {
-		return nil, nil, cc.Errorf(op, cc.NonCanonical, "request is not RFC 8785 canonical JSON")
+		return nil, cc.Errorf(op, cc.NonCanonical, "request is not RFC 8785 canonical JSON")
 	}
-	var r ReadRequest
-	if err := decodeObject(op, "request", canon, &r); err != nil {
-		return nil, nil, err
+	if err := decodeObject(op, "request", canon, v); err != nil {
+		return nil, err
 	}
-	if err := checkRequest(op, &r); err != nil {
-		return nil, nil, err
+	signer, err := check()
+	if err != nil {
+		return nil, err
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(s.Sig)
 	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
+		return nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
 	}
-	rec, err := identity.GetDID(kv, r.Requester)
+	rec, err := identity.GetDID(kv, signer)
 	if cc.Is(cc.NotFound, err) {
-		return nil, nil, cc.Errorf(op, cc.UnknownSigner, "requester %s is not on the ledger", r.Requester)
+		return nil, cc.Errorf(op, cc.UnknownSigner, "%s is not on the ledger", signer)
 	}
 	if err != nil {
-		return nil, nil, cc.E(op, cc.Internal, err)
+		return nil, cc.E(op, cc.Internal, err)
 	}
-	msg := ReadSignBytes(r.Requester, canon)
+	msg := signBytes(prefix, signer, canon)
 	if len(rec.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(rec.PublicKey, msg, sig) {
-		return nil, nil, cc.Errorf(op, cc.BadSignature, "signature does not verify for %s", r.Requester)
+		return nil, cc.Errorf(op, cc.BadSignature, "signature does not verify for %s", signer)
 	}
 	h := sha256.Sum256(msg)
-	return &r, h[:], nil
+	return h[:], nil
 }
 
 // checkRequest enforces a read request's rules (cc.Invalid): a chain id;

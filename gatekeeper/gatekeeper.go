@@ -1,6 +1,6 @@
 // Package gatekeeper is a custodian node's door to patient data: it ingests
 // FHIR resources (validate, encrypt into the vault, anchor on the ledger)
-// and will answer reads only after the ledger has decided and logged them.
+// and answers reads only after the ledger has decided and logged them.
 // It runs at the edge, outside consensus: it may use goroutines, the clock
 // and randomness, and submits ordinary signed transactions with the node's
 // gatekeeper key (a DID with the node role in the custodian organization).
@@ -31,7 +31,8 @@ type Config struct {
 	Log     *slog.Logger
 }
 
-// Gatekeeper ingests and (later) releases records for one custodian.
+// Gatekeeper ingests and releases records for one custodian organization.
+// Its methods are safe for concurrent use.
 type Gatekeeper struct {
 	cfg Config
 	log *slog.Logger
@@ -42,6 +43,9 @@ type Gatekeeper struct {
 
 	loggerOnce sync.Once
 	accessLog  *accessLogger
+
+	nonceOnce sync.Once
+	nonce     *nonceCache
 }
 
 // New returns a Gatekeeper.
@@ -62,6 +66,9 @@ func newID(string) string {
 	rand.Read(b[:])
 	return idEncoding.EncodeToString(b[:])
 }
+
+// Org returns the custodian organization this gatekeeper serves.
+func (g *Gatekeeper) Org() string { return g.cfg.Org }
 
 // sign builds the node's next transaction of typ.
 func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte, func(ok bool), error) {

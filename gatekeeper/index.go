@@ -2,6 +2,7 @@ package gatekeeper
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -29,13 +30,17 @@ func OpenIndex(dir string) (*Index, error) {
 // Close closes the index.
 func (x *Index) Close() error { return x.db.Close() }
 
-func identKey(typ, identifier string) []byte {
-	return []byte("i/" + typ + "\x00" + identifier)
+// identKey scopes identifiers by custodian organization: two
+// organizations on one node never resolve to each other's resources.
+func identKey(org, typ, identifier string) []byte {
+	return []byte("i/" + org + "\x00" + typ + "\x00" + identifier)
 }
 
-// Lookup returns the id of the resource of typ carrying identifier.
-func (x *Index) Lookup(typ, identifier string) (string, bool) {
-	v, closer, err := x.db.Get(identKey(typ, identifier))
+func codesKey(recordID string) []byte { return []byte("c/" + recordID) }
+
+// Lookup returns the id of org's resource of typ carrying identifier.
+func (x *Index) Lookup(org, typ, identifier string) (string, bool) {
+	v, closer, err := x.db.Get(identKey(org, typ, identifier))
 	if err != nil {
 		return "", false
 	}
@@ -43,14 +48,32 @@ func (x *Index) Lookup(typ, identifier string) (string, bool) {
 	return string(v), true
 }
 
-// Put records that the resource typ/id carries identifiers, in one synced
-// batch.
-func (x *Index) Put(entries []IndexEntry) error {
+// Codes returns the search codes ("system|code") stored for a record.
+func (x *Index) Codes(recordID string) []string {
+	v, closer, err := x.db.Get(codesKey(recordID))
+	if err != nil {
+		return nil
+	}
+	defer closer.Close()
+	if len(v) == 0 {
+		return nil
+	}
+	return strings.Split(string(v), "\n")
+}
+
+// Put records, for org, that each resource carries its identifiers and
+// codes, in one synced batch.
+func (x *Index) Put(org string, entries []IndexEntry) error {
 	b := x.db.NewBatch()
 	defer b.Close()
 	for _, e := range entries {
 		for _, ident := range e.Identifiers {
-			if err := b.Set(identKey(e.Type, ident), []byte(e.ID), nil); err != nil {
+			if err := b.Set(identKey(org, e.Type, ident), []byte(e.ID), nil); err != nil {
+				return cc.E("gatekeeper.index", cc.Internal, err)
+			}
+		}
+		if len(e.Codes) > 0 {
+			if err := b.Set(codesKey(e.Type+"/"+e.ID), []byte(strings.Join(e.Codes, "\n")), nil); err != nil {
 				return cc.E("gatekeeper.index", cc.Internal, err)
 			}
 		}
@@ -61,10 +84,11 @@ func (x *Index) Put(entries []IndexEntry) error {
 	return nil
 }
 
-// IndexEntry is one resource's identifiers.
+// IndexEntry is one resource's identifiers and search codes.
 type IndexEntry struct {
 	Type, ID    string
 	Identifiers []string
+	Codes       []string
 }
 
 // quietLogger drops Pebble's routine messages and keeps nothing else loud.

@@ -26,10 +26,19 @@ type Submitter struct {
 // IngestResult reports what an ingest stored.
 type IngestResult struct {
 	Created  int            `json:"created"`
+	Updated  int            `json:"updated"`
 	Existing int            `json:"existing"`
 	ByType   map[string]int `json:"by_type"`
-	IDs      []string       `json:"ids"`
+	IDs      []string       `json:"ids"` // created and updated, sorted
+	Entries  []EntryResult  `json:"entries"`
 	Height   int64          `json:"height"`
+}
+
+// EntryResult is the outcome of one bundle entry, in bundle order.
+type EntryResult struct {
+	Ref     string `json:"ref"`     // "{Type}/{id}"
+	Version int    `json:"version"` // the version stored or found
+	Status  string `json:"status"`  // "201 Created", "200 OK" (an update) or "200 OK" (existing)
 }
 
 // maxAnchorsPerTx keeps each record.anchor transaction under the ledger's
@@ -46,7 +55,8 @@ func (g *Gatekeeper) IngestBundle(ctx context.Context, raw []byte, who Submitter
 	if err != nil {
 		return nil, err
 	}
-	resolved, err := fhir.Resolve(b, g.cfg.Index.Lookup, newID)
+	lookup := func(typ, ident string) (string, bool) { return g.cfg.Index.Lookup(g.cfg.Org, typ, ident) }
+	resolved, err := fhir.Resolve(b, lookup, newID)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +70,15 @@ func (g *Gatekeeper) IngestBundle(ctx context.Context, raw []byte, who Submitter
 	return g.store(ctx, resolved.Entries, who)
 }
 
-// store encrypts and anchors the new resources of entries.
+// store encrypts and anchors the new resources and new versions of
+// entries.
 func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, who Submitter) (*IngestResult, error) {
+	state := g.cfg.Chain.State()
 	res := &IngestResult{ByType: map[string]int{}}
 	var items []vault.Item
 	var fresh []*fhir.Resource
+	var prev []*cc.RecordAnchor     // the current anchor of an updated record, nil for a new one
+	var slots []int                 // each fresh resource's index in res.Entries
 	patients := map[string]cc.DID{} // "Patient/id" → DID, for this bundle
 	for _, e := range entries {
 		r := e.Resource
@@ -73,16 +87,46 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 		}
 		if e.Existing {
 			res.Existing++
+			ver := 1
+			if a, err := records.GetAnchor(state, r.Reference()); err == nil {
+				ver = a.Version
+			}
+			res.Entries = append(res.Entries, EntryResult{Ref: r.Reference(), Version: ver, Status: "200 OK"})
 			continue
 		}
+		cur, err := records.GetAnchor(state, r.Reference())
+		switch {
+		case err == nil && cur.Org != g.cfg.Org:
+			return nil, cc.Errorf("ingest", cc.Conflict, "%s is held by another organization", r.Reference())
+		case err == nil && cur.Erased:
+			return nil, cc.Errorf("ingest", cc.Gone, "%s was erased at the patient's request", r.Reference())
+		case err != nil && !cc.Is(cc.NotFound, err):
+			return nil, err
+		case err != nil:
+			cur = nil
+		}
+		if e.IfMatch != "" && (cur == nil || e.IfMatch != fmt.Sprintf(`W/"%d"`, cur.Version)) {
+			return nil, cc.Errorf("ingest", cc.Conflict, "%s: version precondition %s does not hold", r.Reference(), e.IfMatch)
+		}
 		if r.Type == "Patient" {
-			if who.Patient == "" {
+			switch {
+			case cur != nil:
+				patients[r.Reference()] = cur.Patient
+			case who.Patient == "":
 				return nil, cc.Errorf("ingest", cc.Invalid, "the bundle holds a Patient: give the patient DID it belongs to")
+			default:
+				patients[r.Reference()] = who.Patient
 			}
-			patients[r.Reference()] = who.Patient
+		}
+		version := 1
+		if cur != nil {
+			version = cur.Version + 1
 		}
 		fresh = append(fresh, r)
-		items = append(items, vault.Item{RecordID: r.Reference(), Version: 1, Plaintext: r.JSON})
+		prev = append(prev, cur)
+		items = append(items, vault.Item{RecordID: r.Reference(), Version: version, Plaintext: r.JSON})
+		slots = append(slots, len(res.Entries))
+		res.Entries = append(res.Entries, EntryResult{Ref: r.Reference(), Version: version})
 	}
 	if len(fresh) == 0 {
 		return res, nil
@@ -93,8 +137,14 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 		if err != nil {
 			return nil, err
 		}
+		if prev[i] != nil && prev[i].Patient != patient {
+			return nil, cc.Errorf("ingest", cc.Conflict, "%s belongs to another patient", r.Reference())
+		}
 		a := map[string]any{"id": r.Reference(), "type": r.Type, "patient": patient, "org": g.cfg.Org,
-			"author": who.Author, "author_org": who.AuthorOrg, "version": 1}
+			"author": who.Author, "author_org": who.AuthorOrg, "version": items[i].Version}
+		if prev[i] != nil {
+			a["prev_hash"] = base64.StdEncoding.EncodeToString(prev[i].ContentHash)
+		}
 		if len(r.Categories) > 0 {
 			a["categories"] = r.Categories
 		}
@@ -126,16 +176,23 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 		res.Height = r.Height
 	}
 	var idx []IndexEntry
-	for _, r := range fresh {
-		res.Created++
+	for i, r := range fresh {
+		status := "201 Created"
+		if prev[i] != nil {
+			res.Updated++
+			status = "200 OK"
+		} else {
+			res.Created++
+		}
 		res.ByType[r.Type]++
 		res.IDs = append(res.IDs, r.Reference())
-		if len(r.Identifiers) > 0 {
-			idx = append(idx, IndexEntry{Type: r.Type, ID: r.ID, Identifiers: r.Identifiers})
+		res.Entries[slots[i]].Status = status
+		if len(r.Identifiers) > 0 || len(r.Codes) > 0 {
+			idx = append(idx, IndexEntry{Type: r.Type, ID: r.ID, Identifiers: r.Identifiers, Codes: r.Codes})
 		}
 	}
 	sort.Strings(res.IDs)
-	if err := g.cfg.Index.Put(idx); err != nil {
+	if err := g.cfg.Index.Put(g.cfg.Org, idx); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -13,15 +13,17 @@ import (
 	"carechain/records"
 )
 
-// Released is one record version handed to a requester.
+// Released is one record version handed to a requester, with its anchor.
 type Released struct {
-	ID      string          `json:"id"`
-	Version int             `json:"version"`
-	JSON    json.RawMessage `json:"resource"`
+	ID      string           `json:"id"`
+	Version int              `json:"version"`
+	JSON    json.RawMessage  `json:"resource"`
+	Anchor  *cc.RecordAnchor `json:"anchor"`
 }
 
 // Release is the answer to a read: the records and the committed access
-// event that logged them.
+// event that logged them. A search that matched nothing the requester may
+// see releases nothing and logs nothing (Event is zero).
 type Release struct {
 	Records []Released         `json:"records"`
 	Event   access.EventResult `json:"event"`
@@ -32,22 +34,92 @@ type Release struct {
 // record must look exactly like a record that does not exist.
 func notFound() error { return cc.Errorf("read", cc.NotFound, "no such record") }
 
-// Read releases the records a requester's signed read names, in order:
-// the signature is verified; each record must be held by this custodian,
-// belong to the request's patient and be allowed by the committed consent
-// state (else NotFound — the same answer as a missing record); then the
-// access event is committed on the ledger (which decides again, in the
-// block) and only a "logged" event releases the data. An erased record the
-// requester may see answers Gone.
+// Read releases the records a requester's signed read names (action
+// "read"), in order: the signature is verified; each record must be held
+// by this custodian, belong to the request's patient and be allowed by the
+// committed consent state (else NotFound — the same answer as a missing
+// record); then the access event is committed on the ledger (which decides
+// again, in the block) and only a "logged" event releases the data. An
+// erased record the requester may see answers Gone (and its keys are
+// shredded here if they were not yet).
 func (g *Gatekeeper) Read(ctx context.Context, sr access.SignedRead) (*Release, error) {
+	return g.ReadVersion(ctx, sr, 0)
+}
+
+// ReadVersion is Read for one record at one version (vread); version 0 is
+// the current version and -1 every version, oldest first (_history).
+func (g *Gatekeeper) ReadVersion(ctx context.Context, sr access.SignedRead, version int) (*Release, error) {
 	state := g.cfg.Chain.State()
-	req, _, err := access.VerifyRead(state, sr)
+	req, err := g.verifyRead(sr, access.ActionRead)
 	if err != nil {
 		return nil, err
 	}
-	if req.Action != "read" || len(req.Records) == 0 {
-		return nil, cc.Errorf("read", cc.Invalid, "a read names its records (action \"read\")")
+	if version != 0 && len(req.Records) != 1 {
+		return nil, cc.Errorf("read", cc.Invalid, "a version read names one record")
 	}
+	d, err := g.decider(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	anchors := make([]*cc.RecordAnchor, len(req.Records))
+	for i, id := range req.Records {
+		a, err := records.GetAnchor(state, id)
+		if err != nil || a.Patient != req.Patient || a.Org != g.cfg.Org || !d.allow(a) {
+			return nil, notFound()
+		}
+		if a.Erased {
+			g.shredErased(a.ID)
+			return nil, cc.Errorf("read", cc.Gone, "%s was erased at the patient's request", id)
+		}
+		anchors[i] = a
+	}
+	if version != 0 {
+		all, err := records.History(state, anchors[0].ID)
+		if err != nil {
+			return nil, err
+		}
+		var pick []*cc.RecordAnchor
+		for i := range all {
+			if version < 0 || all[i].Version == version {
+				pick = append(pick, &all[i])
+			}
+		}
+		if len(pick) == 0 {
+			return nil, notFound()
+		}
+		anchors = pick
+	}
+	return g.release(ctx, sr, req.Records, anchors)
+}
+
+// verifyRead checks a signed read's signature and that it asks for action
+// on this chain.
+func (g *Gatekeeper) verifyRead(sr access.SignedRead, action string) (*access.ReadRequest, error) {
+	req, _, err := access.VerifyRead(g.cfg.Chain.State(), sr)
+	if err != nil {
+		return nil, err
+	}
+	if req.Action != action {
+		return nil, cc.Errorf("read", cc.Invalid, "this request must be signed for action %q, not %q", action, req.Action)
+	}
+	return req, nil
+}
+
+// decision decides a requester's access to one patient's records with the
+// committed state: the facts are loaded once.
+type decision struct {
+	req   cc.AccessRequest
+	facts consent.Facts
+}
+
+func (d *decision) allow(a *cc.RecordAnchor) bool {
+	d.req.Record = *a
+	return consent.Can(d.req, d.facts).Allow
+}
+
+// decider loads what the consent decision needs for req.
+func (g *Gatekeeper) decider(ctx context.Context, req *access.ReadRequest) (*decision, error) {
+	state := g.cfg.Chain.State()
 	st, err := g.cfg.Chain.Status(ctx)
 	if err != nil {
 		return nil, err
@@ -59,26 +131,20 @@ func (g *Gatekeeper) Read(ctx context.Context, sr access.SignedRead) (*Release, 
 	if req.Org != "" {
 		orgs = onlyOrg(orgs, req.Org)
 	}
-	anchors := make([]*cc.RecordAnchor, len(req.Records))
-	for i, id := range req.Records {
-		a, err := records.GetAnchor(state, id)
-		if err != nil || a.Patient != req.Patient || a.Org != g.cfg.Org {
-			return nil, notFound()
-		}
-		ar := cc.AccessRequest{Requester: req.Requester, Orgs: orgs, Action: req.Action, Purpose: req.Purpose, Record: *a, Time: st.LatestBlockTime}
-		facts, err := consent.Load(state, ar)
-		if err != nil {
-			return nil, err
-		}
-		if !consent.Can(ar, facts).Allow {
-			return nil, notFound()
-		}
-		if a.Erased {
-			return nil, cc.Errorf("read", cc.Gone, "%s was erased at the patient's request", id)
-		}
-		anchors[i] = a
+	ar := cc.AccessRequest{Requester: req.Requester, Orgs: orgs, Action: req.Action, Purpose: req.Purpose,
+		Record: cc.RecordAnchor{Patient: req.Patient}, Time: st.LatestBlockTime}
+	facts, err := consent.Load(state, ar)
+	if err != nil {
+		return nil, err
 	}
-	ev, height, err := g.logger().log(ctx, logItem{Read: sr, Records: req.Records})
+	return &decision{req: ar, facts: facts}, nil
+}
+
+// release logs one access event for ids (the records the event names) and
+// then returns the versions of anchors from the vault. Only a "logged"
+// event releases anything; otherwise the answer is NotFound.
+func (g *Gatekeeper) release(ctx context.Context, sr access.SignedRead, ids []string, anchors []*cc.RecordAnchor) (*Release, error) {
+	ev, height, err := g.logger().log(ctx, logItem{Read: sr, Records: ids})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +158,7 @@ func (g *Gatekeeper) Read(ctx context.Context, sr access.SignedRead) (*Release, 
 		if err != nil {
 			return nil, err
 		}
-		out.Records = append(out.Records, Released{ID: a.ID, Version: a.Version, JSON: b})
+		out.Records = append(out.Records, Released{ID: a.ID, Version: a.Version, JSON: b, Anchor: a})
 	}
 	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/gatekeeper"
 	"carechain/identity"
 	"carechain/ledger/tx"
 )
@@ -36,6 +37,9 @@ type Server struct {
 
 	metricsOnce    sync.Once
 	metricsHandler http.Handler
+
+	gkMu sync.RWMutex
+	gks  map[string]*gatekeeper.Gatekeeper // by custodian organization; see SetRecords
 }
 
 // New returns a Server for chain. Extra handlers (the web UI) can be added
@@ -72,6 +76,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/proposals/{id}", s.getProposal)
 	s.mux.HandleFunc("GET /v1/proofs", s.getProof)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.patientRoutes()
+	s.fhirRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -116,7 +117,16 @@ func createDemoHome(home, httpAddr string, pop *seed.Population) error {
 		bar.Add(1)
 	}
 	bar.Finish()
-	return nil
+	// The demo node holds the records of every organization that has a
+	// seeded gatekeeper (node-role) member.
+	for _, id := range pop.Staff {
+		if slices.Contains(pop.StaffRoles[id.Name], cc.RoleNode) {
+			if _, err := writeNodeKey(home, pop.StaffOrg[id.Name], id.Key); err != nil && !cc.Is(cc.Conflict, err) {
+				return err
+			}
+		}
+	}
+	return ensureKEK(home)
 }
 
 func printDemoGuide(home, addr string, pop *seed.Population) {

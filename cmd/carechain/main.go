@@ -106,6 +106,7 @@ Then try:     carechain query status`,
 		newVerifyCmd(g),
 		newVerifyProofCmd(g),
 		newBenchCmd(g),
+		newCustodianCmd(g),
 	)
 	return root
 }

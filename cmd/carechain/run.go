@@ -51,11 +51,13 @@ func newLogger(home string) (*slog.Logger, func(), error) {
 	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo})), func() { f.Close() }, nil
 }
 
-// running is a started node with its HTTP API.
+// running is a started node with its HTTP API and records service.
 type running struct {
-	node *chain.Node
-	srv  *http.Server
-	addr string
+	node    *chain.Node
+	records *recordsService
+	api     *httpapi.Server
+	srv     *http.Server
+	addr    string
 }
 
 // startNode opens home's chain and serves the API on httpAddr.
@@ -69,14 +71,21 @@ func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*r
 		n.Close()
 		return nil, cc.Errorf("start", cc.Conflict, "cannot listen on %s: %v (use --http to pick another address)", httpAddr, err)
 	}
+	rs, err := openRecords(home, n, log)
+	if err != nil {
+		ln.Close()
+		n.Close()
+		return nil, err
+	}
 	api := httpapi.New(n, log)
+	api.SetRecords(rs.gks...)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "err", err)
 		}
 	}()
-	return &running{node: n, srv: srv, addr: ln.Addr().String()}, nil
+	return &running{node: n, records: rs, api: api, srv: srv, addr: ln.Addr().String()}, nil
 }
 
 // stop shuts the API down, then the node (which persists everything
@@ -85,6 +94,7 @@ func (r *running) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r.srv.Shutdown(ctx)
+	r.records.close()
 	return r.node.Close()
 }
 

@@ -1,0 +1,215 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	cc "carechain"
+	"carechain/access"
+)
+
+// nonce returns a fresh random nonce for a signed request.
+func nonce() string {
+	var b [18]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// FHIRResponse is a FHIR answer: the body (a resource or Bundle) and the
+// access event that logged a read (empty for writes and empty searches).
+type FHIRResponse struct {
+	Body        []byte
+	Status      int
+	AccessEvent string // the committed access event id
+	Basis       string // its decision basis
+	Height      int64  // the block that holds the event (or the anchors)
+	Header      http.Header
+}
+
+// IngestSummary is what a POST /fhir stored, from its transaction-response.
+type IngestSummary struct {
+	Created, Updated, Existing int
+	ByType                     map[string]int // created or updated, by resource type
+	Height                     int64
+}
+
+// Ingest posts a FHIR Bundle (or, with resourceType, one resource) to the
+// custodian org's gatekeeper, signed by s (a practitioner of org). patient
+// is the DID the bundle's Patient belongs to (empty for directory data).
+func (c *Client) Ingest(ctx context.Context, s *Signer, org string, patient cc.DID, resourceType string, body []byte) (*IngestSummary, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sw, err := access.SignWrite(access.WriteRequest{ChainID: chainID, Author: s.DID, Org: org, Patient: patient,
+		Body: access.BodyHash(body), Issued: time.Now().UTC(), Nonce: nonce()}, s.Key)
+	if err != nil {
+		return nil, err
+	}
+	path := "/fhir"
+	if resourceType != "" {
+		path += "/" + url.PathEscape(resourceType)
+	}
+	resp, err := c.fhir(ctx, http.MethodPost, path, access.HeaderWrite, sw, body)
+	if err != nil {
+		return nil, err
+	}
+	sum := &IngestSummary{ByType: map[string]int{}, Height: resp.Height}
+	if resourceType != "" {
+		loc := resp.Header.Get("Location")
+		sum.ByType[resourceType]++
+		if resp.Status == http.StatusCreated {
+			sum.Created++
+		} else if strings.HasSuffix(loc, "/_history/1") {
+			sum.Existing++
+		} else {
+			sum.Updated++
+		}
+		return sum, nil
+	}
+	var b struct {
+		Entry []struct {
+			Response struct {
+				Status   string `json:"status"`
+				Location string `json:"location"`
+			} `json:"response"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(resp.Body, &b); err != nil {
+		return nil, cc.Errorf("client.ingest", cc.Internal, "the node's answer is not a Bundle")
+	}
+	// An existing resource answers "200 OK" at version 1; an update at a
+	// later version.
+	for _, e := range b.Entry {
+		typ, _, _ := strings.Cut(e.Response.Location, "/")
+		switch {
+		case strings.HasPrefix(e.Response.Status, "201"):
+			sum.Created++
+			sum.ByType[typ]++
+		case strings.HasSuffix(e.Response.Location, "/_history/1"):
+			sum.Existing++
+		default:
+			sum.Updated++
+			sum.ByType[typ]++
+		}
+	}
+	return sum, nil
+}
+
+// ReadOptions say on whose record and why a read is made.
+type ReadOptions struct {
+	Patient cc.DID // the patient whose data is read
+	Purpose string // HL7 v3 PurposeOfUse, e.g. TREAT
+	Org     string // the organization the requester acts for (optional)
+}
+
+// ReadFHIR signs and sends a FHIR read: path is "/fhir/{type}/{id}",
+// "/fhir/{type}/{id}/_history[/{vid}]", "/fhir/{type}?{query}" (search) or
+// "/fhir/Patient/{id}/$everything[?{query}]". A denied or missing record
+// answers cc.NotFound, an erased one cc.Gone.
+func (c *Client) ReadFHIR(ctx context.Context, s *Signer, o ReadOptions, path string) (*FHIRResponse, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(path)
+	if err != nil || !strings.HasPrefix(u.Path, "/fhir/") {
+		return nil, cc.Errorf("client.read", cc.Invalid, "%q is not a /fhir/… path", path)
+	}
+	req := access.ReadRequest{ChainID: chainID, Requester: s.DID, Patient: o.Patient, Purpose: o.Purpose, Org: o.Org,
+		Issued: time.Now().UTC(), Nonce: nonce()}
+	seg := strings.Split(strings.TrimPrefix(u.Path, "/fhir/"), "/")
+	switch {
+	case len(seg) == 3 && seg[0] == "Patient" && seg[2] == "$everything":
+		req.Action, req.Query = access.ActionExport, access.SearchQuery("", u.Query())
+	case len(seg) == 1:
+		req.Action, req.Query = access.ActionSearch, access.SearchQuery(seg[0], u.Query())
+	case len(seg) >= 2:
+		req.Action, req.Records = access.ActionRead, []string{seg[0] + "/" + seg[1]}
+	default:
+		return nil, cc.Errorf("client.read", cc.Invalid, "%q is not a FHIR read or search", path)
+	}
+	sr, err := access.SignRead(req, s.Key)
+	if err != nil {
+		return nil, err
+	}
+	return c.fhir(ctx, http.MethodGet, path, access.HeaderRead, sr, nil)
+}
+
+// fhir sends a signed FHIR request; an OperationOutcome error answer
+// becomes a *cc.Error with the kind of its HTTP status.
+func (c *Client) fhir(ctx context.Context, method, path, header string, sr access.SignedRead, body []byte) (*FHIRResponse, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return nil, cc.E("client", cc.Invalid, err)
+	}
+	req.Header.Set(header, sr.Header())
+	req.Header.Set("Accept", "application/fhir+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, &cc.Error{Op: "client", Kind: cc.Internal, Msg: "cannot reach the node at " + c.Base + " (is it running? set --node or CARECHAIN_NODE)", Err: ErrUnreachable}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, cc.Errorf("client", cc.Internal, "reading answer: %v", err)
+	}
+	if resp.StatusCode >= 400 {
+		return nil, outcomeError(method+" "+path, resp.StatusCode, b)
+	}
+	out := &FHIRResponse{Body: b, Status: resp.StatusCode, Header: resp.Header,
+		AccessEvent: resp.Header.Get("Carechain-Access-Event"), Basis: resp.Header.Get("Carechain-Access-Basis")}
+	if h := resp.Header.Get("Carechain-Height"); h != "" {
+		json.Unmarshal([]byte(h), &out.Height)
+	}
+	return out, nil
+}
+
+// outcomeError turns an error answer (an OperationOutcome) into a
+// *cc.Error: the kind from the HTTP status, the message from the issues.
+func outcomeError(op string, status int, body []byte) error {
+	kinds := map[int]cc.Kind{400: cc.Invalid, 401: cc.BadSignature, 403: cc.Unauthorized, 404: cc.NotFound,
+		409: cc.Conflict, 410: cc.Gone, 413: cc.TooLarge, 422: cc.FailedPrecondition, 503: cc.Unavailable}
+	k, ok := kinds[status]
+	if !ok {
+		k = cc.Internal
+	}
+	var oo struct {
+		Issue []struct {
+			Diagnostics string   `json:"diagnostics"`
+			Expression  []string `json:"expression"`
+		} `json:"issue"`
+	}
+	var msgs []string
+	if json.Unmarshal(body, &oo) == nil {
+		for _, is := range oo.Issue {
+			m := is.Diagnostics
+			if len(is.Expression) > 0 {
+				m = strings.Join(is.Expression, ", ") + ": " + m
+			}
+			if m != "" {
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	msg := strings.Join(msgs, "; ")
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	return &cc.Error{Op: op, Kind: k, Msg: msg}
+}

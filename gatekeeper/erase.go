@@ -1,0 +1,86 @@
+package gatekeeper
+
+import (
+	"context"
+	"time"
+
+	cc "carechain"
+	"carechain/records"
+)
+
+// shredErased destroys the data keys of a record the ledger says is erased
+// (idempotent); a failure is logged and retried by the next sweep.
+func (g *Gatekeeper) shredErased(id string) {
+	if err := g.cfg.Vault.Shred(id); err != nil {
+		g.log.Error("shredding an erased record", "record", id, "err", err)
+	}
+}
+
+// SweepErased crypto-shreds every record in the vault whose anchor the
+// committed state marks erased, and returns how many it shredded. Reads
+// of erased records answer Gone whether or not the sweep ran; the sweep
+// makes sure no key that could decrypt them is left.
+func (g *Gatekeeper) SweepErased() (int, error) {
+	state := g.cfg.Chain.State()
+	var erased []string
+	last := ""
+	err := g.cfg.Vault.Records(func(id string, _ int) bool {
+		if id == last {
+			return true
+		}
+		last = id
+		if a, err := records.GetAnchor(state, id); err == nil && a.Erased {
+			erased = append(erased, id)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, id := range erased {
+		if err := g.cfg.Vault.Shred(id); err != nil {
+			return 0, err
+		}
+	}
+	return len(erased), nil
+}
+
+// Recover reconciles the vault with the ledger after a crash: a blob whose
+// version has no committed anchor (the node stopped between writing blobs
+// and committing their anchors) is removed, and erased records are
+// shredded. Anchors are only submitted after their blobs are synced, so
+// no anchor can lack its blob. It returns how many blobs it removed.
+func (g *Gatekeeper) Recover() (int, error) {
+	state := g.cfg.Chain.State()
+	n, err := g.cfg.Vault.Prune(func(id string, version int) (bool, error) {
+		_, err := records.GetVersion(state, id, version)
+		if cc.Is(cc.NotFound, err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		return n, err
+	}
+	_, err = g.SweepErased()
+	return n, err
+}
+
+// Watch sweeps erased records every interval until ctx ends, so an
+// erasure committed through any node is shredded here within interval.
+func (g *Gatekeeper) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := g.SweepErased(); err != nil {
+				g.log.Error("erasure sweep", "err", err)
+			} else if n > 0 {
+				g.log.Info("erased records shredded", "count", n)
+			}
+		}
+	}
+}
