@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	cc "carechain"
+	"carechain/access"
 	"carechain/ledger/tx"
 	"carechain/vault"
 )
@@ -128,4 +130,15 @@ func trimLog(s string) string {
 		return parts[2]
 	}
 	return s
+}
+
+// SignRelay signs, with this gatekeeper's node key, a write request whose
+// body is the bytes relayed (the requester's signed read header), so that
+// the custodian node receiving a forwarded read knows which node relayed
+// it (access.VerifyWrite, author with the node role in Org).
+func (g *Gatekeeper) SignRelay(chainID string, relayed []byte, issued time.Time) (access.SignedRead, error) {
+	var b [16]byte
+	rand.Read(b[:])
+	return access.SignWrite(access.WriteRequest{ChainID: chainID, Author: g.cfg.NodeDID, Org: g.cfg.Org,
+		Body: access.BodyHash(relayed), Issued: issued, Nonce: idEncoding.EncodeToString(b[:])}, g.cfg.NodeKey)
 }

@@ -1,8 +1,9 @@
 package gatekeeper
 
 import (
+	"encoding/json"
 	"errors"
-	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -48,17 +49,19 @@ func (x *Index) Lookup(org, typ, identifier string) (string, bool) {
 	return string(v), true
 }
 
-// Codes returns the search codes ("system|code") stored for a record.
-func (x *Index) Codes(recordID string) []string {
+// Facets returns the search codes ("system|code") and the precise
+// clinical time stored for a record.
+func (x *Index) Facets(recordID string) (codes []string, dataTime time.Time) {
 	v, closer, err := x.db.Get(codesKey(recordID))
 	if err != nil {
-		return nil
+		return nil, time.Time{}
 	}
 	defer closer.Close()
-	if len(v) == 0 {
-		return nil
+	var f facets
+	if json.Unmarshal(v, &f) != nil {
+		return nil, time.Time{}
 	}
-	return strings.Split(string(v), "\n")
+	return f.Codes, f.DataTime
 }
 
 // Put records, for org, that each resource carries its identifiers and
@@ -72,8 +75,12 @@ func (x *Index) Put(org string, entries []IndexEntry) error {
 				return cc.E("gatekeeper.index", cc.Internal, err)
 			}
 		}
-		if len(e.Codes) > 0 {
-			if err := b.Set(codesKey(e.Type+"/"+e.ID), []byte(strings.Join(e.Codes, "\n")), nil); err != nil {
+		if len(e.Codes) > 0 || !e.DataTime.IsZero() {
+			v, err := json.Marshal(facets{Codes: e.Codes, DataTime: e.DataTime.UTC()})
+			if err != nil {
+				return cc.E("gatekeeper.index", cc.Internal, err)
+			}
+			if err := b.Set(codesKey(e.Type+"/"+e.ID), v, nil); err != nil {
 				return cc.E("gatekeeper.index", cc.Internal, err)
 			}
 		}
@@ -84,11 +91,18 @@ func (x *Index) Put(org string, entries []IndexEntry) error {
 	return nil
 }
 
-// IndexEntry is one resource's identifiers and search codes.
+// IndexEntry is one resource's identifiers and search facets.
 type IndexEntry struct {
 	Type, ID    string
 	Identifiers []string
 	Codes       []string
+	DataTime    time.Time // the precise clinical time (anchors carry the year only)
+}
+
+// facets are the search facets kept per record.
+type facets struct {
+	Codes    []string  `json:"c,omitempty"`
+	DataTime time.Time `json:"t,omitzero"`
 }
 
 // quietLogger drops Pebble's routine messages and keeps nothing else loud.

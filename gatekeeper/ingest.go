@@ -149,7 +149,7 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 			a["categories"] = r.Categories
 		}
 		if !r.DataTime.IsZero() {
-			a["data_time"] = r.DataTime.UTC().Format(time.RFC3339)
+			a["data_time"] = AnchorTime(r.DataTime).Format(time.RFC3339)
 		}
 		anchors[i] = a
 	}
@@ -187,8 +187,8 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 		res.ByType[r.Type]++
 		res.IDs = append(res.IDs, r.Reference())
 		res.Entries[slots[i]].Status = status
-		if len(r.Identifiers) > 0 || len(r.Codes) > 0 {
-			idx = append(idx, IndexEntry{Type: r.Type, ID: r.ID, Identifiers: r.Identifiers, Codes: r.Codes})
+		if len(r.Identifiers) > 0 || len(r.Codes) > 0 || !r.DataTime.IsZero() {
+			idx = append(idx, IndexEntry{Type: r.Type, ID: r.ID, Identifiers: r.Identifiers, Codes: r.Codes, DataTime: r.DataTime})
 		}
 	}
 	sort.Strings(res.IDs)
@@ -196,6 +196,15 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 		return nil, err
 	}
 	return res, nil
+}
+
+// AnchorTime is the clinical date as an anchor carries it: the year only
+// (January 1, UTC). Dates more precise than the year that relate to a
+// person (birth, admission, vaccination …) are PHI, so the ledger gets the
+// year, which consent data periods are decided on, and the precise time
+// stays in the node's off-chain index for search.
+func AnchorTime(t time.Time) time.Time {
+	return time.Date(t.UTC().Year(), 1, 1, 0, 0, 0, 0, time.UTC)
 }
 
 // patientOf returns the patient DID a resource's compartment belongs to:

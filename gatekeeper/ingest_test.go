@@ -3,7 +3,6 @@ package gatekeeper
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"carechain/chain"
 	"carechain/ledger"
 	"carechain/ledger/store"
-	"carechain/ledger/tx"
 	"carechain/records"
 	"carechain/seed"
 	"carechain/vault"
@@ -48,8 +46,9 @@ type world struct {
 	doc   seed.Identity
 }
 
-// MustWorld seeds the demo organizations, adds a node key to St Mary's and
-// opens a real vault and index in temporary directories.
+// MustWorld seeds the demo organizations (with St Mary's node key and the
+// patients linked to St Mary's) and opens a real vault and index in
+// temporary directories.
 func MustWorld(t *testing.T) *world {
 	t.Helper()
 	st, err := store.OpenInMemory()
@@ -67,22 +66,9 @@ func MustWorld(t *testing.T) *world {
 	if err := seed.Apply(ctx, l, pop, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), nil); err != nil {
 		t.Fatal(err)
 	}
-	node := seed.Identity{Name: "st-mary-node", DID: "", Key: seed.DeriveKey("gatekeeper-test", "st-mary-node")}
-	node.DID = tx.DeriveDID(node.Key.Public().(ed25519.PublicKey))
-	admin := pop.Admins["st-mary-hospital"]
-	mustTx := func(id seed.Identity, typ string, payload any) {
-		t.Helper()
-		seq, _ := l.Sequence(ctx, id.DID)
-		raw, err := tx.Build("gk-chain", id.DID, id.Key, seq, typ, payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := l.Submit(ctx, [][]byte{raw}, true)[0]; !r.Accepted {
-			t.Fatalf("%s: %s", typ, r.Log)
-		}
-	}
-	mustTx(node, "did.create", map[string]string{"public_key": tx.EncodeKey(node.Key.Public().(ed25519.PublicKey)), "kind": "node"})
-	mustTx(admin, "org.member.add", map[string]any{"org": "st-mary-hospital", "member": node.DID, "roles": []string{"node"}})
+	// The seed gives St Mary's a node-role member and links every demo
+	// patient to it, so its gatekeeper may anchor their records.
+	node := pop.Nodes["st-mary-hospital"]
 
 	dir := t.TempDir()
 	kek, err := vault.GenerateKEK(filepath.Join(dir, "kek.json"), "kek-1")

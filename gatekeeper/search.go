@@ -199,24 +199,25 @@ func anyToken(stored []string, tokens []string) bool {
 	return false
 }
 
-// matches reports whether anchor a passes the query's filters (codes come
-// from the local index).
+// matches reports whether anchor a passes the query's filters (codes and
+// precise dates come from the local index).
 func (g *Gatekeeper) matches(q *Query, a *cc.RecordAnchor) bool {
 	if len(q.Types) > 0 && !slices.Contains(q.Types, a.Type) {
 		return false
 	}
-	for _, f := range q.Dates {
-		if a.DataTime.IsZero() || !f.match(a.DataTime) {
-			return false
-		}
-	}
 	if len(q.Categories) > 0 && !anyToken(a.Categories, q.Categories) {
 		return false
 	}
-	if len(q.Codes) > 0 && !anyToken(g.cfg.Index.Codes(a.ID), q.Codes) {
-		return false
+	if len(q.Dates) == 0 && len(q.Codes) == 0 {
+		return true
 	}
-	return true
+	codes, when := g.cfg.Index.Facets(a.ID)
+	for _, f := range q.Dates {
+		if when.IsZero() || !f.match(when) {
+			return false
+		}
+	}
+	return len(q.Codes) == 0 || anyToken(codes, q.Codes)
 }
 
 // Search answers a signed search (action "search") over the request's

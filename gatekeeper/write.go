@@ -8,6 +8,7 @@ import (
 
 	cc "carechain"
 	"carechain/access"
+	"carechain/fhir"
 	"carechain/identity"
 )
 
@@ -60,6 +61,11 @@ func (g *Gatekeeper) Ingest(ctx context.Context, body []byte, sw access.SignedRe
 		return nil, cc.Errorf(op, cc.SequenceReplay, "this signed request was used before")
 	}
 	if resourceType != "" {
+		// Validate the resource on its own first, so problems are located
+		// in it ("Observation.status"), not in the wrapping bundle.
+		if _, err := fhir.Parse(body); err != nil {
+			return nil, err
+		}
 		if body, err = singleEntryBundle(resourceType, body); err != nil {
 			return nil, err
 		}

@@ -189,9 +189,15 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := s.checkRelay(r); err != nil {
+		writeOutcome(w, s.log, err)
+		return
+	}
 	g, err := s.custodianOf(id)
 	if err != nil {
-		writeOutcome(w, s.log, err)
+		if !s.tryRelay(w, r, id) {
+			writeOutcome(w, s.log, err)
+		}
 		return
 	}
 	rel, err := g.ReadVersion(r.Context(), sr, version)
@@ -283,9 +289,15 @@ func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, 
 		b, _ := fhir.SearchSet(nil, 0, baseURL(r)+r.URL.RequestURI()[len("/fhir/"):])
 		writeFHIR(w, http.StatusOK, b)
 	}
+	if err := s.checkRelay(r); err != nil {
+		writeOutcome(w, s.log, err)
+		return
+	}
 	g, err := s.custodianOf(patientRef)
 	if err != nil {
-		empty() // an unknown patient and one held elsewhere look the same
+		if !s.tryRelay(w, r, patientRef) {
+			empty() // an unknown patient and one held by no known node look the same
+		}
 		return
 	}
 	var res *gatekeeper.SearchResult

@@ -38,8 +38,9 @@ type Server struct {
 	metricsOnce    sync.Once
 	metricsHandler http.Handler
 
-	gkMu sync.RWMutex
-	gks  map[string]*gatekeeper.Gatekeeper // by custodian organization; see SetRecords
+	gkMu  sync.RWMutex
+	gks   map[string]*gatekeeper.Gatekeeper // by custodian organization; see SetRecords
+	peers map[string]string                 // organization → its node's base URL; see SetPeers
 }
 
 // New returns a Server for chain. Extra handlers (the web UI) can be added

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -118,12 +117,10 @@ func createDemoHome(home, httpAddr string, pop *seed.Population) error {
 	}
 	bar.Finish()
 	// The demo node holds the records of every organization that has a
-	// seeded gatekeeper (node-role) member.
-	for _, id := range pop.Staff {
-		if slices.Contains(pop.StaffRoles[id.Name], cc.RoleNode) {
-			if _, err := writeNodeKey(home, pop.StaffOrg[id.Name], id.Key); err != nil && !cc.Is(cc.Conflict, err) {
-				return err
-			}
+	// seeded node key (a member with the node role).
+	for org, n := range pop.Nodes {
+		if _, err := writeNodeKey(home, org, n.Key); err != nil && !cc.Is(cc.Conflict, err) {
+			return err
 		}
 	}
 	return ensureKEK(home)

@@ -25,6 +25,9 @@ import (
 // config.toml: HOME/config/carechain.json.
 type settings struct {
 	HTTP string `json:"http"` // API listen address, loopback by default
+	// Peers maps an organization id to the API base URL of the node that
+	// holds its records: reads of those records are relayed there.
+	Peers map[string]string `json:"peers,omitempty"`
 }
 
 func settingsPath(home string) string { return filepath.Join(home, "config", "carechain.json") }
@@ -79,6 +82,7 @@ func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*r
 	}
 	api := httpapi.New(n, log)
 	api.SetRecords(rs.gks...)
+	api.SetPeers(loadSettings(home).Peers)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
