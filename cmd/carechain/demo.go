@@ -13,6 +13,7 @@ import (
 	cc "carechain"
 	"carechain/keystore"
 	"carechain/node"
+	"carechain/records"
 	"carechain/seed"
 )
 
@@ -75,7 +76,14 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 					return err
 				}
 			}
-			printDemoGuide(home, r.addr, pop)
+			bar := newBar(int64(len(pop.Patients)), "demo patient records")
+			err = seedRecords(ctx, "http://"+r.addr, r.node, pop, time.Now(), func(step string, done, total int) { bar.Set(done) })
+			bar.Finish()
+			if err != nil {
+				r.stop()
+				return err
+			}
+			printDemoGuide(home, r.addr, pop, demoPatientRef(r.node, pop))
 			sig := waitForSignal()
 			fmt.Printf("\n%s: stopping (the chain continues from here next time: carechain demo --home %s)\n", sig, home)
 			return r.stop()
@@ -126,7 +134,20 @@ func createDemoHome(home, httpAddr string, pop *seed.Population) error {
 	return ensureKEK(home)
 }
 
-func printDemoGuide(home, addr string, pop *seed.Population) {
+// demoPatientRef returns the FHIR Patient id of the first demo patient.
+func demoPatientRef(chain cc.Chain, pop *seed.Population) string {
+	ref := "Patient/ID"
+	records.PatientRecords(chain.State(), pop.Patients[0].DID, func(a cc.RecordAnchor) bool {
+		if a.Type == "Patient" {
+			ref = a.ID
+			return false
+		}
+		return true
+	})
+	return ref
+}
+
+func printDemoGuide(home, addr string, pop *seed.Population, patientRef string) {
 	api := "http://" + addr
 	p1 := pop.Patients[0]
 	fmt.Printf(`
@@ -142,6 +163,18 @@ Open and try:
   curl %[2]s/v1/dids/%[3]s          (a patient's W3C DID document)
   curl %[2]s/v1/accounts/%[3]s      (guardians: 2 of 3, recovery delay 10 blocks)
 
+Patient records (FHIR R4, encrypted off-chain, anchored on-chain; every read of
+someone else's data is consent-checked and logged on-chain before release;
+the CLI lines need the environment below):
+  curl %[2]s/v1/patients/%[3]s/records        (anchors: ids, types, custodians — no PHI)
+  curl %[2]s/v1/patients/%[3]s/access-log     (who read what, when, why, on which basis)
+  curl '%[2]s/fhir/AuditEvent?patient=%[3]s'  (the same, as FHIR AuditEvents)
+  curl '%[2]s/fhir/Consent?patient=%[3]s'     (%[4]s's consent, as FHIR)
+  carechain fhir get '/fhir/%[5]s/$everything' --key %[4]s --patient %[3]s --purpose PATRQT
+  carechain fhir get '/fhir/Immunization?patient=%[5]s' --key riverside-physician --patient %[3]s --purpose TREAT
+  carechain fhir get '/fhir/Immunization?patient=%[5]s' --key nri-researcher --patient %[3]s --purpose TREAT   (no consent: nothing)
+  carechain access-log %[3]s
+
 With the CLI (export CARECHAIN_KEYSTORE=%[1]s/keys CARECHAIN_PASSPHRASE=demo CARECHAIN_NODE=%[2]s):
   carechain keys list
   carechain query orgs
@@ -149,5 +182,5 @@ With the CLI (export CARECHAIN_KEYSTORE=%[1]s/keys CARECHAIN_PASSPHRASE=demo CAR
   carechain query proof --key id/did/%[3]s --out proof.json && carechain verify-proof proof.json
 
 Ctrl-C stops; then carechain verify --home %[1]s re-verifies the whole chain.
-`, home, api, p1.DID, p1.Name)
+`, home, api, p1.DID, p1.Name, patientRef)
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	cc "carechain"
+	"carechain/client"
+	"carechain/consent"
+	"carechain/records"
+	"carechain/seed"
+)
+
+// demoPhysicians authors each linked organization's demo records.
+var demoPhysicians = map[string]string{
+	"st-mary-hospital":   "st-mary-physician",
+	"riverside-hospital": "riverside-physician",
+	"northside-clinic":   "northside-physician",
+}
+
+// demoCustodian is the organization that holds demo patient i's records.
+func demoCustodian(i int) string { return seed.LinkedOrgs[(i-1)%len(seed.LinkedOrgs)] }
+
+// seedRecords ingests every demo patient's synthetic FHIR bundle through
+// the node's own /fhir API (signed by a physician of the custodian), has
+// the first patient grant a Riverside physician treatment access to vital
+// signs and immunizations (mental-health data excluded), and makes a few
+// reads so the access log has something to show. It does nothing when
+// the first patient already has records (a restarted demo).
+func seedRecords(ctx context.Context, api string, chain cc.Chain, pop *seed.Population, now time.Time, progress seed.Progress) error {
+	if len(pop.Patients) == 0 {
+		return nil
+	}
+	has := false
+	records.PatientRecords(chain.State(), pop.Patients[0].DID, func(cc.RecordAnchor) bool { has = true; return false })
+	if has {
+		return nil
+	}
+	staff := map[string]seed.Identity{}
+	for _, s := range pop.Staff {
+		staff[s.Name] = s
+	}
+	c := client.New(api)
+	for i, p := range pop.Patients {
+		org := demoCustodian(i + 1)
+		doc := staff[demoPhysicians[org]]
+		if _, err := c.Ingest(ctx, client.NewSigner(doc.DID, doc.Key), org, p.DID, "", pop.PatientBundle(i+1, now)); err != nil {
+			return fmt.Errorf("demo records of %s at %s: %w", p.Name, org, err)
+		}
+		if progress != nil {
+			progress("patient records", i+1, len(pop.Patients))
+		}
+	}
+	p1, rdoc := pop.Patients[0], staff["riverside-physician"]
+	if _, err := c.Do(ctx, client.NewSigner(p1.DID, p1.Key), consent.TypeGrant, map[string]any{
+		"patient": p1.DID,
+		"provisions": []cc.Provision{
+			{Type: cc.Permit, Actors: []cc.Actor{{DID: rdoc.DID}}, Actions: []string{"read", "search"}, Purposes: []string{"TREAT"},
+				ResourceTypes: []string{"Observation", "Immunization", "Patient"}, Period: cc.Period{End: now.AddDate(1, 0, 0).UTC().Truncate(time.Second)}},
+			{Type: cc.Deny, Categories: []string{"PSY"}},
+		},
+	}, true); err != nil {
+		return fmt.Errorf("demo consent: %w", err)
+	}
+	// Riverside's physician reads patient-001's immunizations (held by
+	// St Mary's) under that consent; the patient looks at everything.
+	var patientRef string
+	records.PatientRecords(chain.State(), p1.DID, func(a cc.RecordAnchor) bool {
+		if a.Type == "Patient" {
+			patientRef = a.ID
+		}
+		return patientRef == ""
+	})
+	reads := []struct {
+		who     seed.Identity
+		purpose string
+		path    string
+	}{
+		{rdoc, "TREAT", "/fhir/Immunization?patient=" + patientRef},
+		{p1, "PATRQT", "/fhir/" + patientRef + "/$everything"},
+	}
+	for _, rd := range reads {
+		if _, err := c.ReadFHIR(ctx, client.NewSigner(rd.who.DID, rd.who.Key), client.ReadOptions{Patient: p1.DID, Purpose: rd.purpose}, rd.path); err != nil {
+			return fmt.Errorf("demo read %s: %w", rd.path, err)
+		}
+	}
+	return nil
+}
