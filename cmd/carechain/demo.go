@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cc "carechain"
+	"carechain/client"
 	"carechain/keystore"
 	"carechain/node"
 	"carechain/records"
@@ -77,7 +78,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				}
 			}
 			bar := newBar(int64(len(pop.Patients)), "demo patient records")
-			err = seedRecords(ctx, "http://"+r.addr, r.node, pop, time.Now(), func(step string, done, total int) { bar.Set(done) })
+			err = seedRecords(ctx, func(string) string { return "" }, client.New("http://"+r.addr), pop, time.Now(), func(step string, done, total int) { bar.Set(done) })
 			bar.Finish()
 			if err != nil {
 				r.stop()

@@ -8,7 +8,6 @@ import (
 	cc "carechain"
 	"carechain/client"
 	"carechain/consent"
-	"carechain/records"
 	"carechain/seed"
 )
 
@@ -23,29 +22,36 @@ var demoPhysicians = map[string]string{
 func demoCustodian(i int) string { return seed.LinkedOrgs[(i-1)%len(seed.LinkedOrgs)] }
 
 // seedRecords ingests every demo patient's synthetic FHIR bundle through
-// the node's own /fhir API (signed by a physician of the custodian), has
-// the first patient grant a Riverside physician treatment access to vital
-// signs and immunizations (mental-health data excluded), and makes a few
-// reads so the access log has something to show. It does nothing when
-// the first patient already has records (a restarted demo).
-func seedRecords(ctx context.Context, api string, chain cc.Chain, pop *seed.Population, now time.Time, progress seed.Progress) error {
+// the /fhir API of the node holding its custodian's records (apiFor(org);
+// c's node when empty), signed by a physician of the custodian; has the
+// first patient grant a Riverside physician treatment access to vital
+// signs and immunizations (mental-health data excluded); and makes a few
+// reads through c so the access log has something to show. It does
+// nothing when the first patient already has records (a restarted demo).
+func seedRecords(ctx context.Context, apiFor func(org string) string, c *client.Client, pop *seed.Population, now time.Time, progress seed.Progress) error {
 	if len(pop.Patients) == 0 {
 		return nil
 	}
-	has := false
-	records.PatientRecords(chain.State(), pop.Patients[0].DID, func(cc.RecordAnchor) bool { has = true; return false })
-	if has {
-		return nil
+	anchors := func(d cc.DID) ([]cc.RecordAnchor, error) {
+		var as []cc.RecordAnchor
+		err := c.Get(ctx, "/v1/patients/"+string(d)+"/records", &as)
+		return as, err
+	}
+	if as, err := anchors(pop.Patients[0].DID); err != nil || len(as) > 0 {
+		return err
 	}
 	staff := map[string]seed.Identity{}
 	for _, s := range pop.Staff {
 		staff[s.Name] = s
 	}
-	c := client.New(api)
 	for i, p := range pop.Patients {
 		org := demoCustodian(i + 1)
 		doc := staff[demoPhysicians[org]]
-		if _, err := c.Ingest(ctx, client.NewSigner(doc.DID, doc.Key), org, p.DID, "", pop.PatientBundle(i+1, now)); err != nil {
+		to := c
+		if api := apiFor(org); api != "" {
+			to = client.New(api)
+		}
+		if _, err := to.Ingest(ctx, client.NewSigner(doc.DID, doc.Key), org, p.DID, "", pop.PatientBundle(i+1, now)); err != nil {
 			return fmt.Errorf("demo records of %s at %s: %w", p.Name, org, err)
 		}
 		if progress != nil {
@@ -65,13 +71,16 @@ func seedRecords(ctx context.Context, api string, chain cc.Chain, pop *seed.Popu
 	}
 	// Riverside's physician reads patient-001's immunizations (held by
 	// St Mary's) under that consent; the patient looks at everything.
+	as, err := anchors(p1.DID)
+	if err != nil {
+		return err
+	}
 	var patientRef string
-	records.PatientRecords(chain.State(), p1.DID, func(a cc.RecordAnchor) bool {
+	for _, a := range as {
 		if a.Type == "Patient" {
 			patientRef = a.ID
 		}
-		return patientRef == ""
-	})
+	}
 	reads := []struct {
 		who     seed.Identity
 		purpose string

@@ -18,6 +18,7 @@ import (
 	"carechain/keystore"
 	"carechain/ledger/tx"
 	"carechain/node"
+	"carechain/seed"
 )
 
 // governanceKey creates (or reuses) the key "governance" in a home's
@@ -140,8 +141,9 @@ a "governance" key in HOME/keys and make it the only member.`,
 }
 
 func newTestnetCmd(g *globals) *cobra.Command {
-	var dir, chainID string
-	var n, basePort int
+	var dir, chainID, seedStr string
+	var n, basePort, patients int
+	var demo bool
 	var timeoutCommit time.Duration
 	c := &cobra.Command{
 		Use:   "testnet",
@@ -168,6 +170,13 @@ Node i serves the carechain API on 127.0.0.1:<base+10i+2>.`,
 			if err != nil {
 				return err
 			}
+			var pop *seed.Population
+			if demo {
+				pop = seed.NewPopulation(seedStr, patients)
+				if state, err = json.Marshal(pop.Genesis()); err != nil {
+					return err
+				}
+			}
 			homes, err := node.Testnet(node.TestnetOptions{Dir: dir, ChainID: chainID, Validators: n, BasePort: basePort, AppState: state, TimeoutCommit: timeoutCommit})
 			if err != nil {
 				return err
@@ -179,6 +188,13 @@ Node i serves the carechain API on 127.0.0.1:<base+10i+2>.`,
 				}
 				fmt.Printf("node%d  %s  API http://%s\n", i, h, addr)
 			}
+			if demo {
+				if err := setUpTestnetDemo(dir, homes, testnetAPIs(homes, basePort), pop); err != nil {
+					return err
+				}
+				fmt.Printf("demo world: keys in %s (passphrase %q); after starting, run: carechain testnet seed --dir %s\n",
+					filepath.Join(dir, "keys"), DemoPassphrase, dir)
+			}
 			fmt.Printf("start all with: carechain testnet start --dir %s\n", dir)
 			return nil
 		},
@@ -188,7 +204,10 @@ Node i serves the carechain API on 127.0.0.1:<base+10i+2>.`,
 	c.Flags().StringVar(&chainID, "chain-id", "", "chain id (default: carechain-<random>)")
 	c.Flags().IntVar(&basePort, "base-port", node.DefaultBasePort, "first loopback port")
 	c.Flags().DurationVar(&timeoutCommit, "timeout-commit", 0, "CometBFT timeout_commit (default 200ms)")
-	c.AddCommand(newTestnetStartCmd())
+	c.Flags().BoolVar(&demo, "demo", false, "use the demo world's genesis (governance: the ministry's admin) and spread the record-holding organizations over the nodes; then `testnet seed`")
+	c.Flags().StringVar(&seedStr, "seed", "carechain-demo", "with --demo: seed of the demo identities")
+	c.Flags().IntVar(&patients, "patients", 24, "with --demo: number of demo patients")
+	c.AddCommand(newTestnetStartCmd(), newTestnetSeedCmd())
 	return c
 }
 
