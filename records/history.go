@@ -100,3 +100,10 @@ func patientRecordIDs(kv cc.Reader, patient cc.DID) ([]string, error) {
 	})
 	return ids, err
 }
+
+// Versions calls fn with every anchored version of every record, in
+// (record id, version) order, until fn returns false. Versions of erased
+// records are included (Erased is not set on them here; see GetAnchor).
+func Versions(kv cc.Reader, fn func(cc.RecordAnchor) bool) error {
+	return iterateJSON(kv, prefixVersion, fn)
+}

@@ -23,8 +23,10 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Long: `verify checks every block's commit signatures, replays every block from genesis into a
 fresh application and compares the AppHash at every height with the headers and the
 node's own records, then compares the node's state with the replay key by key and
-recomputes the state digest. It names the first height and key that diverge and exits
-with code 8 on any tampering. Stop the node first.`,
+recomputes the state digest. When the node holds records (custodians), it also checks
+the vault: every blob decrypts and matches its anchored salted hash, no blob lacks an
+anchor and no anchored version lacks its blob. It names the first height and key that
+diverge and exits with code 8 on any tampering. Stop the node first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if home == "" {
@@ -51,14 +53,31 @@ with code 8 on any tampering. Stop the node first.`,
 			if err != nil {
 				return err
 			}
-			if err := g.emit(rep, func(w io.Writer) {
+			vrep, err := verifyVault(home)
+			if err != nil {
+				return err
+			}
+			out := struct {
+				*chain.Report
+				Vault *vaultReport `json:"vault,omitempty"`
+			}{rep, vrep}
+			if err := g.emit(out, func(w io.Writer) {
 				fmt.Fprintf(w, "chain %s: %d blocks, application state at height %d\n", rep.ChainID, rep.BlockHeight, rep.StateHeight)
 				fmt.Fprintf(w, "  commit signatures: %s\n  AppHash replay:    %s\n  state vs replay:   %s\n  state digest:      %s\n", okText(rep.CommitsOK), okText(rep.ReplayOK), okText(rep.StateOK), okText(rep.DigestOK))
 				for _, p := range rep.Problems {
 					fmt.Fprintf(w, "  - %s\n", p)
 				}
+				if vrep != nil {
+					fmt.Fprintf(w, "  record vault:      %s (%d anchored versions of %v)\n", okText(vrep.OK()), vrep.Versions, vrep.Custodians)
+					for _, p := range vrep.Problems {
+						fmt.Fprintf(w, "  - %s\n", p)
+					}
+				}
 			}); err != nil {
 				return err
+			}
+			if vrep != nil && !vrep.OK() {
+				return cc.Errorf("verify", cc.Integrity, "the record vault does not match the anchors: %s", vrep.Problems[0])
 			}
 			if !rep.OK() {
 				msg := fmt.Sprintf("verification failed at height %d", rep.FirstBadBlock)
