@@ -38,6 +38,14 @@ type Resource struct {
 	// no system) of the resource's category, meta.security and security
 	// labels found in meta.tag; sorted, without duplicates.
 	Categories []string
+	// Codes holds "system|code" (or a bare code when the coding has no
+	// system) of the resource's main code, for search by code: code
+	// (Observation, Condition, Procedure, AllergyIntolerance,
+	// DiagnosticReport, …), vaccineCode (Immunization),
+	// medicationCodeableConcept (MedicationRequest, MedicationStatement,
+	// …), type (Encounter, Claim, DocumentReference, …) and Encounter's
+	// class; sorted, without duplicates; nil for types without one.
+	Codes []string
 	// DataTime is the clinically relevant time (effective[x],
 	// occurrence[x], onset[x], authoredOn, period.start, …); zero if none.
 	DataTime time.Time
@@ -144,6 +152,7 @@ func describe(typ string, top map[string]json.RawMessage, b []byte, typeOf func(
 	_ = unmarshal(top["id"], &r.ID)
 	r.Patient = patientOf(typ, r.ID, top, typeOf)
 	r.Categories = categoriesOf(typ, top)
+	r.Codes = codesOf(typ, top)
 	r.DataTime = dataTimeOf(top)
 	r.Identifiers = identifiersOf(top)
 	return r

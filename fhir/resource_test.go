@@ -227,7 +227,7 @@ func TestDescribe(t *testing.T) {
 				DataTime:   day("2014-01-01T00:00:00Z")}},
 		{"Encounter period.start", `{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"},
 			"subject":{"reference":"Patient/p6"},"period":{"start":"2020-02-03T10:00:00Z","end":"2020-02-03T11:00:00Z"}}`,
-			Resource{Type: "Encounter", Patient: "Patient/p6", DataTime: day("2020-02-03T10:00:00Z")}},
+			Resource{Type: "Encounter", Patient: "Patient/p6", Codes: []string{"AMB"}, DataTime: day("2020-02-03T10:00:00Z")}},
 		{"Observation about a Group has no patient", `{"resourceType":"Observation","status":"final","code":{"text":"x"},
 			"subject":{"reference":"Group/g1"}}`,
 			Resource{Type: "Observation"}},
