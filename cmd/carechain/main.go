@@ -107,6 +107,10 @@ Then try:     carechain query status`,
 		newVerifyProofCmd(g),
 		newBenchCmd(g),
 		newCustodianCmd(g),
+		newIngestCmd(g),
+		newFHIRCmd(g),
+		newAccessLogCmd(g),
+		newNotificationsCmd(g),
 	)
 	return root
 }
