@@ -124,6 +124,21 @@ type Patient struct {
 	AttestedBy []string `json:"attested_by,omitempty"` // organization ids, sorted
 }
 
+// PatientLink says that an organization may hold records of a patient:
+// record anchors name a patient only for an organization linked to it. A
+// link is made with the patient's signed approval (patient.link), or when
+// the organization creates a custodial DID for a person who has none yet
+// (patient.custodial.create); the person later claims that DID with a
+// one-time code and their own key (patient.claim), which keeps the link.
+type PatientLink struct {
+	Patient   DID       `json:"patient"`
+	Org       string    `json:"org"`
+	Height    int64     `json:"height"`            // when the link was made
+	Custodial bool      `json:"custodial"`         // the organization holds the patient's key (not yet claimed)
+	Claimed   int64     `json:"claimed,omitempty"` // height at which the patient claimed the custodial DID
+	Expires   time.Time `json:"expires,omitzero"`  // expiry of the approval that made the link (patient.link); the link itself does not expire
+}
+
 // Governance is the set of DIDs that admit organizations and change
 // validators, and how many of them must approve.
 type Governance struct {

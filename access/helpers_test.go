@@ -123,10 +123,11 @@ func testGenesis() cc.GenesisState {
 }
 
 // newEnv returns the fixture at height 10: genesis, two registered
-// patients, pat's delegate, and records: Observation/o1, Observation/o2 and
-// Condition/c1 of pat and Observation/q1 of pat2 held and authored by
-// st-marys, DiagnosticReport/d1 of pat and DiagnosticReport/d2 of pat2 held
-// and authored by city-lab.
+// patients linked to st-marys and city-lab, pat's delegate, and records:
+// Observation/o1, Observation/o2 and Condition/c1 of pat and
+// Observation/q1 of pat2 held and authored by st-marys,
+// DiagnosticReport/d1 of pat and DiagnosticReport/d2 of pat2 held and
+// authored by city-lab.
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{kv: cctest.NewKV(), height: 10, time: genTime}
@@ -135,6 +136,8 @@ func newEnv(t testing.TB) *env {
 	}
 	for _, p := range []*actor{pat, pat2} {
 		e.mustApply(t, p, identity.TypePatientRegister, obj{"public_key": tx.EncodeKey(p.pub)})
+		e.mustLink(t, node, p, "st-marys")
+		e.mustLink(t, labnode, p, "city-lab")
 	}
 	for _, a := range []*actor{deleg, stranger} {
 		e.mustApply(t, a, identity.TypeDIDCreate, obj{"public_key": tx.EncodeKey(a.pub), "kind": "patient"})
@@ -149,6 +152,15 @@ func newEnv(t testing.TB) *env {
 	}})
 	e.next()
 	return e
+}
+
+// mustLink links patient p to org, by signer (a custodian member of org),
+// with p's approval valid for a day, so that org may anchor p's records.
+func (e *env) mustLink(t testing.TB, signer, p *actor, org string) {
+	t.Helper()
+	exp := e.time.Add(24 * time.Hour)
+	e.mustApply(t, signer, identity.TypePatientLink, obj{"patient": p.did, "org": org, "expires": exp.Format(time.RFC3339),
+		"approval": identity.SignLinkApproval(p.priv, testChain, p.did, org, exp)})
 }
 
 // anchorItem is a record.anchor item for a new record held by org and

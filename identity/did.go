@@ -66,6 +66,27 @@ func newDIDRecord(d cc.DID, kind cc.DIDKind, key []byte, height int64) cc.DIDRec
 	return cc.DIDRecord{ID: d, Kind: kind, PublicKey: bytes.Clone(key), KeyVersion: 1, Created: height, Updated: height}
 }
 
+// replaceKey moves rec to key the way did.rotate does: it bumps
+// key_version, sets Updated to height, writes the record and cancels a
+// pending guardian recovery, reporting whether there was one. The caller
+// has validated key (a 32-byte Ed25519 key other than the current one).
+func replaceKey(kv cc.KV, rec *cc.DIDRecord, key []byte, height int64) (recoveryCancelled bool, err error) {
+	pending, err := hasRecovery(kv, rec.ID)
+	if err != nil {
+		return false, err
+	}
+	rec.PublicKey = bytes.Clone(key)
+	rec.KeyVersion++
+	rec.Updated = height
+	if err := cc.SetJSON(kv, didKey(rec.ID), rec); err != nil {
+		return false, err
+	}
+	if pending {
+		kv.Delete(recoveryKey(rec.ID))
+	}
+	return pending, nil
+}
+
 // handleDIDCreate applies "did.create" {public_key, kind}: it creates the
 // signer's DID record with key_version 1. The signer must be
 // tx.DeriveDID(public_key) (cc.Unauthorized); an existing DID is
@@ -128,18 +149,9 @@ func handleDIDRotate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Re
 	if bytes.Equal(rec.PublicKey, key) {
 		return cc.Result{}, cc.Errorf(op, cc.Invalid, "new_public_key is the current key")
 	}
-	pending, err := hasRecovery(kv, rec.ID)
+	pending, err := replaceKey(kv, rec, key, ctx.Height)
 	if err != nil {
 		return cc.Result{}, err
-	}
-	rec.PublicKey = bytes.Clone(key)
-	rec.KeyVersion++
-	rec.Updated = ctx.Height
-	if err := cc.SetJSON(kv, didKey(rec.ID), rec); err != nil {
-		return cc.Result{}, err
-	}
-	if pending {
-		kv.Delete(recoveryKey(rec.ID))
 	}
 	data, err := cc.ResultData(op, didResult{DID: rec.ID, KeyVersion: rec.KeyVersion})
 	if err != nil {

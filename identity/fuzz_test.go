@@ -14,7 +14,8 @@ import (
 
 // fuzzFixture is the state FuzzHandlers starts every call from: genesis,
 // a patient with guardians and a pending recovery, a delegation, an open
-// proposal and a recorded validator.
+// proposal, a recorded validator and a custodial patient DID of st-marys
+// with a pending claim.
 func fuzzFixture(t testing.TB) (*store.Overlay, []*actor) {
 	e := newEnv(t, 2)
 	pat, ga, gb, fresh := newActor("pat"), newActor("ga"), newActor("gb"), newActor("fresh")
@@ -25,20 +26,29 @@ func fuzzFixture(t testing.TB) (*store.Overlay, []*actor) {
 	e.mustSubmit(t, ga, TypeRecoveryApprove, obj{"did": pat.did, "new_public_key": newActor("new").key()})
 	e.mustSubmit(t, pat, TypeDelegateGrant, obj{"delegate": doc.did, "scopes": []string{"records.read"}, "expires": "2030-01-01T00:00:00Z"})
 	e.mustSubmit(t, gov1, TypeGovPropose, obj{"action": "org.suspend", "params": obj{"id": "city-lab"}})
+	cust := newActor("cust")
+	e.mustSubmit(t, doc, TypeCustodialCreate, obj{"public_key": cust.key(), "org": "st-marys", "claim_hash": b64url(ClaimHash(cust.did, fuzzClaimCode))})
 	v, _ := testKey("validator-1")
 	if err := RecordValidators(e.kv, []cc.ValidatorUpdate{{PubKey: v, Power: 10}}); err != nil {
 		t.Fatal(err)
 	}
 	// One signer per kind of standing keeps each execution cheap: a
 	// governance member, an organization admin, a DID with guardians, a
-	// pending recovery and a delegation, one of its guardians, and a DID
-	// that is not on the ledger (the signer of creation seeds).
-	return e.kv, []*actor{gov1, hadmin, pat, ga, fresh}
+	// pending recovery and a delegation, one of its guardians, a DID
+	// that is not on the ledger (the signer of creation seeds) and a
+	// physician, who may link patients and create and hand over custodial
+	// DIDs.
+	return e.kv, []*actor{gov1, hadmin, pat, ga, fresh, doc}
 }
+
+// fuzzClaimCode is the claim code of the fixture's custodial DID.
+const fuzzClaimCode = "K7Q2-9XF4"
 
 // fuzzSeeds are payloads that reach deep into the handlers.
 func fuzzSeeds() []string {
-	pat, ga, fresh := newActor("pat"), newActor("ga"), newActor("fresh")
+	pat, ga, fresh, cust := newActor("pat"), newActor("ga"), newActor("fresh"), newActor("cust")
+	expires := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	claimKey, claimProof := SignClaimProof(newActor("cust-own").priv, testChain, cust.did)
 	seeds := []obj{
 		{"public_key": fresh.key(), "kind": "practitioner"},
 		{"public_key": fresh.key()},
@@ -53,6 +63,9 @@ func fuzzSeeds() []string {
 		{"action": "validator.update", "params": obj{"pub_key": ga.key(), "power": 3}},
 		{"action": "gov.update", "params": obj{"members": []cc.DID{gov1.did}, "threshold": 1}},
 		{"proposal": 1},
+		{"patient": pat.did, "org": "st-marys", "expires": expires.Format(time.RFC3339), "approval": SignLinkApproval(pat.priv, testChain, pat.did, "st-marys", expires)},
+		{"public_key": fresh.key(), "org": "st-marys", "claim_hash": b64url(ClaimHash(fresh.did, "abc"))},
+		{"did": cust.did, "code": "k7q2 9xf4", "public_key": claimKey, "proof": claimProof},
 	}
 	out := make([]string, 0, len(seeds)+2)
 	for _, s := range seeds {

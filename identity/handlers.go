@@ -1,7 +1,9 @@
 // Package identity holds carechain's pure, deterministic identity state
 // transitions: DIDs and key rotation, M-of-N guardian recovery, delegations,
-// patients, organizations with their members, and the governance that admits
-// organizations and changes validators.
+// patients and their links to the organizations that hold their records
+// (custodial DIDs and their claims included), organizations with their
+// members, and the governance that admits organizations and changes
+// validators.
 //
 // Handlers never read a clock (time is the block time in cc.TxContext), use
 // no randomness, goroutines or I/O besides the injected cc.KV, and never let
@@ -43,6 +45,9 @@ const (
 	TypeDelegateRevoke  = "did.delegate.revoke"
 	TypePatientRegister = "patient.register"
 	TypePatientAttest   = "patient.attest"
+	TypePatientLink     = "patient.link"
+	TypeCustodialCreate = "patient.custodial.create"
+	TypePatientClaim    = "patient.claim"
 	TypeGovPropose      = "gov.propose"
 	TypeGovApprove      = "gov.approve"
 	TypeOrgMemberAdd    = "org.member.add"
@@ -68,6 +73,9 @@ func Handlers() map[string]cc.Handler {
 		TypeDelegateRevoke:  handleDelegateRevoke,
 		TypePatientRegister: handlePatientRegister,
 		TypePatientAttest:   handlePatientAttest,
+		TypePatientLink:     handlePatientLink,
+		TypeCustodialCreate: handleCustodialCreate,
+		TypePatientClaim:    handlePatientClaim,
 		TypeGovPropose:      handleGovPropose,
 		TypeGovApprove:      handleGovApprove,
 		TypeOrgMemberAdd:    handleMemberAdd,

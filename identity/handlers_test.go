@@ -14,7 +14,7 @@ func TestHandlersListsEveryType(t *testing.T) {
 		"did.create", "did.delegate.grant", "did.delegate.revoke", "did.guardians.set",
 		"did.recovery.approve", "did.recovery.cancel", "did.recovery.execute", "did.rotate",
 		"gov.approve", "gov.propose", "org.member.add", "org.member.remove",
-		"patient.attest", "patient.register",
+		"patient.attest", "patient.claim", "patient.custodial.create", "patient.link", "patient.register",
 	}
 	var got []string
 	for typ, h := range Handlers() {
@@ -79,6 +79,9 @@ func TestReadFailuresAreInternal(t *testing.T) {
 		"MembershipsOf": func() error { _, err := MembershipsOf(kv, gov1.did); return err },
 		"HasRole":       func() error { _, err := HasRole(kv, "st-marys", gov1.did, cc.RoleAdmin); return err },
 		"GetPatient":    func() error { _, err := GetPatient(kv, gov1.did); return err },
+		"GetLink":       func() error { _, err := GetLink(kv, gov1.did, "st-marys"); return err },
+		"LinksOf":       func() error { _, err := LinksOf(kv, gov1.did); return err },
+		"IsLinked":      func() error { _, err := IsLinked(kv, gov1.did, "st-marys"); return err },
 		"GetGovernance": func() error { _, err := GetGovernance(kv); return err },
 		"ListProposals": func() error { _, err := ListProposals(kv); return err },
 		"GetRecovery":   func() error { _, err := GetRecovery(kv, gov1.did); return err },

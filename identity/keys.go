@@ -15,6 +15,8 @@ import (
 //
 //	id/did/{did}                 cc.DIDRecord: current key, key version, guardians
 //	id/patient/{did}             cc.Patient: a registered patient and its attestations
+//	id/link/{did}/{org}          cc.PatientLink: org may hold records of patient did
+//	id/claim/{did}               custodialClaim: the pending claim of a custodial patient DID
 //	id/org/{org}                 cc.Organization: an admitted organization
 //	id/member/{org}/{did}        cc.Member: one DID's roles in one organization
 //	id/memberof/{did}/{org}      JSON string org: index of the organizations a DID belongs to
@@ -31,6 +33,8 @@ import (
 const (
 	prefixDID        = "id/did/"
 	prefixPatient    = "id/patient/"
+	prefixLink       = "id/link/"
+	prefixClaim      = "id/claim/"
 	prefixOrg        = "id/org/"
 	prefixMember     = "id/member/"
 	prefixMemberOf   = "id/memberof/"
@@ -47,6 +51,15 @@ func didKey(d cc.DID) string { return prefixDID + string(d) }
 
 // patientKey is the key of a patient's record.
 func patientKey(d cc.DID) string { return prefixPatient + string(d) }
+
+// linksPrefix selects every link of patient d, in organization order.
+func linksPrefix(d cc.DID) string { return prefixLink + string(d) + "/" }
+
+// linkKey is the key of the link between patient d and org.
+func linkKey(d cc.DID, org string) string { return linksPrefix(d) + org }
+
+// claimKey is the key of the pending claim of the custodial DID d.
+func claimKey(d cc.DID) string { return prefixClaim + string(d) }
 
 // orgKey is the key of an organization.
 func orgKey(id string) string { return prefixOrg + id }

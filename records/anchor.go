@@ -42,8 +42,9 @@ var directoryTypes = []string{
 } // sorted
 
 // anchorRoles are the member roles that may anchor records for their
-// organization: the clinical roles and the organization's node key.
-var anchorRoles = []cc.Role{cc.RolePhysician, cc.RoleNurse, cc.RoleEmergency, cc.RolePharmacist, cc.RoleNode}
+// organization: the clinical roles and the organization's node key, the
+// same roles that link patients to it (identity.CustodianRoles).
+var anchorRoles = identity.CustodianRoles()
 
 // IsDirectoryType reports whether FHIR resource type typ is a directory
 // type (Organization, Location, Practitioner, …) whose anchors have no
@@ -230,7 +231,8 @@ func checkItem(op string, i int, it anchorItem) (cc.RecordAnchor, error) {
 
 // anchorChecker authorizes the signer and checks the state an anchor
 // depends on, remembering answers so that a large batch reads each
-// organization, author and patient once. Its maps are lookups only.
+// organization, author, patient and patient link once. Its maps are
+// lookups only.
 type anchorChecker struct {
 	op       string
 	kv       cc.Reader
@@ -238,7 +240,14 @@ type anchorChecker struct {
 	orgs     map[string]bool
 	authors  map[cc.DID]bool
 	patients map[cc.DID]bool
-	known    map[string]bool // author organizations
+	known    map[string]bool     // author organizations
+	links    map[patientOrg]bool // is the patient linked to the custodian organization
+}
+
+// patientOrg is a (patient, custodian organization) pair.
+type patientOrg struct {
+	patient cc.DID
+	org     string
 }
 
 // authorize reports cc.Unauthorized unless the signer is a member of the
@@ -266,7 +275,9 @@ func (c *anchorChecker) authorize(i int, org string) error {
 
 // references checks that the anchor's author is on the ledger, its
 // author_org (if any) is an organization and its patient (if any) is a
-// registered patient; each missing one is cc.NotFound.
+// registered patient, each missing one cc.NotFound, and that the patient
+// is linked to the custodian organization (identity.IsLinked), else
+// cc.Unauthorized.
 func (c *anchorChecker) references(i int, a *cc.RecordAnchor) error {
 	if _, seen := c.authors[a.Author]; !seen {
 		_, err := identity.GetDID(c.kv, a.Author)
@@ -302,6 +313,17 @@ func (c *anchorChecker) references(i int, a *cc.RecordAnchor) error {
 	}
 	if !c.patients[a.Patient] {
 		return cc.Errorf(c.op, cc.NotFound, "anchors[%d]: patient %s is not a registered patient", i, a.Patient)
+	}
+	key := patientOrg{a.Patient, a.Org}
+	if _, seen := c.links[key]; !seen {
+		linked, err := identity.IsLinked(c.kv, a.Patient, a.Org)
+		if err != nil {
+			return cc.E(c.op, cc.Internal, err)
+		}
+		c.links[key] = linked
+	}
+	if !c.links[key] {
+		return cc.Errorf(c.op, cc.Unauthorized, "anchors[%d]: patient %s is not linked to org %s: link with the patient's approval (patient.link) or create a custodial DID (patient.custodial.create)", i, a.Patient, a.Org)
 	}
 	return nil
 }
@@ -342,7 +364,9 @@ func chain(op string, i int, a *cc.RecordAnchor, cur *cc.RecordAnchor) error {
 // cc.Invalid; the signer must be a member of every anchor's (active)
 // organization with a clinical role (physician, nurse,
 // emergency-clinician, pharmacist) or the node role, else cc.Unauthorized;
-// an unknown author, author_org or patient is cc.NotFound; an erased
+// an unknown author, author_org or patient is cc.NotFound; a patient who
+// is not linked to the anchor's organization (identity.IsLinked: by
+// patient.link or patient.custodial.create) is cc.Unauthorized; an erased
 // record is cc.Gone; a wrong version or prev_hash, or a new version that
 // changes the patient or organization, is cc.Conflict.
 //
@@ -375,7 +399,8 @@ func handleAnchor(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		anchors[i] = a
 	}
 	c := &anchorChecker{op: op, kv: kv, signer: ctx.Signer,
-		orgs: map[string]bool{}, authors: map[cc.DID]bool{}, patients: map[cc.DID]bool{}, known: map[string]bool{}}
+		orgs: map[string]bool{}, authors: map[cc.DID]bool{}, patients: map[cc.DID]bool{}, known: map[string]bool{},
+		links: map[patientOrg]bool{}}
 	for i := range anchors {
 		if err := c.authorize(i, anchors[i].Org); err != nil {
 			return cc.Result{}, err

@@ -36,9 +36,9 @@ func newActor(name string) *actor {
 type obj = map[string]any
 
 // The fixture: st-marys (hospital) with an admin, a physician and a node
-// key; city-lab (laboratory) with an admin and a physician; two patients;
-// a delegate of pat with the erase scope (and of pat2 with a read scope
-// only) and a stranger on the ledger.
+// key; city-lab (laboratory) with an admin and a physician; two patients,
+// each linked to both organizations; a delegate of pat with the erase
+// scope (and of pat2 with a read scope only) and a stranger on the ledger.
 var (
 	gov      = newActor("gov")
 	hadmin   = newActor("hadmin")
@@ -69,7 +69,8 @@ func allHandlers() map[string]cc.Handler {
 }
 
 // newEnv returns the fixture at height 10: genesis, two registered
-// patients, a delegate and a stranger, and pat's erase delegation.
+// patients linked to st-marys and city-lab, a delegate and a stranger, and
+// pat's erase delegation.
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	acct := func(a *actor, k cc.DIDKind) cc.GenesisAccount {
@@ -99,6 +100,8 @@ func newEnv(t testing.TB) *env {
 	}
 	for _, p := range []*actor{pat, pat2} {
 		e.mustApply(t, p, identity.TypePatientRegister, obj{"public_key": tx.EncodeKey(p.pub)})
+		e.mustLink(t, doc, p, "st-marys")
+		e.mustLink(t, labdoc, p, "city-lab")
 	}
 	for _, a := range []*actor{deleg, stranger} {
 		e.mustApply(t, a, identity.TypeDIDCreate, obj{"public_key": tx.EncodeKey(a.pub), "kind": "patient"})
@@ -106,6 +109,21 @@ func newEnv(t testing.TB) *env {
 	e.mustApply(t, pat, identity.TypeDelegateGrant, obj{"delegate": deleg.did, "scopes": []string{ScopeErase}, "expires": "2026-01-01T00:00:00Z"})
 	e.mustApply(t, pat2, identity.TypeDelegateGrant, obj{"delegate": deleg.did, "scopes": []string{"records.read"}, "expires": "2026-01-01T00:00:00Z"})
 	return e
+}
+
+// linkPayload is a patient.link payload that links p to org with p's
+// approval, valid for a day after e's block time.
+func (e *env) linkPayload(p *actor, org string) obj {
+	exp := e.time.Add(24 * time.Hour)
+	return obj{"patient": p.did, "org": org, "expires": exp.Format(time.RFC3339),
+		"approval": identity.SignLinkApproval(p.priv, testChain, p.did, org, exp)}
+}
+
+// mustLink links patient p to org, by signer (a custodian member of org),
+// with p's approval, so that org may anchor p's records.
+func (e *env) mustLink(t testing.TB, signer, p *actor, org string) {
+	t.Helper()
+	e.mustApply(t, signer, identity.TypePatientLink, e.linkPayload(p, org))
 }
 
 // next moves e to the next block, one minute later.

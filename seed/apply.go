@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"time"
 
 	cc "carechain"
@@ -24,7 +25,7 @@ func Seeded(chain cc.Chain) bool {
 // step builds the transactions of one seeding step and submits them as a
 // batch, waiting for them to commit. Every transaction must succeed.
 type step struct {
-	chain   cc.Chain
+	chain   Ledger
 	chainID string
 	seqs    map[cc.DID]uint64
 	txs     [][]byte
@@ -71,18 +72,33 @@ func (s *step) submit(ctx context.Context, name string, progress Progress, done 
 
 func pubKey(id Identity) string { return tx.EncodeKey(id.Key.Public().(ed25519.PublicKey)) }
 
+// Ledger is what Apply needs of a chain: a cc.Chain, or a node's HTTP API.
+type Ledger interface {
+	Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitResult
+	Status(ctx context.Context) (cc.Status, error)
+	Sequence(ctx context.Context, signer cc.DID) (uint64, error)
+}
+
 // Apply puts the population on the chain: DIDs and patient registrations,
-// organization admissions by governance, memberships, attestations, one
-// patient's guardians and one delegation. now is used only to choose the
-// delegation's expiry (one year later).
-func Apply(ctx context.Context, chain cc.Chain, p *Population, now time.Time, progress Progress) error {
+// organization admissions by governance, memberships (staff, and the node
+// key of each organization that holds records, with role node), links of
+// every patient to the LinkedOrgs (made by each organization's node key
+// with the patient's approval), attestations, one patient's guardians and
+// one delegation. now is used only to choose the expiry of the delegation
+// and of the link approvals (one year later).
+func Apply(ctx context.Context, chain Ledger, p *Population, now time.Time, progress Progress) error {
 	st, err := chain.Status(ctx)
 	if err != nil {
 		return err
 	}
 	s := &step{chain: chain, chainID: st.ChainID, seqs: map[cc.DID]uint64{}}
-	total := len(p.All()) - 1 + len(Orgs) + len(p.Staff) + len(p.Patients) + 2
+	nodes := p.NodeList()
+	total := len(p.All()) - 1 + len(Orgs) + len(p.Staff) + len(nodes) + len(p.Patients)*(len(LinkedOrgs)+1)
+	if len(p.Patients) >= 6 {
+		total += 2 // guardians and a delegation
+	}
 	done := 0
+	expires := now.UTC().AddDate(1, 0, 0).Truncate(time.Second)
 
 	for _, o := range Orgs {
 		if a := p.Admins[o.ID]; a.DID != p.Governance.DID {
@@ -91,7 +107,7 @@ func Apply(ctx context.Context, chain cc.Chain, p *Population, now time.Time, pr
 			}
 		}
 	}
-	for _, id := range p.Staff {
+	for _, id := range slices.Concat(p.Staff, nodes) {
 		if err := s.add(ctx, id, "did.create", map[string]string{"public_key": pubKey(id), "kind": string(id.Kind)}); err != nil {
 			return err
 		}
@@ -121,7 +137,31 @@ func Apply(ctx context.Context, chain cc.Chain, p *Population, now time.Time, pr
 			return err
 		}
 	}
+	for _, o := range Orgs {
+		if n, ok := p.Nodes[o.ID]; ok {
+			if err := s.add(ctx, p.Admins[o.ID], "org.member.add", map[string]any{"org": o.ID, "member": n.DID, "roles": []cc.Role{cc.RoleNode}}); err != nil {
+				return err
+			}
+		}
+	}
 	if err := s.submit(ctx, "memberships", progress, &done, total); err != nil {
+		return err
+	}
+
+	for _, pt := range p.Patients {
+		for _, org := range LinkedOrgs {
+			node, ok := p.Nodes[org]
+			if !ok {
+				return fmt.Errorf("seed: linked organization %q has no node key", org)
+			}
+			if err := s.add(ctx, node, identity.TypePatientLink, map[string]any{
+				"patient": pt.DID, "org": org, "expires": expires.Format(time.RFC3339),
+				"approval": identity.SignLinkApproval(pt.Key, s.chainID, pt.DID, org, expires)}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.submit(ctx, "links", progress, &done, total); err != nil {
 		return err
 	}
 
@@ -144,7 +184,7 @@ func Apply(ctx context.Context, chain cc.Chain, p *Population, now time.Time, pr
 		}
 		if err := s.add(ctx, pt[5], "did.delegate.grant", map[string]any{
 			"delegate": pt[4].DID, "scopes": []string{"records.read", "consent.manage"},
-			"expires": now.UTC().AddDate(1, 0, 0).Truncate(time.Second).Format(time.RFC3339)}); err != nil {
+			"expires": expires.Format(time.RFC3339)}); err != nil {
 			return err
 		}
 	}

@@ -56,12 +56,33 @@ var Orgs = []OrgSpec{
 		{"regulator-inspector", []cc.Role{cc.RolePublicHealthOffice}}}},
 }
 
+// HoldsRecords reports whether the organization keeps patient records
+// (hospitals, clinics, pharmacies and the public-health agency): such an
+// organization runs a node whose gatekeeper anchors records and logs
+// reads with the node key NodeKey(ID).
+func (o OrgSpec) HoldsRecords() bool {
+	switch o.Type {
+	case cc.OrgHospital, cc.OrgClinic, cc.OrgPharmacy, cc.OrgPublicHealth:
+		return true
+	}
+	return false
+}
+
+// LinkedOrgs are the organizations every demo patient is linked to (with
+// the patient's approval), so that they may anchor the patient's records.
+var LinkedOrgs = []string{"st-mary-hospital", "riverside-hospital", "northside-clinic"}
+
 // GovernanceKey is the keystore name of the demo's governance member (the
 // ministry's administrator); the demo genesis makes it the sole member.
 const GovernanceKey = "ministry-of-health-admin"
 
 // AdminKey returns the keystore name of an organization's administrator.
 func AdminKey(org string) string { return org + "-admin" }
+
+// NodeKey returns the keystore name of the node key of an organization
+// that holds records: a member with role node, with which the
+// organization's gatekeeper signs.
+func NodeKey(org string) string { return org + "-node" }
 
 // PatientKey returns the keystore name of the i-th demo patient (from 1).
 func PatientKey(i int) string { return fmt.Sprintf("patient-%03d", i) }
@@ -82,6 +103,7 @@ type Population struct {
 	Staff      []Identity          // with Orgs order
 	StaffOrg   map[string]string   // staff name → org id
 	StaffRoles map[string][]cc.Role
+	Nodes      map[string]Identity // by org id, for the organizations that hold records
 	Patients   []Identity
 }
 
@@ -100,9 +122,13 @@ func ident(seed, name string, kind cc.DIDKind) Identity {
 
 // NewPopulation derives the demo world for seed with n patients.
 func NewPopulation(seed string, n int) *Population {
-	p := &Population{Seed: seed, Admins: map[string]Identity{}, StaffOrg: map[string]string{}, StaffRoles: map[string][]cc.Role{}}
+	p := &Population{Seed: seed, Admins: map[string]Identity{}, StaffOrg: map[string]string{}, StaffRoles: map[string][]cc.Role{},
+		Nodes: map[string]Identity{}}
 	for _, o := range Orgs {
 		p.Admins[o.ID] = ident(seed, AdminKey(o.ID), cc.KindOrganization)
+		if o.HoldsRecords() {
+			p.Nodes[o.ID] = ident(seed, NodeKey(o.ID), cc.KindNode)
+		}
 		for _, s := range o.Staff {
 			p.Staff = append(p.Staff, ident(seed, s.Name, cc.KindPractitioner))
 			p.StaffOrg[s.Name] = o.ID
@@ -127,12 +153,25 @@ func (p *Population) Genesis() cc.GenesisState {
 }
 
 // All returns every identity (governance first, then admins in Orgs order,
-// staff, patients).
+// staff, node keys in Orgs order, patients).
 func (p *Population) All() []Identity {
 	out := []Identity{}
 	for _, o := range Orgs {
 		out = append(out, p.Admins[o.ID])
 	}
 	out = append(out, p.Staff...)
+	out = append(out, p.NodeList()...)
 	return append(out, p.Patients...)
+}
+
+// NodeList returns the node keys of the organizations that hold records,
+// in Orgs order.
+func (p *Population) NodeList() []Identity {
+	var out []Identity
+	for _, o := range Orgs {
+		if n, ok := p.Nodes[o.ID]; ok {
+			out = append(out, n)
+		}
+	}
+	return out
 }
