@@ -160,3 +160,14 @@ func (l *Local) Proof(_ context.Context, key string) (*cc.ProofBundle, error) {
 
 // Metrics returns the App's counters.
 func (l *Local) Metrics() cc.Metrics { return appMetrics(l.App, 0, 0) }
+
+// SubmitThen executes raw in its own block (Local has no mempool) and
+// returns its result and a function that returns the same, committed,
+// result; see Node.SubmitThen.
+func (l *Local) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult) {
+	r := l.Submit(ctx, [][]byte{raw}, true)[0]
+	if !r.Accepted {
+		return r, nil
+	}
+	return r, func(context.Context) cc.SubmitResult { return r }
+}

@@ -230,3 +230,40 @@ func (n *Node) Metrics() cc.Metrics {
 	n.mu.Unlock()
 	return appMetrics(n.App, n.Node.Status().MempoolSize, iv)
 }
+
+// SubmitThen checks one transaction into the mempool and returns its
+// CheckTx result at once, with, when it was accepted, a function that
+// waits until it is committed and returns the final result (as Submit
+// with wait). A caller that orders its transactions by sequence can
+// release its lock after SubmitThen and wait outside it, so several of its
+// transactions share a block.
+func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult) {
+	hash := tx.Hash(raw)
+	res := cc.SubmitResult{Hash: hex.EncodeToString(hash)}
+	ch := n.App.Notifier().Expect(hash)
+	code, log, err := n.Node.CheckTx(raw)
+	if err != nil {
+		code, log = mempoolError(err)
+	}
+	if code != 0 {
+		n.App.Notifier().Forget(hash, ch)
+		res.Code, res.Log, res.Kind = code, log, cc.KindFromCode(code).String()
+		return res, nil
+	}
+	res.Accepted = true
+	return res, func(ctx context.Context) cc.SubmitResult {
+		out, err := n.App.Notifier().Wait(ctx, ch)
+		r := res
+		if err != nil {
+			n.App.Notifier().Forget(hash, ch)
+			r.Log = "accepted, but not committed before the wait ended; check GET /v1/txs/" + r.Hash
+			return r
+		}
+		r.Height, r.Data = out.Height, jsonOrNil(out.Data)
+		if out.Code != 0 {
+			r.Accepted = false
+			r.Code, r.Log, r.Kind = out.Code, out.Log, cc.KindFromCode(out.Code).String()
+		}
+		return r
+	}
+}

@@ -40,6 +40,25 @@ func FuzzParse(f *testing.F) {
 			_, err := Resolve(bu, nil, func(string) string { n++; return "id" + string(rune('a'+n%26)) })
 			checkOutcome(t, "Resolve", err)
 		}
+		// The ingest path: parse without validating resources, then
+		// Resolve validates what it stores; it never panics and every
+		// stored resource re-parses.
+		if bu, err := ParseBundleForResolve(b); err == nil {
+			n := 0
+			r, err := Resolve(bu, nil, func(string) string { n++; return "id" + string(rune('a'+n%26)) })
+			checkOutcome(t, "Resolve (for store)", err)
+			if err == nil {
+				for _, e := range r.Entries {
+					if e.Err == nil && e.Resource != nil && !e.Existing {
+						if _, perr := Parse(e.Resource.JSON); perr != nil {
+							t.Fatalf("Resolve stored an invalid resource: %v", perr)
+						}
+					}
+				}
+			}
+		} else {
+			checkOutcome(t, "ParseBundleForResolve", err)
+		}
 	})
 }
 

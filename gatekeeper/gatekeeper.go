@@ -105,16 +105,34 @@ func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte,
 	return raw, done, nil
 }
 
+// pipeliner is a chain that can check a transaction into the mempool and
+// wait for its commit separately (chain.Node, chain.Local).
+type pipeliner interface {
+	SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult)
+}
+
 // submit signs and commits one node transaction, returning its result.
+// The node key's lock is held only until the transaction is in the
+// mempool (when the chain can pipeline), so the node's transactions of
+// one block do not wait for each other's commits.
 func (g *Gatekeeper) submit(ctx context.Context, typ string, payload any) (cc.SubmitResult, error) {
 	raw, done, err := g.sign(ctx, typ, payload)
 	if err != nil {
 		return cc.SubmitResult{}, err
 	}
-	res := g.cfg.Chain.Submit(ctx, [][]byte{raw}, true)[0]
-	ok := res.Accepted && res.Height > 0
-	done(ok)
-	if !ok {
+	var res cc.SubmitResult
+	if p, ok := g.cfg.Chain.(pipeliner); ok {
+		checked, wait := p.SubmitThen(ctx, raw)
+		done(checked.Accepted)
+		res = checked
+		if wait != nil {
+			res = wait(ctx)
+		}
+	} else {
+		res = g.cfg.Chain.Submit(ctx, [][]byte{raw}, true)[0]
+		done(res.Accepted && res.Height > 0)
+	}
+	if !res.Accepted || res.Height == 0 {
 		k := cc.KindFromCode(res.Code)
 		if res.Code == 0 {
 			k = cc.Unavailable

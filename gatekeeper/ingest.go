@@ -51,7 +51,7 @@ const maxAnchorsPerTx = 1000
 // or anchoring fails, nothing is anchored and the blobs written are
 // removed. Invalid input answers a *fhir.OutcomeError.
 func (g *Gatekeeper) IngestBundle(ctx context.Context, raw []byte, who Submitter) (*IngestResult, error) {
-	b, err := fhir.ParseBundle(raw)
+	b, err := fhir.ParseBundleForResolve(raw)
 	if err != nil {
 		return nil, err
 	}

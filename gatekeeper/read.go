@@ -178,9 +178,11 @@ type logItem struct {
 	Records []string          `json:"records"`
 }
 
-// accessLogger batches the access events of concurrent reads into one
-// access.log transaction: a read waits at most one flush interval plus one
-// block.
+// accessLogger batches the access events of concurrent reads into
+// access.log transactions. One flusher takes what is pending (after
+// gathering for interval, at most maxBatch events) and submits it; since
+// submit holds the node key only until the mempool accepts, the next batch
+// can follow in the same block. A read waits about one block.
 type accessLogger struct {
 	g        *Gatekeeper
 	interval time.Duration
@@ -188,7 +190,7 @@ type accessLogger struct {
 
 	mu      sync.Mutex
 	pending []pendingEvent
-	timer   *time.Timer
+	wake    chan struct{} // signalled when pending becomes non-empty
 }
 
 type pendingEvent struct {
@@ -204,7 +206,8 @@ type logOutcome struct {
 
 func (g *Gatekeeper) logger() *accessLogger {
 	g.loggerOnce.Do(func() {
-		g.accessLog = &accessLogger{g: g, interval: 5 * time.Millisecond, maxBatch: 500}
+		g.accessLog = &accessLogger{g: g, interval: 2 * time.Millisecond, maxBatch: 2000, wake: make(chan struct{}, 1)}
+		go g.accessLog.run()
 	})
 	return g.accessLog
 }
@@ -214,21 +217,13 @@ func (l *accessLogger) log(ctx context.Context, it logItem) (access.EventResult,
 	done := make(chan logOutcome, 1)
 	l.mu.Lock()
 	l.pending = append(l.pending, pendingEvent{item: it, done: done})
-	switch {
-	case len(l.pending) >= l.maxBatch:
-		batch := l.take()
-		l.mu.Unlock()
-		go l.flush(batch)
-	case l.timer == nil:
-		l.timer = time.AfterFunc(l.interval, func() {
-			l.mu.Lock()
-			batch := l.take()
-			l.mu.Unlock()
-			l.flush(batch)
-		})
-		l.mu.Unlock()
-	default:
-		l.mu.Unlock()
+	first := len(l.pending) == 1
+	l.mu.Unlock()
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case o := <-done:
@@ -238,31 +233,95 @@ func (l *accessLogger) log(ctx context.Context, it logItem) (access.EventResult,
 	}
 }
 
-// take removes the pending batch (l.mu held).
-func (l *accessLogger) take() []pendingEvent {
-	b := l.pending
-	l.pending = nil
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
+// run is the flusher: it lives as long as the process (a gatekeeper is
+// created once per custodian).
+func (l *accessLogger) run() {
+	for range l.wake {
+		time.Sleep(l.interval)
+		for {
+			l.mu.Lock()
+			n := l.fits()
+			batch := l.pending[:n:n]
+			l.pending = l.pending[n:]
+			l.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			l.flush(batch)
+		}
 	}
-	return b
 }
 
-// flush commits one access.log transaction and answers its waiters.
-func (l *accessLogger) flush(batch []pendingEvent) {
-	if len(batch) == 0 {
-		return
+// maxLogBytes keeps an access.log transaction well under the ledger's
+// transaction size limit (tx.MaxTxBytes).
+const maxLogBytes = 768 << 10
+
+// fits returns how many pending events (l.mu held) the next transaction
+// takes: at most maxBatch events, access.MaxRecordsPerTx records and about
+// maxLogBytes, and at least one.
+func (l *accessLogger) fits() int {
+	records, size := 0, 0
+	for i, p := range l.pending {
+		r := len(p.item.Records)
+		sz := len(p.item.Read.Request) + len(p.item.Read.Sig) + 64
+		for _, id := range p.item.Records {
+			sz += len(id) + 3
+		}
+		if i > 0 && (i >= l.maxBatch || records+r > access.MaxRecordsPerTx || size+sz > maxLogBytes) {
+			return i
+		}
+		records, size = records+r, size+sz
 	}
+	return len(l.pending)
+}
+
+// flush submits one access.log transaction and answers its waiters once
+// it is committed (in a goroutine, so the next batch can be submitted
+// meanwhile).
+func (l *accessLogger) flush(batch []pendingEvent) {
 	items := make([]logItem, len(batch))
 	for i, p := range batch {
 		items[i] = p.item
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := l.g.submit(ctx, access.TypeLog, map[string]any{"events": items})
+	raw, done, err := l.g.sign(ctx, access.TypeLog, map[string]any{"events": items})
+	if err != nil {
+		cancel()
+		answer(batch, cc.SubmitResult{}, err)
+		return
+	}
+	p, ok := l.g.cfg.Chain.(pipeliner)
+	if !ok {
+		res := l.g.cfg.Chain.Submit(ctx, [][]byte{raw}, true)[0]
+		done(res.Accepted && res.Height > 0)
+		cancel()
+		answer(batch, res, nil)
+		return
+	}
+	checked, wait := p.SubmitThen(ctx, raw)
+	done(checked.Accepted)
+	if wait == nil {
+		cancel()
+		answer(batch, checked, nil)
+		return
+	}
+	go func() {
+		defer cancel()
+		answer(batch, wait(ctx), nil)
+	}()
+}
+
+// answer hands each waiter of batch its event's outcome from res.
+func answer(batch []pendingEvent, res cc.SubmitResult, err error) {
 	var data struct {
 		Events []access.EventResult `json:"events"`
+	}
+	if err == nil && (!res.Accepted || res.Height == 0) {
+		k := cc.KindFromCode(res.Code)
+		if res.Code == 0 {
+			k = cc.Unavailable
+		}
+		err = &cc.Error{Op: access.TypeLog, Kind: k, Msg: trimLog(res.Log)}
 	}
 	if err == nil {
 		if jerr := json.Unmarshal(res.Data, &data); jerr != nil || len(data.Events) != len(batch) {

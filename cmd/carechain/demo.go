@@ -48,6 +48,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 					return err
 				}
 			}
+			sigs := stopSignals()
 			pop := seed.NewPopulation(seedStr, patients)
 			if _, err := os.Stat(filepath.Join(home, "config", "genesis.json")); os.IsNotExist(err) {
 				if err := createDemoHome(home, httpAddr, pop); err != nil {
@@ -85,7 +86,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				return err
 			}
 			printDemoGuide(home, r.addr, pop, demoPatientRef(r.node, pop))
-			sig := waitForSignal()
+			sig := <-sigs
 			fmt.Printf("\n%s: stopping (the chain continues from here next time: carechain demo --home %s)\n", sig, home)
 			return r.stop()
 		},

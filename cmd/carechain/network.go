@@ -218,6 +218,7 @@ func newTestnetStartCmd() *cobra.Command {
 		Short: "Run every node of a testnet directory as a separate process until Ctrl-C",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			sigs := stopSignals()
 			homes, _ := filepath.Glob(filepath.Join(dir, "node*"))
 			sort.Strings(homes)
 			if len(homes) == 0 {
@@ -242,7 +243,7 @@ func newTestnetStartCmd() *cobra.Command {
 				fmt.Printf("started %s (pid %d, API %s)\n", h, p.Process.Pid, loadSettings(h).HTTP)
 			}
 			fmt.Println("Ctrl-C stops all nodes.")
-			waitForSignal()
+			<-sigs
 			for _, p := range procs {
 				p.Process.Signal(syscall.SIGTERM)
 			}

@@ -102,12 +102,13 @@ func (r *running) stop() error {
 	return r.node.Close()
 }
 
-// waitForSignal blocks until SIGINT or SIGTERM.
-func waitForSignal() os.Signal {
+// stopSignals starts catching SIGINT and SIGTERM now, before a node
+// starts, so a signal that arrives while it starts stops it cleanly too;
+// receive from the channel to wait.
+func stopSignals() <-chan os.Signal {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(ch)
-	return <-ch
+	return ch
 }
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -123,6 +124,7 @@ func newStartCmd(g *globals) *cobra.Command {
 			if httpAddr == "" {
 				httpAddr = loadSettings(home).HTTP
 			}
+			sigs := stopSignals()
 			log, closeLog, err := newLogger(home)
 			if err != nil {
 				return err
@@ -135,7 +137,7 @@ func newStartCmd(g *globals) *cobra.Command {
 			st, _ := r.node.Status(context.Background())
 			fmt.Printf("carechain node %s on chain %s at height %d\n  API:     http://%s/v1/status\n  CometBFT RPC: %s\n  log:     %s\nCtrl-C stops.\n",
 				st.Moniker, st.ChainID, st.LatestHeight, r.addr, r.node.Node.RPCAddr(), filepath.Join(home, "carechain.log"))
-			sig := waitForSignal()
+			sig := <-sigs
 			fmt.Printf("\n%s: stopping…\n", sig)
 			return r.stop()
 		},
