@@ -21,13 +21,17 @@ const WritePrefix = "carechain-write-v1\n"
 // gatekeeper checks freshness (Issued within ReadWindow of its clock) and
 // remembers nonces against replay.
 type WriteRequest struct {
-	ChainID string    `json:"chain_id"`
-	Author  cc.DID    `json:"author"`
-	Org     string    `json:"org"`               // the custodian organization, of which the author is a member
-	Patient cc.DID    `json:"patient,omitempty"` // the patient DID a Patient resource in the body is bound to
-	Body    string    `json:"body"`              // base64url (unpadded) SHA-256 of the request body
-	Issued  time.Time `json:"issued"`
-	Nonce   string    `json:"nonce"`
+	ChainID string `json:"chain_id"`
+	Author  cc.DID `json:"author"`
+	Org     string `json:"org"`               // the custodian organization, of which the author is a member
+	Patient cc.DID `json:"patient,omitempty"` // the patient DID a Patient resource in the body is bound to
+	// Custodial asks the custodian to create a custodial patient DID for
+	// the Patient in the body (a person without a DID); Patient is then
+	// empty.
+	Custodial bool      `json:"custodial,omitempty"`
+	Body      string    `json:"body"` // base64url (unpadded) SHA-256 of the request body
+	Issued    time.Time `json:"issued"`
+	Nonce     string    `json:"nonce"`
 }
 
 // BodyHash returns the WriteRequest.Body value for body.
@@ -82,6 +86,9 @@ func checkWrite(op string, w *WriteRequest) error {
 	if w.Patient != "" {
 		if err := cc.CheckDID(op, "patient", w.Patient); err != nil {
 			return err
+		}
+		if w.Custodial {
+			return bad("a custodial write creates the patient's DID: give no patient")
 		}
 	}
 	if b, err := base64.RawURLEncoding.DecodeString(w.Body); err != nil || len(b) != sha256.Size {

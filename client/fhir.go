@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	cc "carechain"
 	"carechain/access"
+	"carechain/identity"
 )
 
 // nonce returns a fresh random nonce for a signed request.
@@ -39,18 +41,33 @@ type IngestSummary struct {
 	Created, Updated, Existing int
 	ByType                     map[string]int // created or updated, by resource type
 	Height                     int64
+	// Patient and ClaimCode answer a custodial ingest: the patient DID
+	// created and the one-time code to hand to the person.
+	Patient   cc.DID
+	ClaimCode string
 }
 
 // Ingest posts a FHIR Bundle (or, with resourceType, one resource) to the
 // custodian org's gatekeeper, signed by s (a practitioner of org). patient
 // is the DID the bundle's Patient belongs to (empty for directory data).
 func (c *Client) Ingest(ctx context.Context, s *Signer, org string, patient cc.DID, resourceType string, body []byte) (*IngestSummary, error) {
+	return c.ingest(ctx, s, access.WriteRequest{Org: org, Patient: patient}, resourceType, body)
+}
+
+// IngestCustodial is Ingest for a person without a DID: the custodian
+// creates a custodial patient DID for the bundle's Patient and answers it
+// with the one-time claim code to hand to the person (see Claim).
+func (c *Client) IngestCustodial(ctx context.Context, s *Signer, org string, body []byte) (*IngestSummary, error) {
+	return c.ingest(ctx, s, access.WriteRequest{Org: org, Custodial: true}, "", body)
+}
+
+func (c *Client) ingest(ctx context.Context, s *Signer, w access.WriteRequest, resourceType string, body []byte) (*IngestSummary, error) {
 	chainID, err := c.ChainID(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sw, err := access.SignWrite(access.WriteRequest{ChainID: chainID, Author: s.DID, Org: org, Patient: patient,
-		Body: access.BodyHash(body), Issued: time.Now().UTC(), Nonce: nonce()}, s.Key)
+	w.ChainID, w.Author, w.Body, w.Issued, w.Nonce = chainID, s.DID, access.BodyHash(body), time.Now().UTC(), nonce()
+	sw, err := access.SignWrite(w, s.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +79,8 @@ func (c *Client) Ingest(ctx context.Context, s *Signer, org string, patient cc.D
 	if err != nil {
 		return nil, err
 	}
-	sum := &IngestSummary{ByType: map[string]int{}, Height: resp.Height}
+	sum := &IngestSummary{ByType: map[string]int{}, Height: resp.Height,
+		Patient: cc.DID(resp.Header.Get("Carechain-Patient")), ClaimCode: resp.Header.Get("Carechain-Claim-Code")}
 	if resourceType != "" {
 		loc := resp.Header.Get("Location")
 		sum.ByType[resourceType]++
@@ -212,4 +230,17 @@ func outcomeError(op string, status int, body []byte) error {
 		msg = http.StatusText(status)
 	}
 	return &cc.Error{Op: op, Kind: k, Msg: msg}
+}
+
+// Claim claims the custodial DID did with the one-time code, moving it to
+// newKey (the person's own key, which signs the proof). The node relays it
+// to the ledger, which checks the code.
+func (c *Client) Claim(ctx context.Context, did cc.DID, code string, newKey ed25519.PrivateKey) error {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return err
+	}
+	pub, proof := identity.SignClaimProof(newKey, chainID, did)
+	body, _ := json.Marshal(map[string]string{"did": string(did), "code": code, "public_key": pub, "proof": proof})
+	return c.do(ctx, http.MethodPost, "/v1/claims", body, nil)
 }

@@ -32,6 +32,10 @@ type IngestResult struct {
 	IDs      []string       `json:"ids"` // created and updated, sorted
 	Entries  []EntryResult  `json:"entries"`
 	Height   int64          `json:"height"`
+	// Patient and ClaimCode are set by a custodial ingest: the patient
+	// DID created and the one-time code to hand to the person.
+	Patient   cc.DID `json:"patient,omitempty"`
+	ClaimCode string `json:"claim_code,omitempty"`
 }
 
 // EntryResult is the outcome of one bundle entry, in bundle order.

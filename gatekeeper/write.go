@@ -70,7 +70,25 @@ func (g *Gatekeeper) Ingest(ctx context.Context, body []byte, sw access.SignedRe
 			return nil, err
 		}
 	}
-	return g.IngestBundle(ctx, body, Submitter{Author: w.Author, AuthorOrg: w.Org, Patient: w.Patient})
+	who := Submitter{Author: w.Author, AuthorOrg: w.Org, Patient: w.Patient}
+	var code string
+	if w.Custodial {
+		// Validate first, so an invalid bundle creates no DID.
+		if _, err := fhir.ParseBundleForResolve(body); err != nil {
+			return nil, err
+		}
+		if who.Patient, code, err = g.createCustodial(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := g.IngestBundle(ctx, body, who)
+	if err != nil {
+		return nil, err
+	}
+	if w.Custodial {
+		res.Patient, res.ClaimCode = who.Patient, code
+	}
+	return res, nil
 }
 
 // singleEntryBundle wraps one resource of typ in a transaction bundle that

@@ -126,6 +126,12 @@ func (s *Server) fhirIngest(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, s.log, err)
 		return
 	}
+	if res.ClaimCode != "" {
+		// Shown once, to the practitioner who hands it to the person.
+		w.Header().Set("Carechain-Patient", string(res.Patient))
+		w.Header().Set("Carechain-Claim-Code", res.ClaimCode)
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	if typ != "" && len(res.Entries) == 1 {
 		e := res.Entries[0]
 		w.Header().Set("Location", baseURL(r)+e.Ref+"/_history/"+strconv.Itoa(e.Version))

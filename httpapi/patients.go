@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"io"
 	"net/http"
 	"time"
 
@@ -8,6 +9,8 @@ import (
 	"carechain/access"
 	"carechain/consent"
 	"carechain/fhir"
+	"carechain/gatekeeper"
+	"carechain/identity"
 	"carechain/records"
 )
 
@@ -29,6 +32,46 @@ func (s *Server) patientRoutes() {
 	s.mux.HandleFunc("GET /v1/patients/{did}/records", s.getPatientRecords)
 	s.mux.HandleFunc("GET /v1/patients/{did}/breakglass", s.getBreakGlass)
 	s.mux.HandleFunc("GET /v1/orgs/{id}/breakglass-reviews", s.getReviews)
+	s.mux.HandleFunc("POST /v1/claims", s.postClaim)
+}
+
+// postClaim relays a person's claim of a custodial DID (gatekeeper.Claim)
+// through the gatekeeper of the organization that created it.
+func (s *Server) postClaim(w http.ResponseWriter, r *http.Request) {
+	var c gatekeeper.Claim
+	if err := cc.DecodeStrict("claim", "claim", mustRead(r), &c); err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	links, err := identity.LinksOf(s.chain.State(), c.DID)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	for _, l := range links {
+		if !l.Custodial {
+			continue
+		}
+		g, err := s.gatekeeper(l.Org)
+		if err != nil {
+			writeError(w, s.log, cc.Errorf("claim", cc.NotFound, "%s is custodial at %s, whose records this node does not hold: claim at its node", c.DID, l.Org))
+			return
+		}
+		if err := g.Claim(r.Context(), c); err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"did": c.DID, "claimed": true})
+		return
+	}
+	writeError(w, s.log, cc.Errorf("claim", cc.NotFound, "%s is not a custodial DID awaiting its claim", cc.Echo(string(c.DID))))
+}
+
+// mustRead reads a small JSON request body (at most 64 KiB; more is cut
+// and then fails to decode).
+func mustRead(r *http.Request) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	return b
 }
 
 // getAccessLog answers the patient's access log, newest first, as JSON or,

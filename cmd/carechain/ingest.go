@@ -163,6 +163,7 @@ type ingestFileResult struct {
 	Type      string `json:"resource_type"`
 	Resources int    `json:"resources"` // in the file
 	Patient   cc.DID `json:"patient,omitempty"`
+	ClaimCode string `json:"claim_code,omitempty"` // --custodial: the one-time code to hand to the person
 	Created   int    `json:"created"`
 	Updated   int    `json:"updated"`
 	Existing  int    `json:"existing"`
@@ -191,12 +192,13 @@ type ingestReport struct {
 }
 
 type ingestOptions struct {
-	keys    keyFlags
-	key     string
-	org     string
-	patient string
-	workers int
-	timeout time.Duration
+	keys      keyFlags
+	key       string
+	org       string
+	patient   string
+	custodial bool
+	workers   int
+	timeout   time.Duration
 }
 
 func newIngestCmd(g *globals) *cobra.Command {
@@ -227,6 +229,7 @@ continue; the exit code is then that of the first failed file.`,
 	c.Flags().StringVar(&o.key, "key", "", "keystore name of the practitioner who submits the records")
 	c.Flags().StringVar(&o.org, "org", "", "custodian organization id (whose gatekeeper stores the records)")
 	c.Flags().StringVar(&o.patient, "patient", "", "DID of the patient the patient bundles belong to")
+	c.Flags().BoolVar(&o.custodial, "custodial", false, "for people without a DID: the custodian creates a custodial patient DID per file that holds a Patient and answers a one-time claim code to hand to the person (carechain claim)")
 	c.Flags().IntVar(&o.workers, "workers", 2, "files sent at the same time")
 	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "time allowed for one file")
 	return c
@@ -245,6 +248,9 @@ func (g *globals) ingest(o *ingestOptions, args []string) error {
 	patient := cc.DID(o.patient)
 	if o.patient != "" && !patient.Valid() {
 		return usageError{fmt.Errorf("--patient %q is not a DID (did:cc:…)", o.patient)}
+	}
+	if o.patient != "" && o.custodial {
+		return usageError{fmt.Errorf("--patient and --custodial exclude each other: a custodial ingest creates the patient's DID")}
 	}
 	if o.workers < 1 {
 		return usageError{fmt.Errorf("--workers must be at least 1")}
@@ -450,9 +456,17 @@ func ingestOne(c *client.Client, s *client.Signer, o *ingestOptions, f ingestFil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	sum, err := c.Ingest(ctx, s, o.org, patient, typ, body)
+	var sum *client.IngestSummary
+	if o.custodial && f.Patients > 0 {
+		sum, err = c.IngestCustodial(ctx, s, o.org, body)
+	} else {
+		sum, err = c.Ingest(ctx, s, o.org, patient, typ, body)
+	}
 	if err != nil {
 		return err
+	}
+	if sum.ClaimCode != "" {
+		r.Patient, r.ClaimCode = sum.Patient, sum.ClaimCode
 	}
 	r.Created, r.Updated, r.Existing, r.Height, r.byType = sum.Created, sum.Updated, sum.Existing, sum.Height, sum.ByType
 	return nil
@@ -466,6 +480,11 @@ func printIngestReport(w io.Writer, rep *ingestReport, elapsed time.Duration) {
 		fmt.Fprintf(tw, "height\t%d\n", rep.Height)
 	}
 	fmt.Fprintf(tw, "elapsed\t%s (%.0f resources/s)\n", elapsed.Round(time.Millisecond), rep.ResourcesPerSecond)
+	for _, r := range rep.Results {
+		if r.ClaimCode != "" {
+			fmt.Fprintf(tw, "custodial DID\t%s for %s: claim code %s (hand it to the person: carechain claim %s --code …)\n", r.Patient, filepath.Base(r.File), r.ClaimCode, r.Patient)
+		}
+	}
 	tw.Flush()
 	types := make([]string, 0, len(rep.InFiles))
 	for t := range rep.InFiles {
