@@ -131,6 +131,13 @@ func TestIngestKillRecoverTamper(t *testing.T) {
 	}
 	lap("verified after recovery: %s", strings.TrimSpace(lastLine(r.Stdout, "record vault")))
 
+	// Rotating the KEK keeps every record readable under the new key.
+	mustCLI(t, "vault", "rotate-kek", "--home", nw.homes[0])
+	if r := mustCLI(t, "verify", "--home", nw.homes[0]); !strings.Contains(r.Stdout, "record vault:      ok") {
+		t.Fatalf("verify after KEK rotation:\n%s", r.Stdout)
+	}
+	lap("KEK rotated and verified")
+
 	// Tamper with one stored blob: verify names it, and a read of it fails.
 	id := tamperVault(t, filepath.Join(nw.homes[0], "data", "vault"))
 	r = runCLI(t, "verify", "--home", nw.homes[0])
