@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -107,5 +109,15 @@ func TestRecordsAcrossNodes(t *testing.T) {
 		if !ids[r.AccessEvent] || !ids[direct.AccessEvent] || len(log) != 2 {
 			t.Errorf("node%d access log %d events, want the relayed and the direct read", i, len(log))
 		}
+		// Each event is provable against a validator-signed header, offline.
+		var proof []byte
+		if err := nw.clients[i].Get(ctx, "/v1/proofs?key="+url.QueryEscape(log[0].ProofKey), &proof); err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "proof.json")
+		if err := os.WriteFile(file, proof, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mustCLI(t, "verify-proof", file, "--genesis", filepath.Join(nw.homes[i], "config", "genesis.json"))
 	}
 }
