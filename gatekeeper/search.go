@@ -227,22 +227,19 @@ func (g *Gatekeeper) matches(q *Query, a *cc.RecordAnchor) bool {
 // see are left out as if they did not exist; erased records are left out.
 // A page without matches logs nothing.
 func (g *Gatekeeper) Search(ctx context.Context, sr access.SignedRead) (*SearchResult, error) {
-	req, err := g.verifyRead(sr, access.ActionSearch)
-	if err != nil {
-		return nil, err
-	}
-	q, err := ParseQuery(req.Query)
-	if err != nil {
-		return nil, err
-	}
-	return g.search(ctx, sr, req, q)
+	return g.search(ctx, sr, access.ActionSearch)
 }
 
 // Everything answers a signed export (action "export", Patient/{id}/$everything):
 // every record of the patient held here that the requester may see, one
 // page (the request's query may give _count, _offset and _type).
 func (g *Gatekeeper) Everything(ctx context.Context, sr access.SignedRead) (*SearchResult, error) {
-	req, err := g.verifyRead(sr, access.ActionExport)
+	return g.search(ctx, sr, access.ActionExport)
+}
+
+// search verifies a signed search or export and answers one page.
+func (g *Gatekeeper) search(ctx context.Context, sr access.SignedRead, action string) (*SearchResult, error) {
+	req, err := g.verifyRead(sr, action)
 	if err != nil {
 		return nil, err
 	}
@@ -250,10 +247,6 @@ func (g *Gatekeeper) Everything(ctx context.Context, sr access.SignedRead) (*Sea
 	if err != nil {
 		return nil, err
 	}
-	return g.search(ctx, sr, req, q)
-}
-
-func (g *Gatekeeper) search(ctx context.Context, sr access.SignedRead, req *access.ReadRequest, q *Query) (*SearchResult, error) {
 	state := g.cfg.Chain.State()
 	out := &SearchResult{Offset: q.Offset, Count: q.Count, Release: Release{Records: []Released{}}}
 	if q.PatientRef != "" {

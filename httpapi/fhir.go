@@ -158,24 +158,25 @@ func (s *Server) fhirIngest(w http.ResponseWriter, r *http.Request) {
 
 func etag(version int) string { return `W/"` + strconv.Itoa(version) + `"` }
 
-// signedRequest decodes the request inside a signed read (the gatekeeper
-// verifies it), to route it and to check it is for this HTTP request.
-func signedRequest(sr access.SignedRead) (*access.ReadRequest, error) {
+// signedRead returns a read's signed request (Carechain-Read) and the
+// request inside it, decoded to route it and to check it is for this HTTP
+// request (the gatekeeper verifies the signature), after checking the
+// relay signature of a read another node forwarded.
+func (s *Server) signedRead(r *http.Request) (access.SignedRead, *access.ReadRequest, error) {
+	sr, err := signed(r, access.HeaderRead)
+	if err != nil {
+		return sr, nil, err
+	}
 	var req access.ReadRequest
 	if json.Unmarshal(sr.Request, &req) != nil {
-		return nil, cc.Errorf("fhir", cc.Malformed, "the signed read request is not JSON")
+		return sr, nil, cc.Errorf("fhir", cc.Malformed, "the signed read request is not JSON")
 	}
-	return &req, nil
+	return sr, &req, s.checkRelay(r)
 }
 
 // fhirRead answers read, vread and _history of one record.
 func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
-	sr, err := signed(r, access.HeaderRead)
-	if err != nil {
-		writeOutcome(w, s.log, err)
-		return
-	}
-	req, err := signedRequest(sr)
+	sr, req, err := s.signedRead(r)
 	if err != nil {
 		writeOutcome(w, s.log, err)
 		return
@@ -194,10 +195,6 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 			writeOutcome(w, s.log, cc.Errorf("fhir", cc.NotFound, "no such record"))
 			return
 		}
-	}
-	if err := s.checkRelay(r); err != nil {
-		writeOutcome(w, s.log, err)
-		return
 	}
 	g, err := s.custodianOf(id)
 	if err != nil {
@@ -268,12 +265,7 @@ func (s *Server) fhirEverything(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, typ, patientRef string) {
-	sr, err := signed(r, access.HeaderRead)
-	if err != nil {
-		writeOutcome(w, s.log, err)
-		return
-	}
-	req, err := signedRequest(sr)
+	sr, req, err := s.signedRead(r)
 	if err != nil {
 		writeOutcome(w, s.log, err)
 		return
@@ -294,10 +286,6 @@ func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, 
 	empty := func() {
 		b, _ := fhir.SearchSet(nil, 0, baseURL(r)+r.URL.RequestURI()[len("/fhir/"):])
 		writeFHIR(w, http.StatusOK, b)
-	}
-	if err := s.checkRelay(r); err != nil {
-		writeOutcome(w, s.log, err)
-		return
 	}
 	g, err := s.custodianOf(patientRef)
 	if err != nil {
