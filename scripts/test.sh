@@ -20,9 +20,11 @@ echo "== all tests (real CometBFT nodes, multi-process testnet)"
 go test -count=1 -timeout 30m ./...
 
 echo "== short fuzz runs ($FUZZTIME each)"
-for target in $(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/func //' | sort -u); do
-  pkg=$(grep -rlE "^func ${target}\(" --include='*_test.go' . | head -1 | xargs dirname)
-  echo "-- $target in $pkg"
-  go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=50x "$pkg"
+# Every (package, fuzz target) pair: two packages may use the same name.
+grep -rlE '^func Fuzz[A-Za-z0-9_]+\(' --include='*_test.go' . | xargs -n1 dirname | sort -u | while read -r pkg; do
+  for target in $(grep -hoE '^func (Fuzz[A-Za-z0-9_]+)' "$pkg"/*_test.go | sed 's/func //' | sort -u); do
+    echo "-- $target in $pkg"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" -fuzzminimizetime=50x "$pkg"
+  done
 done
 echo "all tests passed"
