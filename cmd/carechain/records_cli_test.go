@@ -351,6 +351,28 @@ func TestIngestFHIRAccessLog(t *testing.T) {
 			t.Errorf("fhir get %v: exit %d\nstdout %.300s\nstderr %s", who, code, out, stderr)
 		}
 	}
+	// The patient grants Northside's physician their Patient resource for
+	// treatment, then revokes it: read, then not found.
+	north := []string{"fhir", "get", "/fhir/" + ref, "--key", "northside-physician", "--patient", string(patient), "--purpose", "TREAT"}
+	if _, _, code := run(t, env, north...); code != exitNotFound {
+		t.Errorf("northside before the consent: exit %d, want %d", code, exitNotFound)
+	}
+	out, stderr, code = run(t, env, "tx", "consent-grant", "--key", "patient-001", "--to-did", string(did("northside-physician")), "--type", "Patient", "--purpose", "TREAT", "--until", "2099-01-01", "-o", "json")
+	var granted struct {
+		Data struct{ ID string } `json:"data"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &granted) != nil || granted.Data.ID == "" {
+		t.Fatalf("consent-grant: exit %d %s %s", code, out, stderr)
+	}
+	if _, stderr, code := run(t, env, north...); code != 0 {
+		t.Errorf("northside under the consent: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := run(t, env, "tx", "consent-revoke", granted.Data.ID, "--key", "patient-001"); code != 0 {
+		t.Fatalf("consent-revoke: exit %d: %s", code, stderr)
+	}
+	if _, _, code := run(t, env, north...); code != exitNotFound {
+		t.Errorf("northside after the revocation: exit %d, want %d", code, exitNotFound)
+	}
 	// A stranger learns nothing: not found, like a missing record.
 	if _, stderr, code := run(t, env, "fhir", "get", "/fhir/"+ref, "--key", "nri-researcher", "--patient", string(patient), "--purpose", "TREAT"); code != exitNotFound {
 		t.Errorf("stranger: exit %d, want %d: %s", code, exitNotFound, stderr)
