@@ -10,13 +10,14 @@ import (
 	"carechain/consent"
 	"carechain/identity"
 	"carechain/records"
+	"carechain/supply"
 )
 
 // Domain returns the Config that wires carechain's domain packages into the
 // App: their transaction handlers, signer-key resolution and genesis.
 func Domain(log *slog.Logger) Config {
 	handlers := map[string]cc.Handler{}
-	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers()} {
+	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers()} {
 		for typ, h := range hs {
 			if _, dup := handlers[typ]; dup {
 				panic("ledger: two domain packages define transaction type " + typ)

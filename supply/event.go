@@ -1,0 +1,359 @@
+package supply
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	cc "carechain"
+)
+
+// Limits of a supply.capture transaction.
+const (
+	// MaxEventsPerTx is the most events one supply.capture may carry.
+	MaxEventsPerTx = 1000
+	// MaxEPCsPerEvent is the most EPCs (epcs plus child_epcs) one event
+	// may list.
+	MaxEPCsPerEvent = 1000
+	// MaxEPCsPerTx is the most EPCs all events of a transaction may list
+	// together.
+	MaxEPCsPerTx = 20000
+	// MaxEPCLen is the longest EPC URI, in bytes.
+	MaxEPCLen = 128
+	// MaxURILen is the longest event id, location, party, biz_step or
+	// disposition, in bytes.
+	MaxURILen = 256
+	// MaxLotLen is the longest lot number, in bytes.
+	MaxLotLen = 64
+	// MaxLinks is the most sources (and the most destinations) per event.
+	MaxLinks = 16
+	// MaxSensors is the most sensor reports per event.
+	MaxSensors = 64
+	// MinMilliC and MaxMilliC bound a temperature in milli-degrees Celsius.
+	MinMilliC = -273150
+	MaxMilliC = 1000000
+)
+
+// The EPCIS event types and actions.
+const (
+	ObjectEvent      = "ObjectEvent"
+	AggregationEvent = "AggregationEvent"
+	TransactionEvent = "TransactionEvent"
+	AssociationEvent = "AssociationEvent"
+
+	ActionAdd     = "ADD"
+	ActionObserve = "OBSERVE"
+	ActionDelete  = "DELETE"
+)
+
+// The CBV business steps with a custody effect (bare CBV words).
+const (
+	StepCommissioning   = "commissioning"
+	StepShipping        = "shipping"
+	StepReceiving       = "receiving"
+	StepDecommissioning = "decommissioning"
+)
+
+// The source/destination types that name an organization.
+const (
+	PartyOwning     = "owning_party"
+	PartyPossessing = "possessing_party"
+)
+
+// capturePayload is the payload of "supply.capture". Each element of
+// Events is an Event, decoded strictly on its own.
+type capturePayload struct {
+	Org    string            `json:"org"`
+	Events []json.RawMessage `json:"events"`
+}
+
+// Event is one normalized EPCIS 2.0 event as it travels on-chain: the
+// custody-relevant subset of epcis.Event, with plain strings and integers
+// only (no floats). Absent optional fields are empty.
+type Event struct {
+	Type         string   `json:"type"`        // ObjectEvent, AggregationEvent, TransactionEvent or AssociationEvent
+	Action       string   `json:"action"`      // ADD, OBSERVE or DELETE
+	EventTime    string   `json:"event_time"`  // RFC 3339 with a zone offset
+	EventID      string   `json:"event_id"`    // optional, e.g. "ni:///sha-256;…" or a URN
+	EPCs         []string `json:"epcs"`        // epcList
+	ParentID     string   `json:"parent_id"`   // AggregationEvent (required), TransactionEvent, AssociationEvent
+	ChildEPCs    []string `json:"child_epcs"`  // AggregationEvent, AssociationEvent
+	BizStep      string   `json:"biz_step"`    // bare CBV word ("shipping") or a URI
+	Disposition  string   `json:"disposition"` // bare CBV word ("in_transit") or a URI
+	ReadPoint    string   `json:"read_point"`  // urn:epc:id:sgln:… or https://id.gs1.org/414/…
+	BizLocation  string   `json:"biz_location"`
+	Sources      []Link   `json:"sources"`
+	Destinations []Link   `json:"destinations"`
+	Lot          string   `json:"lot"`    // ilmd lotNumber
+	Expiry       string   `json:"expiry"` // ilmd itemExpirationDate, YYYY-MM-DD
+	Sensors      []Sensor `json:"sensors"`
+}
+
+// Link is a source or destination: Type is "owning_party",
+// "possessing_party", "location" or a URI; ID is the party or location.
+// For a party that is a carechain organization, ID is the organization id
+// ("distrib-1") or "org:" followed by it ("org:distrib-1").
+type Link struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// Sensor is one sensor report. Temperatures are integers in
+// milli-degrees Celsius (°C × 1000), converted by the adapter, so that no
+// float reaches the state.
+type Sensor struct {
+	Type        string `json:"type"` // "Temperature" (gs1:Temperature as a bare word) or a URI
+	Time        string `json:"time"` // RFC 3339, optional (the event time when empty)
+	ValueMilliC int64  `json:"value_milli_c"`
+}
+
+// printable reports whether s is 1..max printable ASCII bytes without
+// spaces.
+func printable(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// digits reports whether s is n decimal digits (any count when n is 0,
+// but at least one).
+func digits(s string, n int) bool {
+	if s == "" || n > 0 && len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// epcParts reports whether body is n non-empty '.'-separated parts, all
+// digits except possibly the last (a serial, which may be alphanumeric).
+func epcParts(body string, n int) bool {
+	parts := strings.Split(body, ".")
+	if len(parts) != n {
+		return false
+	}
+	for i, p := range parts {
+		if p == "" || i < n-1 && !digits(p, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidEPC reports whether s is an instance-level EPC this package tracks:
+// a pure-identity URN urn:epc:id:sgtin:C.I.S, urn:epc:id:sscc:C.S,
+// urn:epc:id:grai:C.A.S or urn:epc:id:giai:C.A, or a GS1 Digital Link
+// https://id.gs1.org/01/{14 digits}/21/{serial} or
+// https://id.gs1.org/00/{18 digits}; at most MaxEPCLen printable bytes.
+// It checks syntax only (no check digits: the adapter does that).
+func ValidEPC(s string) bool {
+	if !printable(s, MaxEPCLen) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(s, "urn:epc:id:sgtin:"):
+		return epcParts(s[len("urn:epc:id:sgtin:"):], 3)
+	case strings.HasPrefix(s, "urn:epc:id:sscc:"):
+		return epcParts(s[len("urn:epc:id:sscc:"):], 2) && !strings.ContainsFunc(s[len("urn:epc:id:sscc:"):], func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	case strings.HasPrefix(s, "urn:epc:id:grai:"):
+		return epcParts(s[len("urn:epc:id:grai:"):], 3)
+	case strings.HasPrefix(s, "urn:epc:id:giai:"):
+		return epcParts(s[len("urn:epc:id:giai:"):], 2)
+	case strings.HasPrefix(s, "https://id.gs1.org/01/"):
+		rest := s[len("https://id.gs1.org/01/"):]
+		gtin, serial, ok := strings.Cut(rest, "/21/")
+		return ok && digits(gtin, 14) && serial != "" && !strings.Contains(serial, "/")
+	case strings.HasPrefix(s, "https://id.gs1.org/00/"):
+		return digits(s[len("https://id.gs1.org/00/"):], 18)
+	}
+	return false
+}
+
+// ValidLocation reports whether s is a location identifier: an SGLN URN
+// (urn:epc:id:sgln:C.L.E) or a Digital Link https://id.gs1.org/414/{13
+// digits}[/254/{extension}], at most MaxURILen printable bytes.
+func ValidLocation(s string) bool {
+	if !printable(s, MaxURILen) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(s, "urn:epc:id:sgln:"):
+		parts := strings.Split(s[len("urn:epc:id:sgln:"):], ".")
+		return len(parts) == 3 && digits(parts[0], 0) && digits(parts[1], 0) && parts[2] != ""
+	case strings.HasPrefix(s, "https://id.gs1.org/414/"):
+		rest := s[len("https://id.gs1.org/414/"):]
+		gln, ext, hasExt := strings.Cut(rest, "/254/")
+		return digits(gln, 13) && (!hasExt || ext != "" && !strings.Contains(ext, "/"))
+	}
+	return false
+}
+
+// validTerm reports whether s is a bare CBV word ([a-z_]{1,64}) or a URI
+// (contains ':'), at most MaxURILen printable bytes.
+func validTerm(s string) bool {
+	if !printable(s, MaxURILen) {
+		return false
+	}
+	if strings.Contains(s, ":") {
+		return true
+	}
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// validLot reports whether s is a lot number: 1..MaxLotLen printable ASCII
+// bytes without spaces.
+func validLot(s string) bool { return printable(s, MaxLotLen) }
+
+// PartyOrg returns the organization id a party link names: the id itself
+// or the id after "org:", if it is a valid organization id.
+func PartyOrg(id string) (string, bool) {
+	org := strings.TrimPrefix(id, "org:")
+	return org, cc.ValidOrgID(org)
+}
+
+// checkEvent validates one event's fields, without the state. Violations
+// are cc.Invalid naming events[i].
+func checkEvent(op string, i int, ev *Event) error {
+	bad := func(format string, args ...any) error {
+		return cc.Errorf(op, cc.Invalid, "events[%d]: "+format, append([]any{i}, args...)...)
+	}
+	switch ev.Type {
+	case ObjectEvent, AggregationEvent, TransactionEvent, AssociationEvent:
+	case "TransformationEvent":
+		return bad("TransformationEvent is not supported on the ledger yet")
+	default:
+		return bad("type %q must be ObjectEvent, AggregationEvent, TransactionEvent or AssociationEvent", cc.Echo(ev.Type))
+	}
+	switch ev.Action {
+	case ActionAdd, ActionObserve, ActionDelete:
+	default:
+		return bad("action %q must be ADD, OBSERVE or DELETE", cc.Echo(ev.Action))
+	}
+	if _, err := time.Parse(time.RFC3339, ev.EventTime); err != nil {
+		return bad("event_time %q must be an RFC 3339 time with a zone offset", cc.Echo(ev.EventTime))
+	}
+	if ev.EventID != "" && !printable(ev.EventID, MaxURILen) {
+		return bad("event_id must be at most %d printable bytes without spaces", MaxURILen)
+	}
+	if len(ev.EPCs)+len(ev.ChildEPCs) > MaxEPCsPerEvent {
+		return bad("at most %d EPCs per event", MaxEPCsPerEvent)
+	}
+	seen := make(map[string]bool, len(ev.EPCs)+len(ev.ChildEPCs)+1)
+	for _, list := range [][]string{ev.EPCs, ev.ChildEPCs} {
+		for _, e := range list {
+			if !ValidEPC(e) {
+				return bad("EPC %q is not an SGTIN, SSCC, GRAI or GIAI URN or GS1 Digital Link", cc.Echo(e))
+			}
+			if seen[e] {
+				return bad("EPC %s is listed twice", e)
+			}
+			seen[e] = true
+		}
+	}
+	if ev.ParentID != "" {
+		if !ValidEPC(ev.ParentID) {
+			return bad("parent_id %q is not an SGTIN, SSCC, GRAI or GIAI URN or GS1 Digital Link", cc.Echo(ev.ParentID))
+		}
+		if seen[ev.ParentID] {
+			return bad("parent_id %s is also listed as a child or EPC", ev.ParentID)
+		}
+	}
+	switch ev.Type {
+	case ObjectEvent:
+		if ev.ParentID != "" || len(ev.ChildEPCs) > 0 {
+			return bad("an ObjectEvent has no parent_id or child_epcs")
+		}
+		if len(ev.EPCs) == 0 {
+			return bad("an ObjectEvent must list epcs")
+		}
+	case AggregationEvent:
+		if ev.ParentID == "" {
+			return bad("an AggregationEvent needs a parent_id")
+		}
+		if len(ev.EPCs) > 0 {
+			return bad("an AggregationEvent lists child_epcs, not epcs")
+		}
+		if ev.Action == ActionAdd && len(ev.ChildEPCs) == 0 {
+			return bad("an AggregationEvent ADD must list child_epcs")
+		}
+	case TransactionEvent:
+		if len(ev.ChildEPCs) > 0 {
+			return bad("a TransactionEvent has no child_epcs")
+		}
+		if len(ev.EPCs) == 0 && ev.ParentID == "" {
+			return bad("a TransactionEvent must list epcs or a parent_id")
+		}
+	case AssociationEvent:
+		if len(ev.EPCs) > 0 {
+			return bad("an AssociationEvent lists child_epcs, not epcs")
+		}
+		if ev.ParentID == "" {
+			return bad("an AssociationEvent needs a parent_id")
+		}
+	}
+	if ev.BizStep != "" && !validTerm(ev.BizStep) {
+		return bad("biz_step %q must be a bare CBV word or a URI", cc.Echo(ev.BizStep))
+	}
+	if ev.Disposition != "" && !validTerm(ev.Disposition) {
+		return bad("disposition %q must be a bare CBV word or a URI", cc.Echo(ev.Disposition))
+	}
+	if ev.ReadPoint != "" && !ValidLocation(ev.ReadPoint) {
+		return bad("read_point %q must be an SGLN URN or a GS1 Digital Link /414/ location", cc.Echo(ev.ReadPoint))
+	}
+	if ev.BizLocation != "" && !ValidLocation(ev.BizLocation) {
+		return bad("biz_location %q must be an SGLN URN or a GS1 Digital Link /414/ location", cc.Echo(ev.BizLocation))
+	}
+	for _, l := range [][]Link{ev.Sources, ev.Destinations} {
+		if len(l) > MaxLinks {
+			return bad("at most %d sources and %d destinations", MaxLinks, MaxLinks)
+		}
+		for _, k := range l {
+			if !validTerm(k.Type) || !printable(k.ID, MaxURILen) {
+				return bad("a source or destination needs a type (bare CBV word or URI) and an id of printable bytes")
+			}
+		}
+	}
+	if ev.Lot != "" && !validLot(ev.Lot) {
+		return bad("lot must be at most %d printable bytes without spaces", MaxLotLen)
+	}
+	if ev.Expiry != "" {
+		if _, err := time.Parse(time.DateOnly, ev.Expiry); err != nil {
+			return bad("expiry %q must be a date YYYY-MM-DD", cc.Echo(ev.Expiry))
+		}
+	}
+	if len(ev.Sensors) > MaxSensors {
+		return bad("at most %d sensor reports", MaxSensors)
+	}
+	for j, s := range ev.Sensors {
+		if !printable(s.Type, MaxURILen) {
+			return bad("sensors[%d]: type %q must be a word or a URI of printable bytes", j, cc.Echo(s.Type))
+		}
+		if s.Time != "" {
+			if _, err := time.Parse(time.RFC3339, s.Time); err != nil {
+				return bad("sensors[%d]: time must be an RFC 3339 time", j)
+			}
+		}
+		if s.ValueMilliC < MinMilliC || s.ValueMilliC > MaxMilliC {
+			return bad("sensors[%d]: value_milli_c %d is outside %d..%d", j, s.ValueMilliC, MinMilliC, MaxMilliC)
+		}
+	}
+	return nil
+}
