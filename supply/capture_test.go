@@ -339,6 +339,32 @@ func TestScenario(t *testing.T) {
 	}
 }
 
+// TestCommissionContainer: a container created by packing may be
+// commissioned afterwards by its creator, not by anyone else.
+func TestCommissionContainer(t *testing.T) {
+	e := baseEnv(t)
+	r := e.mustCapture(t, mfg, "pharma-co", commission(sscc("1001")))
+	if len(r.Rejected) != 0 {
+		t.Fatalf("commissioning a packed container: %+v", r)
+	}
+	c1 := e.item(t, sscc("1001"))
+	if c1.Container || c1.Lot != "LOT-A1" || len(c1.Children) != 2 || c1.Parent != sscc("2001") || c1.CommissionedAt != 11 {
+		t.Errorf("c1 = %+v", c1)
+	}
+	// Once commissioned, a second commissioning is fraud.
+	r = e.mustCapture(t, mfg, "pharma-co", commission(sscc("1001")))
+	if len(r.Rejected) != 1 {
+		t.Errorf("recommissioning a commissioned container: %+v", r)
+	}
+	// A container the distributor received is not the distributor's to commission.
+	e.mustCapture(t, mfg, "pharma-co", pack(sscc("3001"), sgtin("v3")), ship("distrib", sscc("3001")))
+	e.mustCapture(t, dist, "distrib", receive(distSite, sscc("3001")))
+	r = e.mustCapture(t, dist, "distrib", commission(sscc("3001")))
+	if len(r.Rejected) != 1 || r.Rejected[0].Alerts[0] != sscc("3001") {
+		t.Errorf("commissioning someone else's container: %+v", r)
+	}
+}
+
 func TestCaptureResultAndEvents(t *testing.T) {
 	e := newEnv(t)
 	res, err := e.capture(t, mfg, "pharma-co", commission(sgtin("a")), ev(AssociationEvent, ActionAdd, "", obj{"parent_id": "urn:epc:id:grai:0614141.12345.400", "child_epcs": []string{sgtin("a")}}))

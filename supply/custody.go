@@ -270,13 +270,20 @@ func (c *capture) event(i int, ev *Event) (outcome, error) {
 
 // commission creates the items of an ObjectEvent ADD. An EPC that exists
 // already (in any status) is a fraud signal: the event is rejected with
-// cc.Conflict and an alert per such EPC.
+// cc.Conflict and an alert per such EPC. The one exception is a container
+// that packing created (Item.Container) and that its creator still holds:
+// commissioning it afterwards (SSCCs are often commissioned after packing)
+// only records its lot, expiry and disposition.
 func (c *capture) commission(i int, ev *Event) (outcome, error) {
 	var out outcome
 	for _, epc := range ev.EPCs {
 		it, err := c.st.get(epc)
 		if err != nil {
 			return outcome{}, c.internal(err)
+		}
+		if it != nil && it.Container && it.CommissionedBy == c.org && it.Owner == c.org &&
+			(it.Status == StatusActive || it.Status == StatusReceived) {
+			continue // a container created by packing, commissioned afterwards by its creator
 		}
 		if it != nil {
 			reason := cc.Errorf(c.op, cc.Conflict, "events[%d]: EPC %s was already commissioned by %s at height %d", i, epc, it.CommissionedBy, it.CommissionedAt).Error()
@@ -290,6 +297,20 @@ func (c *capture) commission(i int, ev *Event) (outcome, error) {
 		return out, nil
 	}
 	for _, epc := range ev.EPCs {
+		if it, _ := c.st.get(epc); it != nil {
+			it.Container, it.UpdatedAt = false, c.height
+			if ev.Lot != "" {
+				it.Lot = ev.Lot
+			}
+			if ev.Expiry != "" {
+				it.Expiry = ev.Expiry
+			}
+			if ev.Disposition != "" {
+				it.Disposition = ev.Disposition
+			}
+			c.st.put(it)
+			continue
+		}
 		c.st.put(&Item{
 			EPC: epc, Owner: c.org, Status: StatusActive, Location: ev.BizLocation,
 			Lot: ev.Lot, Expiry: ev.Expiry, Disposition: ev.Disposition,
