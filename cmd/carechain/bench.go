@@ -29,6 +29,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	c.AddCommand(newBenchTxCmd())
+	c.AddCommand(newBenchRecordsCmd(g))
 	return c
 }
 
