@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -14,12 +12,10 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,7 +23,6 @@ import (
 	cc "carechain"
 	"carechain/bench"
 	"carechain/client"
-	"carechain/ledger"
 	"carechain/node"
 	"carechain/records"
 	"carechain/seed"
@@ -200,146 +195,6 @@ func syntheaFiles(dir string) (directory, patients []string, err error) {
 		return nil, nil, usageError{fmt.Errorf("%s holds no patient bundles (patients/*.json)", dir)}
 	}
 	return directory, patients, nil
-}
-
-// cpuUse is how busy the machine was during a phase.
-type cpuUse struct {
-	Cores      float64 `json:"cores"`       // used by this process (node and load generator)
-	OtherCores float64 `json:"other_cores"` // used by other processes meanwhile
-}
-
-// cpuMeter measures a phase's CPU use.
-type cpuMeter struct {
-	wall          time.Time
-	self, machine time.Duration
-}
-
-func startCPU() cpuMeter {
-	return cpuMeter{wall: time.Now(), self: bench.ProcessCPU(), machine: bench.MachineCPU()}
-}
-
-func (m cpuMeter) stop() cpuUse {
-	wall := time.Since(m.wall).Seconds()
-	if wall <= 0 {
-		return cpuUse{}
-	}
-	self := (bench.ProcessCPU() - m.self).Seconds()
-	u := cpuUse{Cores: self / wall}
-	if m.machine > 0 {
-		u.OtherCores = max(0, ((bench.MachineCPU()-m.machine).Seconds()-self)/wall)
-	}
-	return u
-}
-
-// latencyMS are latency percentiles in milliseconds.
-type latencyMS struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
-	N   int     `json:"n"`
-}
-
-// latencies summarizes ds (which it sorts).
-func latencies(ds []time.Duration) latencyMS {
-	if len(ds) == 0 {
-		return latencyMS{}
-	}
-	slices.Sort(ds)
-	at := func(q float64) float64 {
-		i := int(q*float64(len(ds))+0.5) - 1
-		i = min(max(i, 0), len(ds)-1)
-		return float64(ds[i]) / float64(time.Millisecond)
-	}
-	return latencyMS{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: float64(ds[len(ds)-1]) / float64(time.Millisecond), N: len(ds)}
-}
-
-// blockStats describes the blocks committed during a phase.
-type blockStats struct {
-	Blocks             int     `json:"blocks"`
-	IntervalMeanMS     float64 `json:"interval_mean_ms"`
-	IntervalMaxMS      float64 `json:"interval_max_ms"`
-	Txs                int     `json:"txs"`
-	AccessLogTxs       int     `json:"access_log_txs"`
-	AccessEvents       int     `json:"access_events"`
-	AccessLogTxsPerBlk float64 `json:"access_log_txs_per_block"`
-	EventsPerBlock     float64 `json:"events_per_block"`
-	EventsPerLogTx     float64 `json:"events_per_access_log_tx"`
-}
-
-// committedBlock is what the block watcher keeps of a committed block.
-type committedBlock struct {
-	at           time.Time
-	txs, logTxs  int
-	accessEvents int
-}
-
-// blockWatcher records every block the ledger commits (from its commit
-// notifier, in the App's Commit: cheap, no HTTP).
-type blockWatcher struct {
-	mu     sync.Mutex
-	blocks []committedBlock
-}
-
-var (
-	eventsPrefix = []byte(`{"events":`)
-	statusField  = []byte(`"status":`)
-)
-
-func (w *blockWatcher) commit(outs []ledger.TxOutcome) {
-	b := committedBlock{at: time.Now(), txs: len(outs)}
-	for _, o := range outs {
-		// An access.log result is {"events":[{…,"status":…},…]}.
-		if o.Code == 0 && bytes.HasPrefix(o.Data, eventsPrefix) {
-			b.logTxs++
-			b.accessEvents += bytes.Count(o.Data, statusField)
-		}
-	}
-	w.mu.Lock()
-	w.blocks = append(w.blocks, b)
-	w.mu.Unlock()
-}
-
-// stats summarizes the blocks committed in [from, to).
-func (w *blockWatcher) stats(from, to time.Time) blockStats {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var s blockStats
-	var prev time.Time
-	var gaps []time.Duration
-	for _, b := range w.blocks {
-		if b.at.Before(from) {
-			prev = b.at
-			continue
-		}
-		if !b.at.Before(to) {
-			break
-		}
-		s.Blocks++
-		s.Txs += b.txs
-		s.AccessLogTxs += b.logTxs
-		s.AccessEvents += b.accessEvents
-		if !prev.IsZero() {
-			gaps = append(gaps, b.at.Sub(prev))
-		}
-		prev = b.at
-	}
-	if len(gaps) > 0 {
-		var sum time.Duration
-		for _, g := range gaps {
-			sum += g
-			s.IntervalMaxMS = max(s.IntervalMaxMS, float64(g)/float64(time.Millisecond))
-		}
-		s.IntervalMeanMS = float64(sum) / float64(len(gaps)) / float64(time.Millisecond)
-	}
-	if s.Blocks > 0 {
-		s.AccessLogTxsPerBlk = float64(s.AccessLogTxs) / float64(s.Blocks)
-		s.EventsPerBlock = float64(s.AccessEvents) / float64(s.Blocks)
-	}
-	if s.AccessLogTxs > 0 {
-		s.EventsPerLogTx = float64(s.AccessEvents) / float64(s.AccessLogTxs)
-	}
-	return s
 }
 
 // bundleResult is the outcome of one ingested bundle.
@@ -731,203 +586,4 @@ func trimName(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
-}
-
-// benchReader is a patient reading its own records.
-type benchReader struct {
-	signer  *client.Signer
-	patient cc.DID
-	ids     []string
-}
-
-// readSample is one finished read.
-type readSample struct {
-	end     time.Time
-	latency time.Duration
-}
-
-// read runs o.readers closed-loop readers for o.duration.
-func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, readers []benchReader, nrec int, o benchRecordsOptions) *readsPhase {
-	ph := &readsPhase{Readers: o.readers, Patients: len(readers), Records: nrec, DurationSeconds: o.duration.Seconds(),
-		WarmupSeconds: o.warmup.Seconds(), Errors: map[string]int{}}
-	samples := make([][]readSample, o.readers)
-	errs := make([]map[string]int, o.readers)
-	var sample atomic.Value
-	var ok, failed atomic.Int64
-	start := time.Now()
-	from, end := start.Add(o.warmup), start.Add(o.duration)
-	// CPU over the window: a goroutine starts the meter after the warm-up
-	// and stops it at the end (or at an interrupt).
-	cpuCh := make(chan cpuUse, 1)
-	go func() {
-		select {
-		case <-time.After(time.Until(from)):
-		case <-ctx.Done():
-			cpuCh <- cpuUse{}
-			return
-		}
-		m := startCPU()
-		select {
-		case <-time.After(time.Until(end)):
-		case <-ctx.Done():
-		}
-		cpuCh <- m.stop()
-	}()
-	done := make(chan struct{})
-	go func() { // progress
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				fmt.Fprintf(os.Stderr, "  %4.0fs  reads %7d  errors %5d  blocks %d\n", time.Since(start).Seconds(), ok.Load(), failed.Load(), rep.blockWatcher.count())
-			}
-		}
-	}()
-	var wg sync.WaitGroup
-	for k := range o.readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rd := readers[k%len(readers)]
-			errs[k] = map[string]int{}
-			opts := client.ReadOptions{Patient: rd.patient, Purpose: "PATRQT"}
-			for i := k * 7; ctx.Err() == nil; i++ {
-				t := time.Now()
-				if !t.Before(end) {
-					return
-				}
-				_, err := c.ReadFHIR(ctx, rd.signer, opts, "/fhir/"+rd.ids[i%len(rd.ids)])
-				now := time.Now()
-				if err != nil {
-					failed.Add(1)
-					errs[k][errorKind(err)]++
-					sample.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				ok.Add(1)
-				samples[k] = append(samples[k], readSample{end: now, latency: now.Sub(t)})
-			}
-		}()
-	}
-	wg.Wait()
-	close(done)
-	ph.CPU = <-cpuCh
-	window := end.Sub(from)
-	ph.WindowSeconds = window.Seconds()
-	var lat []time.Duration
-	for _, ss := range samples {
-		ph.AllReads += len(ss)
-		for _, s := range ss {
-			if !s.end.Before(from) && s.end.Before(end) {
-				lat = append(lat, s.latency)
-			}
-		}
-	}
-	for _, m := range errs {
-		for k, n := range m {
-			ph.Errors[k] += n
-		}
-	}
-	if s, _ := sample.Load().(string); s != "" {
-		ph.ErrorSample = s
-	}
-	ph.Reads = len(lat)
-	ph.ReadsPerSecond = float64(ph.Reads) / window.Seconds()
-	ph.Latency = latencies(lat)
-	ph.Blocks = rep.blockWatcher.stats(from, end)
-	if ph.Latency.P50 > 0 {
-		ph.BlockBound = float64(o.readers) / (ph.Latency.P50 / 1000)
-	}
-	return ph
-}
-
-// count returns how many blocks the watcher has seen.
-func (w *blockWatcher) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.blocks)
-}
-
-// print writes the report for people.
-func (rep *benchRecordsReport) print(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	p := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, args...)) }
-	p("target", "carechain, 1 validator (embedded CometBFT, timeout_commit %.0f ms), HTTP API %s", rep.TimeoutCommitMS, rep.API)
-	p("machine", "%d CPUs, GOMAXPROCS %d, %s, load average at start %s", rep.CPUs, rep.GOMAXPROCS, rep.Go, rep.LoadAverage)
-	p("setup", "fresh demo home, node start, %d demo patients seeded: %.1f s", rep.DemoPatients, rep.SetupSeconds)
-	d := rep.Directory
-	p("directory", "%d bundles, %d resources in %.2f s (%.0f resources/s; not counted below)", d.Bundles, d.Resources, d.ElapsedSeconds, d.ResourcesPerSecond)
-	in := rep.Ingest
-	p("ingest", "%d patient bundles (%d entries) from %s, %d at a time, POST /fhir at %s signed by %s",
-		in.Bundles, in.Entries, rep.Synthea, in.Workers, benchRecordsOrg, benchRecordsAuthor)
-	p("INGEST RESOURCES/S", "%.0f  (%d resources anchored in %.2f s, first POST → last answer)", in.ResourcesPerSecond, in.Resources, in.ElapsedSeconds)
-	p("bundle latency", "p50 %.0f ms  p90 %.0f ms  max %.0f ms  (POST → answer, n=%d)", in.BundleSeconds.P50, in.BundleSeconds.P90, in.BundleSeconds.Max, in.BundleSeconds.N)
-	p("ingest cpu", "%s", cpuLine(in.CPU, ""))
-	p("ingest blocks", "%d, %d txs, interval mean %.0f ms max %.0f ms", in.Blocks.Blocks, in.Blocks.Txs, in.Blocks.IntervalMeanMS, in.Blocks.IntervalMaxMS)
-	if len(in.Errors) > 0 {
-		p("ingest errors", "%s", countsLine(in.Errors))
-	}
-	if r := rep.Reads; r != nil {
-		p("reads", "%d readers (closed loop) over %d patients' %d records, GET /fhir/{Type}/{id} signed by the patient, purpose PATRQT", r.Readers, r.Patients, r.Records)
-		p("READS/S", "%.0f  (successful reads finished in the %.1f s window after %.1f s warm-up: %d)", r.ReadsPerSecond, r.WindowSeconds, r.WarmupSeconds, r.Reads)
-		p("READ LATENCY", "p50 %.0f ms  p90 %.0f ms  p99 %.0f ms  max %.0f ms  (window, n=%d)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.N)
-		p("closed loop", "readers / p50 = %.0f reads/s: more readers are needed for more reads/s at this latency", r.BlockBound)
-		if len(r.Errors) == 0 {
-			p("read errors", "none (%d successful reads in all)", r.AllReads)
-		} else {
-			p("read errors", "%s (%d successful reads in all)", countsLine(r.Errors), r.AllReads)
-			p("first error", "%s", r.ErrorSample)
-		}
-		p("reads cpu", "%s", cpuLine(r.CPU, fmt.Sprintf(", %.0f µs per read", perRead(r))))
-		b := r.Blocks
-		p("read blocks", "%d in window, interval mean %.0f ms max %.0f ms", b.Blocks, b.IntervalMeanMS, b.IntervalMaxMS)
-		p("access.log", "%.1f txs/block, %.0f events/block, %.0f events/tx (%d txs, %d events in window)",
-			b.AccessLogTxsPerBlk, b.EventsPerBlock, b.EventsPerLogTx, b.AccessLogTxs, b.AccessEvents)
-	}
-	if rep.Profile != "" {
-		p("cpu profile", "%s (%s)", rep.Profile, rep.ProfilePhase)
-	}
-	if rep.Home != "" {
-		p("home", "%s (kept)", rep.Home)
-	}
-	tw.Flush()
-}
-
-// perRead is the process CPU per successful read of the window, in µs.
-func perRead(r *readsPhase) float64 {
-	if r.ReadsPerSecond == 0 {
-		return 0
-	}
-	return r.CPU.Cores / r.ReadsPerSecond * 1e6
-}
-
-// cpuLine renders u (extra goes before the warning about a busy machine).
-func cpuLine(u cpuUse, extra string) string {
-	s := fmt.Sprintf("%.2f cores (node + load generator)%s, %.2f by other processes", u.Cores, extra, u.OtherCores)
-	if u.OtherCores > 0.15 {
-		s += "  ← other processes were busy: repeat on a quiet machine"
-	}
-	return s
-}
-
-// countsLine renders counts by name, largest first.
-func countsLine(m map[string]int) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d × %s", m[k], k)
-	}
-	return strings.Join(parts, ", ")
 }
