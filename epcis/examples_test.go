@@ -103,7 +103,7 @@ var exampleOutcomes = []struct {
 	// whose property names are sensorMetadata, sensorReport or extension
 	// URIs only.
 	{file: "JSON-simple-context/WithSensorData/SensorDataExample12.jsonld", wantIssues: []wantIssue{
-		{"", CodeSchema, "missing properties 'schemaVersion', 'creationDate'"},
+		{"", CodeSchema, "missing properties 'creationDate', 'schemaVersion'"},
 		{"/epcisBody/eventList/0/sensorElementList/0/type", CodeSchema, `property "type" is not allowed here`},
 	}},
 	// Also, were the id a URI: epcList holds https://id.gs1.org/01/09506000134352,

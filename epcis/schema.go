@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -207,7 +208,18 @@ func leafMessage(e *jsonschema.ValidationError) string {
 	if _, ok := e.ErrorKind.(*kind.Not); ok {
 		return "is not allowed here"
 	}
-	one := &jsonschema.ValidationError{ErrorKind: e.ErrorKind}
+	// The library lists property names in map order: sort them, so the
+	// same document always gets the same message.
+	k := e.ErrorKind
+	switch v := k.(type) {
+	case *kind.AdditionalProperties:
+		k = &kind.AdditionalProperties{Properties: slices.Sorted(slices.Values(v.Properties))}
+	case *kind.Required:
+		k = &kind.Required{Missing: slices.Sorted(slices.Values(v.Missing))}
+	case *kind.DependentRequired:
+		k = &kind.DependentRequired{Prop: v.Prop, Missing: slices.Sorted(slices.Values(v.Missing))}
+	}
+	one := &jsonschema.ValidationError{ErrorKind: k}
 	return strings.TrimPrefix(one.Error(), "at '': ")
 }
 
