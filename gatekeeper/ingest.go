@@ -55,6 +55,16 @@ const maxAnchorsPerTx = 1000
 // or anchoring fails, nothing is anchored and the blobs written are
 // removed. Invalid input answers a *fhir.OutcomeError.
 func (g *Gatekeeper) IngestBundle(ctx context.Context, raw []byte, who Submitter) (*IngestResult, error) {
+	entries, err := g.prepare(raw)
+	if err != nil {
+		return nil, err
+	}
+	return g.store(ctx, entries, who)
+}
+
+// prepare parses and resolves a bundle — every resource to be stored is
+// validated here — without writing anything.
+func (g *Gatekeeper) prepare(raw []byte) ([]fhir.ResolvedEntry, error) {
 	b, err := fhir.ParseBundleForResolve(raw)
 	if err != nil {
 		return nil, err
@@ -71,7 +81,7 @@ func (g *Gatekeeper) IngestBundle(ctx context.Context, raw []byte, who Submitter
 			return nil, e.Err
 		}
 	}
-	return g.store(ctx, resolved.Entries, who)
+	return resolved.Entries, nil
 }
 
 // store encrypts and anchors the new resources and new versions of

@@ -71,17 +71,19 @@ func (g *Gatekeeper) Ingest(ctx context.Context, body []byte, sw access.SignedRe
 		}
 	}
 	who := Submitter{Author: w.Author, AuthorOrg: w.Org, Patient: w.Patient}
+	// Validate and resolve first, so an invalid bundle creates no
+	// custodial DID.
+	entries, err := g.prepare(body)
+	if err != nil {
+		return nil, err
+	}
 	var code string
 	if w.Custodial {
-		// Validate first, so an invalid bundle creates no DID.
-		if _, err := fhir.ParseBundleForResolve(body); err != nil {
-			return nil, err
-		}
 		if who.Patient, code, err = g.createCustodial(ctx); err != nil {
 			return nil, err
 		}
 	}
-	res, err := g.IngestBundle(ctx, body, who)
+	res, err := g.store(ctx, entries, who)
 	if err != nil {
 		return nil, err
 	}
