@@ -111,6 +111,15 @@ func loadKEK(home string) (*vault.KEK, error) {
 	return vault.LoadKEK(kekPath(home))
 }
 
+// openVault opens home's vault under its KEK.
+func openVault(home string) (*vault.Vault, error) {
+	kek, err := loadKEK(home)
+	if err != nil {
+		return nil, err
+	}
+	return vault.Open(vaultDir(home), kek)
+}
+
 // ensureKEK creates HOME/config/vault.kek unless it or CARECHAIN_KEK exists.
 func ensureKEK(home string) error {
 	if os.Getenv(KEKEnv) != "" {
@@ -147,11 +156,7 @@ func openRecords(home string, chain cc.Chain, log *slog.Logger) (*recordsService
 	if err := ensureKEK(home); err != nil {
 		return nil, err
 	}
-	kek, err := loadKEK(home)
-	if err != nil {
-		return nil, err
-	}
-	v, err := vault.Open(vaultDir(home), kek)
+	v, err := openVault(home)
 	if err != nil {
 		return nil, err
 	}

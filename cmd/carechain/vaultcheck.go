@@ -9,7 +9,6 @@ import (
 	"carechain/chain"
 	"carechain/ledger/store"
 	"carechain/records"
-	"carechain/vault"
 )
 
 // vaultReport is what `carechain verify` finds in a node's record vault.
@@ -49,11 +48,7 @@ func verifyVault(home string) (*vaultReport, error) {
 	}
 	defer st.Close()
 	state := st.Committed()
-	kek, err := loadKEK(home)
-	if err != nil {
-		return nil, err
-	}
-	v, err := vault.Open(vaultDir(home), kek)
+	v, err := openVault(home)
 	if err != nil {
 		return nil, err
 	}
