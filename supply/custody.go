@@ -35,7 +35,8 @@ type Item struct {
 	Lot            string   `json:"lot,omitempty"`
 	Expiry         string   `json:"expiry,omitempty"` // YYYY-MM-DD
 	Disposition    string   `json:"disposition,omitempty"`
-	Container      bool     `json:"container,omitempty"` // created by packing, not by commissioning
+	Container      bool     `json:"container,omitempty"`  // created by packing, not by commissioning
+	DosesUsed      int      `json:"doses_used,omitempty"` // doses administered from it (see handleAdminister)
 	CommissionedAt int64    `json:"commissioned_at"`
 	CommissionedBy string   `json:"commissioned_by"`
 	UpdatedAt      int64    `json:"updated_at"`
@@ -66,11 +67,12 @@ type FraudAlert struct {
 type state struct {
 	kv    cc.Reader
 	items map[string]*Item // nil: absent
+	orig  map[string]Item  // the stored item as loaded, for the index updates of flush
 	dirty map[string]bool
 }
 
 func newState(kv cc.Reader) *state {
-	return &state{kv: kv, items: map[string]*Item{}, dirty: map[string]bool{}}
+	return &state{kv: kv, items: map[string]*Item{}, orig: map[string]Item{}, dirty: map[string]bool{}}
 }
 
 // get returns the buffered or stored item of epc, nil if there is none.
@@ -88,6 +90,7 @@ func (s *state) get(epc string) (*Item, error) {
 		s.items[epc] = nil
 		return nil, nil
 	}
+	s.orig[epc] = it
 	s.items[epc] = &it
 	return &it, nil
 }
@@ -98,7 +101,8 @@ func (s *state) put(it *Item) {
 	s.dirty[it.EPC] = true
 }
 
-// flush writes the changed items in key order.
+// flush writes the changed items in key order, and keeps the indexes that
+// derive from them (see indexItem) in step.
 func (s *state) flush(kv cc.KV) error {
 	keys := make([]string, 0, len(s.dirty))
 	for epc := range s.dirty {
@@ -106,7 +110,15 @@ func (s *state) flush(kv cc.KV) error {
 	}
 	slices.Sort(keys)
 	for _, epc := range keys {
-		if err := cc.SetJSON(kv, itemKey(epc), s.items[epc]); err != nil {
+		it := s.items[epc]
+		if err := cc.SetJSON(kv, itemKey(epc), it); err != nil {
+			return err
+		}
+		var old *Item
+		if o, ok := s.orig[epc]; ok {
+			old = &o
+		}
+		if err := indexItem(kv, old, it); err != nil {
 			return err
 		}
 	}
