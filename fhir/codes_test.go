@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -154,4 +155,29 @@ func codingTokens(v any) []string {
 		out = append(out, codingTokens(v["coding"])...)
 	}
 	return out
+}
+
+// TestLot checks Immunization.lotNumber is read from the official examples
+// as written, and only for Immunization.
+func TestLot(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"Immunization-example.json", "AAJN11K"},
+		{"Immunization-protocol.json", "PT123F"},
+		{"Medication-med0301.json", ""}, // a Medication's batch lotNumber is not an immunization lot
+		{"Patient-example.json", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(testdataDir(t, "fhir-r4-examples"), tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustParse(t, b).Lot; got != tt.want {
+				t.Errorf("Lot = %q, want %q", got, tt.want)
+			}
+		})
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	cc "carechain"
@@ -52,6 +53,8 @@ type Resource struct {
 	// Identifiers holds "system|value" of the resource's identifiers (and,
 	// after Resolve, its bundle fullUrl as "urn:ietf:rfc:3986|urn:uuid:…").
 	Identifiers []string
+	// Lot is Immunization.lotNumber (trimmed), empty for other types.
+	Lot string
 }
 
 // Reference returns "{Type}/{ID}", or "" when the id is not yet assigned.
@@ -155,5 +158,9 @@ func describe(typ string, top map[string]json.RawMessage, b []byte, typeOf func(
 	r.Codes = codesOf(typ, top)
 	r.DataTime = dataTimeOf(top)
 	r.Identifiers = identifiersOf(top)
+	if typ == "Immunization" {
+		_ = unmarshal(top["lotNumber"], &r.Lot)
+		r.Lot = strings.TrimSpace(r.Lot)
+	}
 	return r
 }

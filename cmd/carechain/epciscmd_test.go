@@ -31,7 +31,7 @@ func TestCaptureEventsOnTheLedger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := captureEvents(doc)
+	evs, err := epcis.SupplyEvents(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestCaptureEventsOfficialExamples(t *testing.T) {
 		if err != nil {
 			return nil // the epcis package's tests pin every file's outcome
 		}
-		evs, err := captureEvents(doc)
+		evs, err := epcis.SupplyEvents(doc)
 		hasTransformation := false
 		for _, e := range doc.Events {
 			hasTransformation = hasTransformation || e.Type == epcis.TransformationEvent
