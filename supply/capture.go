@@ -39,6 +39,9 @@ type CaptureResult struct {
 	Accepted int         `json:"accepted"`
 	Rejected []Rejection `json:"rejected"`
 	Height   int64       `json:"height"`
+	// Quarantined lists the reported EPCs whose temperature reports
+	// quarantined items (see Excursion), in order.
+	Quarantined []string `json:"quarantined,omitempty"`
 }
 
 // handleCapture applies "supply.capture" {org, events: [Event…]}: 1 to
@@ -75,11 +78,16 @@ type CaptureResult struct {
 //   - TransactionEvent, AssociationEvent: recorded without custody effect.
 //
 // A missing EPC is cc.NotFound, a decommissioned one cc.Gone.
+// Commissioning with an expiry before the block date is cc.Invalid, into
+// a recalled lot cc.FailedPrecondition. After each accepted event its
+// temperature reports apply (see the package documentation, Cold chain).
 //
-// Writes the changed items sup/i/{epc}, each accepted event
-// sup/ev/{height}/{tx hash}/{idx} and each fraud alert
-// sup/fraud/{height}/{idx}; emits a supply.capture event and one
-// supply.fraud event per alert; Data is a CaptureResult.
+// Writes the changed items sup/i/{epc}, new lot masters sup/lot/, the
+// last-report times sup/lr/, each accepted event
+// sup/ev/{height}/{tx hash}/{idx}, each fraud alert
+// sup/fraud/{height}/{idx} and each excursion sup/exc/{height}/{idx};
+// emits a supply.capture event, one supply.excursion event per excursion
+// and one supply.fraud event per alert; Data is a CaptureResult.
 func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeCapture
 	var p capturePayload
@@ -100,6 +108,9 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 		}
 		if err := checkEvent(op, i, &events[i]); err != nil {
 			return cc.Result{}, err
+		}
+		if ev := &events[i]; ev.Type == ObjectEvent && ev.Action == ActionAdd && ev.Expiry != "" && ev.Expiry < ctx.Time.UTC().Format(time.DateOnly) {
+			return cc.Result{}, cc.Errorf(op, cc.Invalid, "events[%d]: expiry %s is before the block date: expired stock cannot be commissioned", i, ev.Expiry)
 		}
 		if total += len(events[i].EPCs) + len(events[i].ChildEPCs); total > MaxEPCsPerTx {
 			return cc.Result{}, cc.Errorf(op, cc.Invalid, "events[%d]: at most %d EPCs per transaction", i, MaxEPCsPerTx)
@@ -133,6 +144,7 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 			orgs[org] = err == nil
 			return err == nil, nil
 		}}
+	c.ext.now = ctx.Time
 	txHash := hex.EncodeToString(ctx.TxHash)
 	if txHash == "" {
 		txHash = "-"
@@ -147,6 +159,9 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 			return cc.Result{}, err
 		}
 		if !out.rejected {
+			if err := c.coldChain(i, &events[i]); err != nil {
+				return cc.Result{}, err
+			}
 			accepted = append(accepted, i)
 			continue
 		}
@@ -172,6 +187,11 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 	if err := c.st.flush(kv); err != nil {
 		return cc.Result{}, err
 	}
+	coldEvents, quarantined, err := c.ext.flush(kv, p.Org, ctx.Height, txHash, blockTime)
+	if err != nil {
+		return cc.Result{}, err
+	}
+	res.Quarantined = quarantined
 	for _, i := range accepted {
 		se := StoredEvent{Event: events[i], Org: p.Org, Signer: ctx.Signer, Height: ctx.Height, TxHash: txHash, Index: i}
 		if err := cc.SetJSON(kv, eventKey(ctx.Height, txHash, i), se); err != nil {
@@ -181,6 +201,7 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 	result := cc.Result{Events: []cc.Event{cc.NewEvent("supply.capture",
 		"org", p.Org, "events", strconv.Itoa(len(events)), "accepted", strconv.Itoa(res.Accepted),
 		"rejected", strconv.Itoa(len(res.Rejected)))}}
+	result.Events = append(result.Events, coldEvents...)
 	for j, a := range alerts {
 		if err := cc.SetJSON(kv, fraudKey(ctx.Height, first+j), a); err != nil {
 			return cc.Result{}, err

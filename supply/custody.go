@@ -12,7 +12,7 @@ const (
 	StatusInTransit      = "in_transit"     // shipped to InTransitTo, still owned by the shipper
 	StatusReceived       = "received"       // received by its owner
 	StatusDecommissioned = "decommissioned" // ended; every later event on it is cc.Gone
-	StatusQuarantined    = "quarantined"    // reserved for cold-chain excursions (not set yet)
+	StatusQuarantined    = "quarantined"    // held after a cold-chain excursion (see coldchain.go)
 )
 
 // MaxChildren is the most EPCs one container may hold directly.
@@ -40,6 +40,11 @@ type Item struct {
 	CommissionedAt int64    `json:"commissioned_at"`
 	CommissionedBy string   `json:"commissioned_by"`
 	UpdatedAt      int64    `json:"updated_at"`
+
+	// Cold chain and holds: see coldchain.go.
+	ExcursionSeconds int64  `json:"excursion_seconds,omitempty"`
+	PrevStatus       string `json:"prev_status,omitempty"`
+	PrevDisposition  string `json:"prev_disposition,omitempty"`
 }
 
 // The kinds of fraud alert.
@@ -141,6 +146,7 @@ type capture struct {
 	height int64
 	st     *state
 	orgOK  func(org string) (bool, error)
+	ext    extras // buffered lots and cold-chain effects
 }
 
 // errf is a custody error of events[i].
@@ -173,7 +179,7 @@ func (c *capture) owned(i int, it *Item, verb string) error {
 	if it.Owner != c.org {
 		return c.errf(cc.Unauthorized, i, "%s may not %s EPC %s: it is in the custody of %s", c.org, verb, it.EPC, it.Owner)
 	}
-	if it.Status == StatusInTransit {
+	if custodyStatus(it) == StatusInTransit {
 		return c.errf(cc.FailedPrecondition, i, "cannot %s EPC %s: it is in transit to %s", verb, it.EPC, it.InTransitTo)
 	}
 	if it.Status == StatusQuarantined {
@@ -309,6 +315,9 @@ func (c *capture) commission(i int, ev *Event) (outcome, error) {
 		return out, nil
 	}
 	for _, epc := range ev.EPCs {
+		if err := c.noteLot(i, epc, ev); err != nil {
+			return outcome{}, err
+		}
 		if it, _ := c.st.get(epc); it != nil {
 			it.Container, it.UpdatedAt = false, c.height
 			if ev.Lot != "" {
@@ -419,10 +428,8 @@ func (c *capture) ship(i int, ev *Event) error {
 	}
 	for _, it := range top {
 		if err := c.subtree(it, func(x *Item) {
-			x.Status, x.InTransitTo, x.UpdatedAt = StatusInTransit, dest, c.height
-			if ev.Disposition != "" {
-				x.Disposition = ev.Disposition
-			}
+			x.InTransitTo, x.UpdatedAt = dest, c.height
+			setCustody(x, StatusInTransit, ev.Disposition)
 		}); err != nil {
 			return err
 		}
@@ -458,9 +465,9 @@ func (c *capture) receive(i int, ev *Event) (outcome, error) {
 		if withParent {
 			continue
 		}
-		if it.Status != StatusInTransit || it.InTransitTo != c.org {
+		if custodyStatus(it) != StatusInTransit || it.InTransitTo != c.org {
 			where := "it is not in transit"
-			if it.Status == StatusInTransit {
+			if custodyStatus(it) == StatusInTransit {
 				where = "it is in transit to " + it.InTransitTo
 			}
 			return outcome{}, c.errf(cc.FailedPrecondition, i, "%s cannot receive EPC %s: %s (no matching shipment)", c.org, epc, where)
@@ -480,12 +487,10 @@ func (c *capture) receive(i int, ev *Event) (outcome, error) {
 	}
 	for _, it := range top {
 		if err := c.subtree(it, func(x *Item) {
-			x.Owner, x.Status, x.InTransitTo, x.UpdatedAt = c.org, StatusReceived, "", c.height
+			x.Owner, x.InTransitTo, x.UpdatedAt = c.org, "", c.height
+			setCustody(x, StatusReceived, ev.Disposition)
 			if ev.BizLocation != "" {
 				x.Location = ev.BizLocation
-			}
-			if ev.Disposition != "" {
-				x.Disposition = ev.Disposition
 			}
 		}); err != nil {
 			return outcome{}, err
@@ -543,12 +548,10 @@ func (c *capture) observe(i int, ev *Event) error {
 		if it.Owner != c.org {
 			return c.errf(cc.Unauthorized, i, "%s may not observe EPC %s: it is in the custody of %s", c.org, epc, it.Owner)
 		}
-		if ev.BizLocation != "" && it.Status != StatusInTransit {
+		if ev.BizLocation != "" && custodyStatus(it) != StatusInTransit {
 			it.Location = ev.BizLocation
 		}
-		if ev.Disposition != "" {
-			it.Disposition = ev.Disposition
-		}
+		setCustody(it, custodyStatus(it), ev.Disposition)
 		it.UpdatedAt = c.height
 		c.st.put(it)
 	}

@@ -2,6 +2,7 @@ package supply
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -101,10 +102,76 @@ type Link struct {
 // Sensor is one sensor report. Temperatures are integers in
 // milli-degrees Celsius (°C × 1000), converted by the adapter, so that no
 // float reaches the state.
+//
+// A report covers either an instant (time, or the event time when empty)
+// or, when start_time and end_time are both given, the span between them
+// (EPCIS sensorReport startTime/endTime); min_milli_c and max_milli_c are
+// the extremes over the span (EPCIS minValue/maxValue). How temperature
+// reports count towards a product's excursion budget is described in the
+// package documentation (Cold chain).
 type Sensor struct {
 	Type        string `json:"type"` // "Temperature" (gs1:Temperature as a bare word) or a URI
 	Time        string `json:"time"` // RFC 3339, optional (the event time when empty)
 	ValueMilliC int64  `json:"value_milli_c"`
+	StartTime   string `json:"start_time,omitempty"`  // RFC 3339; with end_time, the span the report covers
+	EndTime     string `json:"end_time,omitempty"`    // RFC 3339, not before start_time
+	MinMilliC   *int64 `json:"min_milli_c,omitempty"` // lowest value over the report
+	MaxMilliC   *int64 `json:"max_milli_c,omitempty"` // highest value over the report
+}
+
+// MaxSensorSpan is the longest span (end_time − start_time) of one sensor
+// report.
+const MaxSensorSpan = 366 * 24 * time.Hour
+
+// extremes returns the lowest and highest temperature of s: min_milli_c
+// and max_milli_c, each value_milli_c when absent.
+func (s *Sensor) extremes() (lo, hi int64) {
+	lo, hi = s.ValueMilliC, s.ValueMilliC
+	if s.MinMilliC != nil {
+		lo = *s.MinMilliC
+	}
+	if s.MaxMilliC != nil {
+		hi = *s.MaxMilliC
+	}
+	return lo, hi
+}
+
+// checkSensor validates one sensor report (see Sensor); the error is the
+// problem without the event and sensor index.
+func checkSensor(s *Sensor) string {
+	if !printable(s.Type, MaxURILen) {
+		return fmt.Sprintf("type %q must be a word or a URI of printable bytes", cc.Echo(s.Type))
+	}
+	if s.Time != "" {
+		if _, err := time.Parse(time.RFC3339, s.Time); err != nil {
+			return "time must be an RFC 3339 time"
+		}
+	}
+	if (s.StartTime == "") != (s.EndTime == "") {
+		return "start_time and end_time must be given together"
+	}
+	if s.StartTime != "" {
+		start, err1 := time.Parse(time.RFC3339, s.StartTime)
+		end, err2 := time.Parse(time.RFC3339, s.EndTime)
+		if err1 != nil || err2 != nil {
+			return "start_time and end_time must be RFC 3339 times"
+		}
+		if end.Before(start) || end.Sub(start) > MaxSensorSpan {
+			return fmt.Sprintf("end_time must be 0 to %d days after start_time", MaxSensorSpan/(24*time.Hour))
+		}
+	}
+	for _, v := range []struct {
+		name string
+		v    *int64
+	}{{"value_milli_c", &s.ValueMilliC}, {"min_milli_c", s.MinMilliC}, {"max_milli_c", s.MaxMilliC}} {
+		if v.v != nil && (*v.v < MinMilliC || *v.v > MaxMilliC) {
+			return fmt.Sprintf("%s %d is outside %d..%d", v.name, *v.v, MinMilliC, MaxMilliC)
+		}
+	}
+	if lo, hi := s.extremes(); lo > hi {
+		return fmt.Sprintf("the report's minimum %d is above its maximum %d (min_milli_c, max_milli_c, else value_milli_c)", lo, hi)
+	}
+	return ""
 }
 
 // printable reports whether s is 1..max printable ASCII bytes without
@@ -342,17 +409,9 @@ func checkEvent(op string, i int, ev *Event) error {
 	if len(ev.Sensors) > MaxSensors {
 		return bad("at most %d sensor reports", MaxSensors)
 	}
-	for j, s := range ev.Sensors {
-		if !printable(s.Type, MaxURILen) {
-			return bad("sensors[%d]: type %q must be a word or a URI of printable bytes", j, cc.Echo(s.Type))
-		}
-		if s.Time != "" {
-			if _, err := time.Parse(time.RFC3339, s.Time); err != nil {
-				return bad("sensors[%d]: time must be an RFC 3339 time", j)
-			}
-		}
-		if s.ValueMilliC < MinMilliC || s.ValueMilliC > MaxMilliC {
-			return bad("sensors[%d]: value_milli_c %d is outside %d..%d", j, s.ValueMilliC, MinMilliC, MaxMilliC)
+	for j := range ev.Sensors {
+		if problem := checkSensor(&ev.Sensors[j]); problem != "" {
+			return bad("sensors[%d]: %s", j, problem)
 		}
 	}
 	return nil

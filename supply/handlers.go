@@ -1,8 +1,10 @@
 // Package supply holds carechain's pure, deterministic state transitions
 // for the vaccine supply chain (issue #4): the capture of normalized GS1
 // EPCIS 2.0 events by an organization, the custody state of every tracked
-// EPC (owner, location, status, packing hierarchy, lot and expiry) and the
-// fraud alerts that custody violations raise.
+// EPC (owner, location, status, packing hierarchy, lot and expiry), the
+// fraud alerts that custody violations raise, master data (products,
+// locations, lots), cold-chain contracts with quarantine and regulator
+// review, and lot recalls.
 //
 // The on-chain payload is a plain, strictly decoded normalized event form
 // (Event), not an EPCIS document: package epcis parses and validates
@@ -60,6 +62,77 @@
 // transaction apply normally. Every other violation fails the whole
 // transaction, which then writes nothing — not even the alerts of
 // fraud-signal events in it.
+//
+// # Master data
+//
+// supply.product.register (a manufacturer's admin or logistics member)
+// records a Product under its GTIN-14: name, CVX and SNOMED codes, storage
+// range in milli-°C, excursion budget in minutes, doses per vial and an
+// optional CEL excursion condition. supply.location.register records a
+// Location (GLN-13) of any organization and makes it a supply-chain member.
+// The first commissioning of an item with a lot creates the Lot master of
+// the lot number and the item's GTIN (GTINOf; none for SSCCs and the
+// like). Commissioning with an expiry before the block date is cc.Invalid
+// (expired stock is never created); shipping, receiving and
+// decommissioning expired items is allowed (returns and destruction), and
+// EffectiveStatus reports an active or received item past its expiry as
+// "expired" (doses cannot be taken from it: see Usable).
+//
+// # Cold chain
+//
+// A temperature report is a sensor of type "Temperature" or a URI ending
+// in ":Temperature", "/Temperature" or "#Temperature". The reports of an
+// accepted event apply, after the event's custody effect, to each EPC it
+// reports on (epcs and parent_id) that the capturer holds or that is in
+// transit to it, and to everything packed in it; an EPC packed in another
+// listed one counts with its container only. Reports on other EPCs are
+// recorded with the event and have no effect.
+//
+// Durations are whole seconds, integers only. Every time is truncated to
+// its Unix second and a time after the block time counts as the block
+// time. A report with start_time and end_time lasts end − start. A report
+// at an instant (time, else the event time) lasts from the previous
+// temperature report on the same reported EPC to its time: 0 for the first
+// report on that EPC, or when it is not later than the previous one. The
+// reports of an event are taken in time order. Each reported EPC's last
+// report time is kept in sup/lr/{epc}: one small write per reported EPC
+// per event with temperature reports, whatever the readings; reports in
+// range write nothing else.
+//
+// For each leaf item (no children, not a packing-created container) whose
+// GTIN's product is registered, a report is an excursion when its lowest
+// value (min_milli_c, else value_milli_c) is below the storage minimum or
+// its highest (max_milli_c, else value_milli_c) above the maximum — or,
+// when the product has a condition, when the condition is true. The
+// condition is CEL over the integer variables reading.value_milli_c,
+// reading.min_milli_c, reading.max_milli_c, reading.duration_seconds,
+// product.gtin, product.storage_min_milli_c, product.storage_max_milli_c,
+// product.excursion_minutes, product.doses_per_vial, item.lot and
+// item.excursion_seconds (before this report); an evaluation error fails
+// the transaction (cc.Invalid). An excursion adds its duration to the
+// item's ExcursionSeconds. When that exceeds excursion_minutes × 60 (or on
+// any excursion when excursion_minutes is 0), the reported EPC and
+// everything packed in it become quarantined, disposition "quarantined",
+// each keeping its previous status and disposition; an Excursion record
+// sup/exc/{height}/{idx} and a supply.excursion event are written (none if
+// everything was already quarantined). Reports on unregistered products
+// are recorded but count for nothing.
+//
+// Quarantined and recalled items are held: a quarantined item cannot be
+// shipped, packed, unpacked or decommissioned; a held item packed in a
+// container moves with it, and a held item in transit can be received, its
+// hold staying in place. supply.quarantine.review (a regulator's admin or
+// public-health-officer) releases quarantined items (restoring their
+// previous status; the excursion seconds stay spent) or destroys them
+// (decommissioned, disposition "destroyed"), recorded in sup/rev/.
+//
+// # Recall
+//
+// supply.recall (the lot's manufacturer or a regulator) marks a lot
+// recalled, sets every live item of it to recalled, notifies each patient
+// who received a dose once ("recall" notification) and records
+// sup/recall/. Commissioning into a recalled lot is cc.FailedPrecondition.
+// Trace reports where a lot's stock is and who received it.
 package supply
 
 import (
@@ -77,6 +150,11 @@ const TypeCapture = "supply.capture"
 func Handlers() map[string]cc.Handler {
 	return map[string]cc.Handler{
 		TypeCapture: handleCapture,
+
+		TypeProductRegister:  handleProductRegister,
+		TypeLocationRegister: handleLocationRegister,
+		TypeQuarantineReview: handleQuarantineReview,
+		TypeRecall:           handleRecall,
 	}
 }
 
