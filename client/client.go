@@ -49,6 +49,11 @@ type problem struct {
 // do sends a request and decodes a JSON answer into out. Problems become
 // *cc.Error values with the server's Kind.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	return c.doWith(ctx, method, path, nil, body, out)
+}
+
+// doWith is do with extra request headers.
+func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -59,6 +64,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

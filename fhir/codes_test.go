@@ -181,3 +181,28 @@ func TestLot(t *testing.T) {
 		})
 	}
 }
+
+func TestDemographicsOf(t *testing.T) {
+	tests := []struct {
+		name string
+		json string
+		want Demographics
+		ok   bool
+	}{
+		{"home address district", `{"resourceType":"Patient","gender":"female","birthDate":"1974-12-25",
+			"address":[{"use":"work","city":"Elsewhere"},{"use":"home","district":"Rurithshire","city":"PleasantVille"}]}`,
+			Demographics{BirthDate: "1974-12-25", Sex: "female", Area: "Rurithshire"}, true},
+		{"first address city", `{"resourceType":"Patient","gender":"male","address":[{"city":"Boston"}]}`,
+			Demographics{Sex: "male", Area: "Boston"}, true},
+		{"nothing known", `{"resourceType":"Patient"}`, Demographics{}, true},
+		{"not a Patient", `{"resourceType":"Practitioner","gender":"male"}`, Demographics{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := DemographicsOf(mustParse(t, []byte(tt.json)))
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("DemographicsOf = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

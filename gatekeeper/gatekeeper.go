@@ -18,6 +18,7 @@ import (
 
 	cc "carechain"
 	"carechain/access"
+	"carechain/fhir"
 	"carechain/ledger/tx"
 	"carechain/vault"
 )
@@ -31,6 +32,18 @@ type Config struct {
 	NodeDID cc.DID             // the gatekeeper key's DID: a member of Org with the node role
 	NodeKey ed25519.PrivateKey //
 	Log     *slog.Logger
+	// OnPatients, when set, is called after an ingest committed new or
+	// updated Patient resources, with their demographics (PHI that stays
+	// in the node: the node's read model keeps them as the population
+	// register of coverage statistics).
+	OnPatients func([]PatientDemographics)
+}
+
+// PatientDemographics are the demographics of a patient's Patient
+// resource (see fhir.DemographicsOf).
+type PatientDemographics struct {
+	DID cc.DID
+	fhir.Demographics
 }
 
 // Gatekeeper ingests and releases records for one custodian organization.

@@ -3,13 +3,16 @@ package gatekeeper
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	cc "carechain"
 	"carechain/fhir"
 	"carechain/records"
+	"carechain/supply"
 	"carechain/vault"
 )
 
@@ -176,7 +179,24 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 	}
 	for start := 0; start < len(anchors); start += maxAnchorsPerTx {
 		end := min(start+maxAnchorsPerTx, len(anchors))
-		r, err := g.submit(ctx, records.TypeAnchor, map[string]any{"anchors": anchors[start:end]})
+		var doses []map[string]any
+		for i := start; i < end; i++ {
+			if prev[i] == nil && fresh[i].Type == "Immunization" {
+				doses = append(doses, administration(fresh[i]))
+			}
+		}
+		var r cc.SubmitResult
+		var err error
+		if len(doses) == 0 {
+			r, err = g.submit(ctx, records.TypeAnchor, map[string]any{"anchors": anchors[start:end]})
+		} else {
+			// Immunizations go with their anchors through the supply
+			// chain, which links each dose to the clinic's stock.
+			r, err = g.submit(ctx, supply.TypeAdminister, map[string]any{"org": g.cfg.Org, "anchors": anchors[start:end], "administrations": doses})
+			if err == nil {
+				err = administerRefusal(r.Data)
+			}
+		}
 		if err != nil {
 			// Blobs whose anchors did not commit are removed; anchors of
 			// earlier chunks stay (they are valid records).
@@ -209,7 +229,65 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 	if err := g.cfg.Index.Put(g.cfg.Org, idx); err != nil {
 		return nil, err
 	}
+	if g.cfg.OnPatients != nil {
+		var people []PatientDemographics
+		for _, r := range fresh {
+			if d, ok := fhir.DemographicsOf(r); ok && patients[r.Reference()] != "" {
+				people = append(people, PatientDemographics{DID: patients[r.Reference()], Demographics: d})
+			}
+		}
+		if len(people) > 0 {
+			g.cfg.OnPatients(people)
+		}
+	}
 	return res, nil
+}
+
+// administration is the supply.administer entry of a new Immunization:
+// its lot number, the vial's EPC when an identifier carries one (an SGTIN
+// URN or a GS1 Digital Link with a serial), its CVX vaccine code (else its
+// first code) and the year it was given.
+func administration(r *fhir.Resource) map[string]any {
+	d := map[string]any{"record_id": r.Reference()}
+	if r.Lot != "" {
+		d["lot"] = r.Lot
+	}
+	for _, id := range r.Identifiers {
+		_, v, _ := strings.Cut(id, "|")
+		if strings.HasPrefix(v, "urn:epc:id:sgtin:") || strings.HasPrefix(v, "https://") && strings.Contains(v, "/01/") && strings.Contains(v, "/21/") {
+			d["epc"] = v
+			break
+		}
+	}
+	for _, c := range r.Codes {
+		if strings.HasPrefix(c, supply.CVXSystem+"|") {
+			d["vaccine"] = c
+			break
+		}
+	}
+	if _, ok := d["vaccine"]; !ok && len(r.Codes) > 0 {
+		d["vaccine"] = r.Codes[0]
+	}
+	if !r.DataTime.IsZero() {
+		d["year"] = r.DataTime.UTC().Year()
+	}
+	return d
+}
+
+// administerRefusal returns the error of a supply.administer transaction
+// that committed fraud alerts instead of the immunizations (nil when the
+// immunizations were recorded).
+func administerRefusal(data []byte) error {
+	var res supply.AdministerResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		return cc.E("ingest", cc.Internal, err)
+	}
+	if len(res.Rejected) == 0 {
+		return nil
+	}
+	// Whatever the signal (unknown, foreign or used-up serial), the write
+	// conflicts with the ledger's custody state.
+	return &cc.Error{Op: supply.TypeAdminister, Kind: cc.Conflict, Msg: "refused as suspected fraud (a fraud alert was recorded): " + trimLog(res.Rejected[0].Reason)}
 }
 
 // AnchorTime is the clinical date as an anchor carries it: the year only

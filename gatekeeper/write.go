@@ -25,40 +25,9 @@ var writeRoles = []cc.Role{cc.RolePhysician, cc.RoleNurse, cc.RoleEmergency, cc.
 // (cc.Unauthorized). A single resource is stored as a one-entry
 // transaction. See IngestBundle for the rest.
 func (g *Gatekeeper) Ingest(ctx context.Context, body []byte, sw access.SignedRead, resourceType string) (*IngestResult, error) {
-	const op = "ingest"
-	state := g.cfg.Chain.State()
-	w, hash, err := access.VerifyWrite(state, sw, body)
+	w, err := g.verifyWrite(ctx, "ingest", body, sw, writeRoles, "submit records")
 	if err != nil {
 		return nil, err
-	}
-	st, err := g.cfg.Chain.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if w.ChainID != st.ChainID {
-		return nil, cc.Errorf(op, cc.WrongChain, "the request is for chain %q, this is %q", w.ChainID, st.ChainID)
-	}
-	if w.Org != g.cfg.Org {
-		return nil, cc.Errorf(op, cc.Invalid, "the request is for %q; this gatekeeper holds records for %q", w.Org, g.cfg.Org)
-	}
-	now := time.Now()
-	if skew := now.Sub(w.Issued); skew > access.ReadWindow || skew < -access.ReadWindow {
-		return nil, cc.Errorf(op, cc.Invalid, "the request was issued at %s, more than %s from now", w.Issued.UTC().Format(time.RFC3339), access.ReadWindow)
-	}
-	allowed := false
-	for _, r := range writeRoles {
-		if ok, err := identity.HasRole(state, w.Org, w.Author, r); err != nil {
-			return nil, err
-		} else if ok {
-			allowed = true
-			break
-		}
-	}
-	if !allowed {
-		return nil, cc.Errorf(op, cc.Unauthorized, "%s may not submit records for %q", w.Author, w.Org)
-	}
-	if !g.nonces().first(string(hash), now) {
-		return nil, cc.Errorf(op, cc.SequenceReplay, "this signed request was used before")
 	}
 	if resourceType != "" {
 		// Validate the resource on its own first, so problems are located
@@ -91,6 +60,49 @@ func (g *Gatekeeper) Ingest(ctx context.Context, body []byte, sw access.SignedRe
 		res.Patient, res.ClaimCode = who.Patient, code
 	}
 	return res, nil
+}
+
+// verifyWrite checks a signed write request for body: a valid signature by
+// a known author (access.VerifyWrite), this chain, this gatekeeper's
+// organization, issued within access.ReadWindow of now, an author with
+// one of roles in the organization (cc.Unauthorized, saying the author may
+// not do what), and not seen before (cc.SequenceReplay).
+func (g *Gatekeeper) verifyWrite(ctx context.Context, op string, body []byte, sw access.SignedRead, roles []cc.Role, what string) (*access.WriteRequest, error) {
+	state := g.cfg.Chain.State()
+	w, hash, err := access.VerifyWrite(state, sw, body)
+	if err != nil {
+		return nil, err
+	}
+	st, err := g.cfg.Chain.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w.ChainID != st.ChainID {
+		return nil, cc.Errorf(op, cc.WrongChain, "the request is for chain %q, this is %q", w.ChainID, st.ChainID)
+	}
+	if w.Org != g.cfg.Org {
+		return nil, cc.Errorf(op, cc.Invalid, "the request is for %q; this gatekeeper serves %q", w.Org, g.cfg.Org)
+	}
+	now := time.Now()
+	if skew := now.Sub(w.Issued); skew > access.ReadWindow || skew < -access.ReadWindow {
+		return nil, cc.Errorf(op, cc.Invalid, "the request was issued at %s, more than %s from now", w.Issued.UTC().Format(time.RFC3339), access.ReadWindow)
+	}
+	allowed := false
+	for _, r := range roles {
+		if ok, err := identity.HasRole(state, w.Org, w.Author, r); err != nil {
+			return nil, err
+		} else if ok {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return nil, cc.Errorf(op, cc.Unauthorized, "%s may not %s for %q", w.Author, what, w.Org)
+	}
+	if !g.nonces().first(string(hash), now) {
+		return nil, cc.Errorf(op, cc.SequenceReplay, "this signed request was used before")
+	}
+	return w, nil
 }
 
 // singleEntryBundle wraps one resource of typ in a transaction bundle that

@@ -68,6 +68,18 @@ func (o OrgSpec) HoldsRecords() bool {
 	return false
 }
 
+// RunsNode reports whether the organization runs a node with a node key
+// (NodeKey(ID)): those that hold records, and the supply chain's
+// manufacturers, distributors and regulators, whose gatekeeper signs the
+// EPCIS events they capture over HTTP.
+func (o OrgSpec) RunsNode() bool {
+	switch o.Type {
+	case cc.OrgManufacturer, cc.OrgDistributor, cc.OrgRegulator:
+		return true
+	}
+	return o.HoldsRecords()
+}
+
 // LinkedOrgs are the organizations every demo patient is linked to (with
 // the patient's approval), so that they may anchor the patient's records.
 var LinkedOrgs = []string{"st-mary-hospital", "riverside-hospital", "northside-clinic"}
@@ -103,7 +115,7 @@ type Population struct {
 	Staff      []Identity          // with Orgs order
 	StaffOrg   map[string]string   // staff name → org id
 	StaffRoles map[string][]cc.Role
-	Nodes      map[string]Identity // by org id, for the organizations that hold records
+	Nodes      map[string]Identity // by org id, for the organizations that run a node (OrgSpec.RunsNode)
 	Patients   []Identity
 }
 
@@ -126,7 +138,7 @@ func NewPopulation(seed string, n int) *Population {
 		Nodes: map[string]Identity{}}
 	for _, o := range Orgs {
 		p.Admins[o.ID] = ident(seed, AdminKey(o.ID), cc.KindOrganization)
-		if o.HoldsRecords() {
+		if o.RunsNode() {
 			p.Nodes[o.ID] = ident(seed, NodeKey(o.ID), cc.KindNode)
 		}
 		for _, s := range o.Staff {

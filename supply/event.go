@@ -88,6 +88,34 @@ type Event struct {
 	Lot          string   `json:"lot"`    // ilmd lotNumber
 	Expiry       string   `json:"expiry"` // ilmd itemExpirationDate, YYYY-MM-DD
 	Sensors      []Sensor `json:"sensors"`
+	// BizTransactions, Quantities and ChildQuantities keep the rest of
+	// what the event said (bizTransactionList, quantityList,
+	// childQuantityList) so that a query answers it; they have no custody
+	// effect.
+	BizTransactions []Link     `json:"biz_transactions,omitempty"`
+	Quantities      []Quantity `json:"quantities,omitempty"`
+	ChildQuantities []Quantity `json:"child_quantities,omitempty"`
+}
+
+// Quantity is a quantityElement: a class of objects (an LGTIN or
+// EPC class URN, a GTIN Digital Link …), an amount as a decimal string
+// (the ledger holds no floats; "" when the element has none) and a UN/CEFACT
+// Rec 20 unit ("" for a count).
+type Quantity struct {
+	Class    string `json:"class"`
+	Quantity string `json:"quantity,omitempty"`
+	UOM      string `json:"uom,omitempty"`
+}
+
+// MaxQuantities is the most quantity elements per list of an event.
+const MaxQuantities = 64
+
+// validDecimal reports whether s is a plain decimal number: an optional
+// minus, 1 to 15 digits and at most 6 decimals.
+func validDecimal(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	return len(whole) <= 15 && digits(whole, 0) && (!hasFrac || len(frac) <= 6 && digits(frac, 0))
 }
 
 // Link is a source or destination: Type is "owning_party",
@@ -395,6 +423,24 @@ func checkEvent(op string, i int, ev *Event) error {
 		for _, k := range l {
 			if !validTerm(k.Type) || !printable(k.ID, MaxURILen) {
 				return bad("a source or destination needs a type (bare CBV word or URI) and an id of printable bytes")
+			}
+		}
+	}
+	if len(ev.BizTransactions) > MaxLinks {
+		return bad("at most %d business transactions", MaxLinks)
+	}
+	for _, k := range ev.BizTransactions {
+		if k.Type != "" && !validTerm(k.Type) || !printable(k.ID, MaxURILen) {
+			return bad("a business transaction needs an id of printable bytes and, if typed, a bare CBV word or URI")
+		}
+	}
+	for _, qs := range [][]Quantity{ev.Quantities, ev.ChildQuantities} {
+		if len(qs) > MaxQuantities {
+			return bad("at most %d quantity elements per list", MaxQuantities)
+		}
+		for _, q := range qs {
+			if !printable(q.Class, MaxURILen) || q.Quantity != "" && !validDecimal(q.Quantity) || q.UOM != "" && !printable(q.UOM, 8) {
+				return bad("a quantity needs a class of printable bytes, a decimal quantity and a unit code of at most 8 bytes")
 			}
 		}
 	}

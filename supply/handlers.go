@@ -149,7 +149,8 @@ const TypeCapture = "supply.capture"
 // handles to its handler. The caller may modify the map.
 func Handlers() map[string]cc.Handler {
 	return map[string]cc.Handler{
-		TypeCapture: handleCapture,
+		TypeCapture:    handleCapture,
+		TypeAdminister: handleAdminister,
 
 		TypeProductRegister:  handleProductRegister,
 		TypeLocationRegister: handleLocationRegister,
