@@ -19,6 +19,7 @@ import (
 	cc "carechain"
 	"carechain/gatekeeper"
 	"carechain/identity"
+	"carechain/index"
 	"carechain/ledger/tx"
 )
 
@@ -41,6 +42,7 @@ type Server struct {
 	gkMu  sync.RWMutex
 	gks   map[string]*gatekeeper.Gatekeeper // by custodian organization; see SetRecords
 	peers map[string]string                 // organization → its node's base URL; see SetPeers
+	index *index.DB                         // the read model; see SetIndex
 }
 
 // New returns a Server for chain. Extra handlers (the web UI) can be added
@@ -79,6 +81,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.patientRoutes()
 	s.fhirRoutes()
+	s.epcisRoutes()
+	s.supplyRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

@@ -114,6 +114,7 @@ Then try:     carechain query status`,
 		newFHIRCmd(g),
 		newAccessLogCmd(g),
 		newNotificationsCmd(g),
+		newCoverageCmd(g),
 	)
 	return root
 }

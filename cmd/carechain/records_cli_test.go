@@ -418,6 +418,35 @@ func TestIngestFHIRAccessLog(t *testing.T) {
 	if out, _, code := run(t, env, "notifications", string(patient), "-o", "json"); code != 0 || !json.Valid([]byte(out)) {
 		t.Errorf("notifications -o json: exit %d %s", code, out)
 	}
+
+	// The read model follows the chain: Bob's influenza shots (CVX 140,
+	// no lot) count as unlinked doses, and Bob's Patient joined the
+	// population register through the ingest. Too few people: suppressed.
+	var rep2 struct {
+		Linked, Unlinked int
+		Total            struct{ Suppressed bool }
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, stderr, code := run(t, env, "coverage", "--vaccine", "140", "--by", "region,sex", "-o", "json")
+		rep2.Unlinked = 0
+		if code == 0 && json.Unmarshal([]byte(out), &rep2) == nil && rep2.Unlinked > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coverage: exit %d, %d unlinked doses\n%s\n%s", code, rep2.Unlinked, out, stderr)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if rep2.Linked != 0 || !rep2.Total.Suppressed {
+		t.Errorf("coverage of CVX 140: %+v, want unlinked doses only and a suppressed total", rep2)
+	}
+	if out, _, code := run(t, env, "coverage", "--vaccine", "140", "--format", "csv"); code != 0 || !strings.Contains(out, ",") {
+		t.Errorf("coverage --format csv: exit %d %s", code, out)
+	}
+	if _, stderr, code := run(t, env, "coverage"); code != exitUsage || !strings.Contains(stderr, "--vaccine") {
+		t.Errorf("coverage without --vaccine: exit %d %s", code, stderr)
+	}
 }
 
 func TestIngestBriefError(t *testing.T) {

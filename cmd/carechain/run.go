@@ -56,11 +56,12 @@ func newLogger(home string) (*slog.Logger, func(), error) {
 
 // running is a started node with its HTTP API and records service.
 type running struct {
-	node    *chain.Node
-	records *recordsService
-	api     *httpapi.Server
-	srv     *http.Server
-	addr    string
+	node      *chain.Node
+	records   *recordsService
+	readModel *readModel
+	api       *httpapi.Server
+	srv       *http.Server
+	addr      string
 }
 
 // startNode opens home's chain and serves the API on httpAddr.
@@ -74,14 +75,22 @@ func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*r
 		n.Close()
 		return nil, cc.Errorf("start", cc.Conflict, "cannot listen on %s: %v (use --http to pick another address)", httpAddr, err)
 	}
-	rs, err := openRecords(home, n, log)
+	rm, err := openReadModel(home, n, log, time.Second)
 	if err != nil {
+		ln.Close()
+		n.Close()
+		return nil, err
+	}
+	rs, err := openRecords(home, n, log, rm.register(log))
+	if err != nil {
+		rm.close()
 		ln.Close()
 		n.Close()
 		return nil, err
 	}
 	api := httpapi.New(n, log)
 	api.SetRecords(rs.gks...)
+	api.SetIndex(rm.db)
 	api.SetPeers(loadSettings(home).Peers)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -89,7 +98,7 @@ func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*r
 			log.Error("http server", "err", err)
 		}
 	}()
-	return &running{node: n, records: rs, api: api, srv: srv, addr: ln.Addr().String()}, nil
+	return &running{node: n, records: rs, readModel: rm, api: api, srv: srv, addr: ln.Addr().String()}, nil
 }
 
 // stop shuts the API down, then the node (which persists everything
@@ -99,6 +108,7 @@ func (r *running) stop() error {
 	defer cancel()
 	r.srv.Shutdown(ctx)
 	r.records.close()
+	r.readModel.close()
 	return r.node.Close()
 }
 

@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	cc "carechain"
+	"carechain/index"
+	"carechain/supply"
+)
+
+// supplyRoutes wires the supply-chain reads (ledger state, network-visible
+// and PHI-free: patients appear only as DIDs) and the coverage reports of
+// the read model.
+func (s *Server) supplyRoutes() {
+	s.mux.HandleFunc("GET /v1/supply/items/{epc...}", s.getItem)
+	s.mux.HandleFunc("GET /v1/supply/products", s.listProducts)
+	s.mux.HandleFunc("GET /v1/supply/locations", s.listLocations)
+	s.mux.HandleFunc("GET /v1/supply/lots", s.listLots)
+	s.mux.HandleFunc("GET /v1/supply/lots/{lot}/trace", s.traceLot)
+	s.mux.HandleFunc("GET /v1/supply/fraud-alerts", s.listFraudAlerts)
+	s.mux.HandleFunc("GET /v1/supply/excursions", s.listExcursions)
+	s.mux.HandleFunc("GET /v1/supply/recalls", s.listRecalls)
+	s.mux.HandleFunc("GET /v1/supply/kpis", s.getKPIs)
+	s.mux.HandleFunc("GET /v1/coverage", s.getCoverage)
+}
+
+// getItem answers the custody state of one EPC (a URN or a Digital Link,
+// which may contain '/'), with its effective status at the latest block
+// time ("expired" past its expiry date).
+func (s *Server) getItem(w http.ResponseWriter, r *http.Request) {
+	it, err := supply.GetItem(s.chain.State(), r.PathValue("epc"))
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	st, err := s.chain.Status(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		*supply.Item
+		Effective string `json:"effective_status"`
+	}{it, supply.EffectiveStatus(it, st.LatestBlockTime)})
+}
+
+func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.Products(s.chain.State())
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func (s *Server) listLocations(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.Locations(s.chain.State())
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func (s *Server) listLots(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.Lots(s.chain.State())
+	s.answer(w, nonNilSlice(v), err)
+}
+
+// traceLot answers where a lot's stock is and who received its doses
+// (patient DIDs, administering organizations and years).
+func (s *Server) traceLot(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.Trace(s.chain.State(), r.PathValue("lot"))
+	s.answer(w, v, err)
+}
+
+func (s *Server) listFraudAlerts(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.FraudAlerts(s.chain.State())
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func (s *Server) listExcursions(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.Excursions(s.chain.State())
+	s.answer(w, nonNilSlice(v), err)
+}
+
+func (s *Server) listRecalls(w http.ResponseWriter, r *http.Request) {
+	v, err := supply.Recalls(s.chain.State())
+	s.answer(w, nonNilSlice(v), err)
+}
+
+// getKPIs answers the supply KPIs of the read model at the latest block
+// time, as JSON or, with ?format=csv, CSV.
+func (s *Server) getKPIs(w http.ResponseWriter, r *http.Request) {
+	x, err := s.readModel()
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	st, err := s.chain.Status(r.Context())
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	rep, err := x.SupplyKPIs(s.chain.State(), st.LatestBlockTime)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="supply-kpis.csv"`)
+		if err := index.WriteKPICSV(w, rep); err != nil {
+			s.log.Error("writing CSV", "err", err)
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// getCoverage answers a coverage report: ?vaccine= (system|code or a bare
+// code, required), dose (default 1), by (comma-separated: region,
+// age_band, sex, quintile), as_of (year, default the latest block's),
+// target (permille), min_cell (default 11), format=csv.
+func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) {
+	const op = "coverage"
+	x, err := s.readModel()
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	q := r.URL.Query()
+	cq := index.CoverageQuery{Vaccine: q.Get("vaccine"), Dose: 1}
+	if cq.Vaccine == "" {
+		writeError(w, s.log, cc.Errorf(op, cc.Invalid, "vaccine is required (a code such as 208, or system|code)"))
+		return
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{{"dose", &cq.Dose}, {"as_of", &cq.AsOf}, {"target", &cq.Target}, {"min_cell", &cq.MinCell}}
+	for _, p := range ints {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				writeError(w, s.log, cc.Errorf(op, cc.Invalid, "%s must be an integer", p.name))
+				return
+			}
+			*p.dst = n
+		}
+	}
+	if v := q.Get("by"); v != "" {
+		cq.By = strings.Split(v, ",")
+	}
+	if cq.AsOf == 0 {
+		st, err := s.chain.Status(r.Context())
+		if err != nil {
+			writeError(w, s.log, err)
+			return
+		}
+		cq.AsOf = st.LatestBlockTime.Year()
+		if st.LatestBlockTime.IsZero() {
+			cq.AsOf = time.Now().Year()
+		}
+	}
+	rep, err := x.Coverage(cq)
+	if err != nil {
+		writeError(w, s.log, err)
+		return
+	}
+	if q.Get("format") == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="coverage.csv"`)
+		if err := index.WriteCoverageCSV(w, rep); err != nil {
+			s.log.Error("writing CSV", "err", err)
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// nonNilSlice answers an empty list as [] rather than null.
+func nonNilSlice[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
