@@ -266,3 +266,30 @@ func TestOnPatients(t *testing.T) {
 		t.Errorf("OnPatients got %+v, want %+v", got, want)
 	}
 }
+
+// TestQuarantinedLotRefused: a temperature excursion beyond the product's
+// budget quarantines St Mary's vials, and an immunization from the lot is
+// refused until the regulator releases them.
+func TestQuarantinedLotRefused(t *testing.T) {
+	iw := mustImmunizationWorld(t, 1)
+	// The product allows 30 minutes outside −90…−60 °C: 40 minutes at
+	// +5 °C is beyond it.
+	iw.MustTx(t, iw.Pop.Nodes[stMary], supply.TypeCapture, map[string]any{"org": stMary, "events": []any{
+		map[string]any{"type": "ObjectEvent", "action": "OBSERVE", "event_time": "2026-01-06T10:00:00Z", "epcs": []string{vial + "1"},
+			"sensors": []any{
+				map[string]any{"type": "Temperature", "time": "2026-01-06T09:00:00Z", "value_milli_c": -70000},
+				map[string]any{"type": "Temperature", "time": "2026-01-06T09:40:00Z", "value_milli_c": 5000},
+			}}}})
+	if it := iw.item(t, vial+"1"); it.Status != supply.StatusQuarantined {
+		t.Fatalf("after the excursion the vial is %s, want quarantined", it.Status)
+	}
+	_, err := iw.ingest(t, immunization("LOT-A", "208"))
+	if !cc.Is(cc.FailedPrecondition, err) || !strings.Contains(err.Error(), "quarantined") {
+		t.Fatalf("an immunization from a quarantined lot: %v, want FailedPrecondition (quarantined)", err)
+	}
+	iw.MustTx(t, iw.Staff(t, "regulator-inspector"), "supply.quarantine.review", map[string]any{"org": "medicines-regulator",
+		"epcs": []string{vial + "1"}, "decision": "release", "reason": "stability data cover 40 minutes at +5 °C"})
+	if _, err := iw.ingest(t, immunization("LOT-A", "208")); err != nil {
+		t.Errorf("after release: %v", err)
+	}
+}
