@@ -15,7 +15,11 @@ import (
 var (
 	givenNames  = []string{"Amara", "Bruno", "Chen", "Dalia", "Emeka", "Freya", "Goran", "Hana", "Ines", "Jonas", "Kofi", "Lena", "Mateo", "Nia", "Omar", "Priya"}
 	familyNames = []string{"Okafor", "Lindqvist", "Moreau", "Tanaka", "Haddad", "Novak", "Silva", "Kowalski", "Mensah", "Rossi", "Fischer", "Ibrahim"}
-	cities      = []string{"Northbridge", "Riverside", "Eastfield", "Lakeview"}
+	// Districts are the demo's small areas: the names of the synthetic
+	// area table the read model ships (index/areas.csv), which maps each
+	// to a region and a deprivation quintile.
+	Districts = []string{"Northbridge", "Hillcrest", "Ashford", "Eastfield", "Millbrook", "Stonegate",
+		"Riverside", "Southport", "Greenvale", "Lakeview", "Westmoor", "Oakridge"}
 )
 
 // vital is one vital-sign observation kind (LOINC).
@@ -70,6 +74,13 @@ func codeable(system, code, display string) map[string]any {
 	return map[string]any{"coding": []any{map[string]string{"system": system, "code": code, "display": display}}, "text": display}
 }
 
+// District returns the home district of demo patient i (from 1),
+// deterministic for the seed.
+func (p *Population) District(i int) string {
+	r := &rnd{seed: p.Seed + "\x00district\x00" + PatientKey(i)}
+	return Districts[r.intn(len(Districts))]
+}
+
 // PatientBundle returns a FHIR R4 transaction Bundle for demo patient i
 // (from 1): the Patient, an Encounter, vital signs, immunizations and a
 // condition (a depressive disorder for every fourth patient, labelled as
@@ -91,7 +102,7 @@ func (p *Population) PatientBundle(i int, now time.Time) []byte {
 		"identifier":   []any{map[string]string{"system": "urn:carechain:demo:mrn", "value": fmt.Sprintf("DEMO-%s-%03d", p.Seed, i)}},
 		"name":         []any{map[string]any{"use": "official", "family": family, "given": []string{given}}},
 		"gender":       gender, "birthDate": birth,
-		"address": []any{map[string]any{"city": cities[r.intn(len(cities))], "country": "XX"}},
+		"address": []any{map[string]any{"use": "home", "district": p.District(i), "city": p.District(i), "country": "XX"}},
 	})
 	visit := now.AddDate(0, -1-r.intn(11), -r.intn(28)).UTC().Truncate(time.Minute)
 	eu := urn(r)
@@ -113,15 +124,16 @@ func (p *Population) PatientBundle(i int, now time.Time) []byte {
 			"valueQuantity":     map[string]any{"value": float64(int(val*10)) / 10, "unit": v.unit, "system": "http://unitsofmeasure.org", "code": v.ucum},
 		})
 	}
+	// Earlier immunizations, without lot numbers (as Synthea writes
+	// them): the COVID-19 campaign (CVX 208) is the demo supply chain's.
 	for k := 0; k < 2; k++ {
-		vac := vaccines[r.intn(len(vaccines))]
+		vac := vaccines[1+r.intn(len(vaccines)-1)]
 		add(urn(r), map[string]any{
 			"resourceType": "Immunization", "status": "completed",
 			"vaccineCode":        codeable("http://hl7.org/fhir/sid/cvx", vac.code, vac.display),
 			"patient":            ref,
 			"occurrenceDateTime": visit.AddDate(0, 0, -30*k).Format(time.RFC3339),
 			"primarySource":      true,
-			"lotNumber":          fmt.Sprintf("LOT-%04d", r.intn(10000)),
 		})
 	}
 	cond := conditions[r.intn(3)]

@@ -48,8 +48,12 @@ var Orgs = []OrgSpec{
 		{"central-pharmacist", []cc.Role{cc.RolePharmacist}}}},
 	{ID: "acme-vaccines", Name: "Acme Vaccines Manufacturing", Type: cc.OrgManufacturer, Staff: []StaffSpec{
 		{"acme-logistics", []cc.Role{cc.RoleLogistics}}}},
-	{ID: "coldline-distribution", Name: "Coldline Distribution", Type: cc.OrgDistributor, Staff: []StaffSpec{
+	{ID: "coldline-distribution", Name: "Coldline Distribution — National Vaccine Store", Type: cc.OrgDistributor, Staff: []StaffSpec{
 		{"coldline-logistics", []cc.Role{cc.RoleLogistics}}}},
+	{ID: "north-regional-store", Name: "North Regional Vaccine Store", Type: cc.OrgDistributor, Staff: []StaffSpec{
+		{"north-store-logistics", []cc.Role{cc.RoleLogistics}}}},
+	{ID: "south-regional-store", Name: "South Regional Vaccine Store", Type: cc.OrgDistributor, Staff: []StaffSpec{
+		{"south-store-logistics", []cc.Role{cc.RoleLogistics}}}},
 	{ID: "national-research-institute", Name: "National Research Institute", Type: cc.OrgResearch, Staff: []StaffSpec{
 		{"nri-researcher", []cc.Role{cc.RoleResearcher}}}},
 	{ID: "medicines-regulator", Name: "National Medicines Regulator", Type: cc.OrgRegulator, Staff: []StaffSpec{

@@ -62,10 +62,12 @@ func TestApplyNodesAndLinks(t *testing.T) {
 		{"riverside-hospital", true},
 		{"northside-clinic", true},
 		{"central-pharmacy", true},
-		{"acme-vaccines", false},
-		{"coldline-distribution", false},
+		{"acme-vaccines", true},
+		{"coldline-distribution", true},
+		{"north-regional-store", true},
+		{"south-regional-store", true},
 		{"national-research-institute", false},
-		{"medicines-regulator", false},
+		{"medicines-regulator", true},
 	}
 	if len(tests) != len(seed.Orgs) {
 		t.Fatalf("the table lists %d organizations, seed.Orgs %d", len(tests), len(seed.Orgs))

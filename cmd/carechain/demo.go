@@ -85,6 +85,17 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				r.stop()
 				return err
 			}
+			bar = newBar(-1, "demo supply chain and campaign")
+			err = seedSupply(ctx, client.New("http://"+r.addr), pop, time.Now(), func(step string, done, total int) {
+				bar.ChangeMax(total)
+				bar.Describe(step)
+				bar.Set(done)
+			})
+			bar.Finish()
+			if err != nil {
+				r.stop()
+				return err
+			}
 			printDemoGuide(home, r.addr, pop, demoPatientRef(r.node, pop))
 			sig := <-sigs
 			fmt.Printf("\n%s: stopping (the chain continues from here next time: carechain demo --home %s)\n", sig, home)
@@ -94,7 +105,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 	c.Flags().StringVar(&home, "home", defaultDemoHome(), "demo home directory")
 	c.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "API listen address")
 	c.Flags().StringVar(&seedStr, "seed", "carechain-demo", "seed for the demo identities (same seed, same DIDs)")
-	c.Flags().IntVar(&patients, "patients", 24, "number of demo patients")
+	c.Flags().IntVar(&patients, "patients", 200, "number of demo patients (the coverage figures need a few hundred)")
 	c.Flags().BoolVar(&fresh, "fresh", false, "delete HOME first and start a new chain")
 	return c
 }
@@ -183,6 +194,15 @@ With the CLI (export CARECHAIN_KEYSTORE=%[1]s/keys CARECHAIN_PASSPHRASE=demo CAR
   carechain tx did-rotate --key %[4]s
   carechain query proof --key id/did/%[3]s --out proof.json && carechain verify-proof proof.json
 
+Vaccine supply chain (GS1 EPCIS 2.0; Acme → national store → regional stores → sites):
+  curl '%[2]s/epcis/events?EQ_ILMD_lotNumber=%[6]s&perPage=5'   (EPCIS query document)
+  curl %[2]s/v1/supply/excursions             (lot %[7]s quarantined at the South store)
+  curl %[2]s/v1/supply/recalls                (lot %[6]s recalled by Acme)
+  curl %[2]s/v1/supply/lots/%[6]s/trace       (where its stock is, who received doses)
+  curl %[2]s/v1/supply/kpis                   (stock by site and lot, days of supply, wastage)
+  carechain coverage --vaccine 208 --by region,quintile --target 900
+  carechain coverage --vaccine 208 --dose 2 --by age_band,sex --format csv
+
 Ctrl-C stops; then carechain verify --home %[1]s re-verifies the whole chain.
-`, home, api, p1.DID, p1.Name, patientRef)
+`, home, api, p1.DID, p1.Name, patientRef, seed.LotRecalled, seed.LotExcursion)
 }

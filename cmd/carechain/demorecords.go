@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	cc "carechain"
@@ -44,7 +45,10 @@ func seedRecords(ctx context.Context, apiFor func(org string) string, c *client.
 	for _, s := range pop.Staff {
 		staff[s.Name] = s
 	}
-	for i, p := range pop.Patients {
+	var mu sync.Mutex
+	done := 0
+	err := parallel(ctx, len(pop.Patients), demoWorkers, func(i int) error {
+		p := pop.Patients[i]
 		org := demoCustodian(i + 1)
 		doc := staff[demoPhysicians[org]]
 		to := c
@@ -55,8 +59,15 @@ func seedRecords(ctx context.Context, apiFor func(org string) string, c *client.
 			return fmt.Errorf("demo records of %s at %s: %w", p.Name, org, err)
 		}
 		if progress != nil {
-			progress("patient records", i+1, len(pop.Patients))
+			mu.Lock()
+			done++
+			progress("patient records", done, len(pop.Patients))
+			mu.Unlock()
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	p1, rdoc := pop.Patients[0], staff["riverside-physician"]
 	if _, err := c.Do(ctx, client.NewSigner(p1.DID, p1.Key), consent.TypeGrant, map[string]any{
