@@ -200,8 +200,8 @@ Vaccine supply chain (GS1 EPCIS 2.0; Acme → national store → regional stores
   curl %[2]s/v1/supply/recalls                (lot %[6]s recalled by Acme)
   curl %[2]s/v1/supply/lots/%[6]s/trace       (where its stock is, who received doses)
   curl %[2]s/v1/supply/kpis                   (stock by site and lot, days of supply, wastage)
-  carechain coverage --vaccine 208 --by region,quintile --target 900
-  carechain coverage --vaccine 208 --dose 2 --by age_band,sex --format csv
+  carechain coverage --vaccine 208 --by quintile --target 900   (uptake by deprivation)
+  carechain coverage --vaccine 208 --dose 2 --by region --format csv
 
 Ctrl-C stops; then carechain verify --home %[1]s re-verifies the whole chain.
 `, home, api, p1.DID, p1.Name, patientRef, seed.LotRecalled, seed.LotExcursion)
