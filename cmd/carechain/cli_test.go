@@ -189,6 +189,23 @@ func TestDemoLifecycle(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "emergency-clinician") {
 		t.Errorf("members: exit %d %s", code, out)
 	}
+	// The demo's supply chain: the South store's quarantined case is
+	// released by the regulator (everything packed in it with it).
+	const excursionCase = "urn:epc:id:sscc:0614141.1000000008"
+	out, _, code = run(t, env, "query", "item", excursionCase, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"quarantined"`) {
+		t.Errorf("the excursion case: exit %d %s", code, out)
+	}
+	if out, stderr, code := run(t, env, "tx", "supply-review", "--key", "regulator-inspector", "--org", "medicines-regulator",
+		"--epc", excursionCase, "--decision", "release", "--reason", "stability data cover 50 minutes at +6 °C"); code != 0 {
+		t.Errorf("supply-review: exit %d %s %s", code, out, stderr)
+	}
+	if out, _, code = run(t, env, "query", "item", excursionCase, "-o", "json"); code != 0 || strings.Contains(out, `"quarantined"`) {
+		t.Errorf("after release: exit %d %s", code, out)
+	}
+	if _, stderr, code := run(t, env, "tx", "supply-recall", "--key", "st-mary-nurse", "--org", "st-mary-hospital", "--lot", "ACM-2611A", "--reason", "x"); code != exitUnauthorized {
+		t.Errorf("a hospital recalling a lot: exit %d %s, want unauthorized", code, stderr)
+	}
 	// A practitioner key rotates on the ledger and in the keystore.
 	out, _, code = run(t, env, "tx", "did-rotate", "--key", "northside-nurse", "-o", "json")
 	if code != 0 {

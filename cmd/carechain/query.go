@@ -85,6 +85,8 @@ func newQueryCmd(g *globals) *cobra.Command {
 		simple(g, "proposal ID", "One governance proposal", cobra.ExactArgs(1), func(a []string) string { return "/v1/proposals/" + url.PathEscape(a[0]) }),
 		simple(g, "block HEIGHT|latest", "A committed block", cobra.ExactArgs(1), func(a []string) string { return "/v1/blocks/" + url.PathEscape(a[0]) }),
 		simple(g, "tx HASH", "Where a committed transaction is", cobra.ExactArgs(1), func(a []string) string { return "/v1/txs/" + url.PathEscape(a[0]) }),
+		simple(g, "item EPC", "The custody state of a supply-chain item (SGTIN, SSCC … or a GS1 Digital Link)", cobra.ExactArgs(1), func(a []string) string { return "/v1/supply/items/" + a[0] }),
+		simple(g, "trace LOT", "Where a lot's stock is and which patients (DIDs) received its doses", cobra.ExactArgs(1), func(a []string) string { return "/v1/supply/lots/" + url.PathEscape(a[0]) + "/trace" }),
 		newProofQueryCmd(g),
 	)
 	return c
