@@ -30,6 +30,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	}
 	c.AddCommand(newBenchTxCmd())
 	c.AddCommand(newBenchRecordsCmd(g))
+	c.AddCommand(newBenchEPCISCmd(g))
 	return c
 }
 

@@ -334,79 +334,25 @@ func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsR
 	}
 	rep := &benchRecordsReport{Command: strings.Join(os.Args, " "), Go: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), LoadAverage: loadAverage(), TimeoutCommitMS: float64(tc) / float64(time.Millisecond),
-		Synthea: syn, DemoPatients: max(o.patients, len(patientFiles)), blockWatcher: &blockWatcher{}}
+		Synthea: syn, DemoPatients: max(o.patients, len(patientFiles))}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	logf("carechain bench records: 1 validator (embedded CometBFT, timeout_commit %s), %d CPUs (GOMAXPROCS %d), %s, load average %s",
 		tc, rep.CPUs, rep.GOMAXPROCS, rep.Go, rep.LoadAverage)
 	logf("synthea: %s (%d directory bundles, %d patient bundles)", syn, len(dirFiles), len(patientFiles))
 
-	// A fresh demo home: node.Init first, with free loopback ports and the
-	// timeout_commit asked for (createDemoHome keeps that config.toml).
-	setup := time.Now()
-	dir, err := os.MkdirTemp("", "carechain-bench-records-")
+	d, err := startBenchDemo(ctx, "bench-records", benchRecordsSeed, rep.DemoPatients, o.timeoutCommit, o.keep, o.readers+o.workers, logf)
 	if err != nil {
 		return nil, err
 	}
+	defer d.close()
+	rep.API, rep.SetupSeconds, rep.blockWatcher = d.api, d.setup.Seconds(), d.watcher
 	if o.keep {
-		rep.Home = filepath.Join(dir, "node")
-		defer logf("kept %s", dir)
-	} else {
-		defer os.RemoveAll(dir)
+		rep.Home = d.home
 	}
-	home := filepath.Join(dir, "node")
-	pop := seed.NewPopulation(benchRecordsSeed, rep.DemoPatients)
-	state, err := json.Marshal(pop.Genesis())
+	pop, c := d.pop, d.client
+	doc, err := d.staff(benchRecordsAuthor)
 	if err != nil {
 		return nil, err
-	}
-	ports, err := bench.FreePorts(3)
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[2])
-	if err := node.Init(node.InitOptions{Home: home, Moniker: "bench-records", ChainID: "carechain-demo", AppState: state,
-		P2PAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]), RPCAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]), TimeoutCommit: o.timeoutCommit}); err != nil {
-		return nil, err
-	}
-	if err := createDemoHome(home, addr, pop); err != nil {
-		return nil, err
-	}
-	log, closeLog, err := newLogger(home)
-	if err != nil {
-		return nil, err
-	}
-	defer closeLog()
-	r, err := startNode(ctx, home, addr, log)
-	if err != nil {
-		return nil, err
-	}
-	defer r.stop()
-	rep.API = "http://" + r.addr
-	cancelWatch := r.node.App.Notifier().Subscribe(rep.blockWatcher.commit)
-	defer cancelWatch()
-	if err := r.node.Node.WaitForHeight(ctx, 1); err != nil {
-		return nil, err
-	}
-	if err := seed.Apply(ctx, r.node, pop, time.Now(), nil); err != nil {
-		return nil, fmt.Errorf("seeding the demo world: %w", err)
-	}
-	rep.SetupSeconds = time.Since(setup).Seconds()
-	logf("node up at %s, demo world seeded (%d patients) in %.1f s; home %s", rep.API, len(pop.Patients), rep.SetupSeconds, home)
-
-	c := client.New(rep.API)
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = 0
-	tr.MaxIdleConnsPerHost = o.readers + o.workers + 8
-	c.HTTP = &http.Client{Timeout: 2 * time.Minute, Transport: tr}
-	defer tr.CloseIdleConnections()
-	var doc seed.Identity
-	for _, s := range pop.Staff {
-		if s.Name == benchRecordsAuthor {
-			doc = s
-		}
-	}
-	if doc.DID == "" {
-		return nil, fmt.Errorf("the demo population has no %s", benchRecordsAuthor)
 	}
 	signer := client.NewSigner(doc.DID, doc.Key)
 	prof := &benchProfile{path: o.cpuProfile, phase: o.profile}
@@ -586,4 +532,104 @@ func trimName(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "…"
+}
+
+// benchDemo is a fresh demo world on one embedded validator with its HTTP
+// API, for the end-to-end benchmarks (bench records, bench epcis).
+type benchDemo struct {
+	home    string
+	pop     *seed.Population
+	node    *running
+	api     string         // http://127.0.0.1:port
+	client  *client.Client // to api, with enough idle connections for the load
+	watcher *blockWatcher  // every committed block from the start
+	setup   time.Duration  // home, node start, seeding
+	closers []func()
+}
+
+// startBenchDemo creates a demo home (seed seedName, patients demo
+// patients) in a temporary directory, node.Init first with free loopback
+// ports and timeoutCommit (createDemoHome keeps that config.toml), starts
+// the node and its API, and seeds the demo world. conns is how many
+// requests the load keeps in flight. The directory is removed by close
+// unless keep.
+func startBenchDemo(ctx context.Context, moniker, seedName string, patients int, timeoutCommit time.Duration, keep bool, conns int, logf func(string, ...any)) (_ *benchDemo, err error) {
+	start := time.Now()
+	d := &benchDemo{watcher: &blockWatcher{}}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	dir, err := os.MkdirTemp("", "carechain-"+moniker+"-")
+	if err != nil {
+		return nil, err
+	}
+	if keep {
+		d.closers = append(d.closers, func() { logf("kept %s", dir) })
+	} else {
+		d.closers = append(d.closers, func() { os.RemoveAll(dir) })
+	}
+	d.home = filepath.Join(dir, "node")
+	d.pop = seed.NewPopulation(seedName, patients)
+	state, err := json.Marshal(d.pop.Genesis())
+	if err != nil {
+		return nil, err
+	}
+	ports, err := bench.FreePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[2])
+	if err := node.Init(node.InitOptions{Home: d.home, Moniker: moniker, ChainID: "carechain-demo", AppState: state,
+		P2PAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]), RPCAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]), TimeoutCommit: timeoutCommit}); err != nil {
+		return nil, err
+	}
+	if err := createDemoHome(d.home, addr, d.pop); err != nil {
+		return nil, err
+	}
+	log, closeLog, err := newLogger(d.home)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, closeLog)
+	if d.node, err = startNode(ctx, d.home, addr, log); err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, func() { d.node.stop() })
+	d.api = "http://" + d.node.addr
+	d.closers = append(d.closers, d.node.node.App.Notifier().Subscribe(d.watcher.commit))
+	if err := d.node.node.Node.WaitForHeight(ctx, 1); err != nil {
+		return nil, err
+	}
+	if err := seed.Apply(ctx, d.node.node, d.pop, time.Now(), nil); err != nil {
+		return nil, fmt.Errorf("seeding the demo world: %w", err)
+	}
+	d.client = client.New(d.api)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = 0
+	tr.MaxIdleConnsPerHost = conns + 8
+	d.client.HTTP = &http.Client{Timeout: 2 * time.Minute, Transport: tr}
+	d.closers = append(d.closers, tr.CloseIdleConnections)
+	d.setup = time.Since(start)
+	logf("node up at %s, demo world seeded (%d patients) in %.1f s; home %s", d.api, len(d.pop.Patients), d.setup.Seconds(), d.home)
+	return d, nil
+}
+
+// close undoes startBenchDemo, last step first.
+func (d *benchDemo) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+// staff returns the demo staff member name.
+func (d *benchDemo) staff(name string) (seed.Identity, error) {
+	for _, s := range d.pop.Staff {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return seed.Identity{}, fmt.Errorf("the demo population has no %s", name)
 }

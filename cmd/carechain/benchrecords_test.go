@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"carechain/ledger"
 )
@@ -17,16 +20,7 @@ func TestBenchRecordsFlags(t *testing.T) {
 	c := newBenchRecordsCmd(&globals{output: "text"})
 	defaults := map[string]string{"workers": "2", "readers": "64", "duration": "15s", "warmup": "2s", "patients": "16",
 		"synthea": "", "cpuprofile": "", "profile": "all", "keep": "false", "timeout-commit": "0s"}
-	for name, want := range defaults {
-		f := c.Flags().Lookup(name)
-		if f == nil {
-			t.Errorf("no --%s flag", name)
-			continue
-		}
-		if f.DefValue != want {
-			t.Errorf("--%s defaults to %q, want %q", name, f.DefValue, want)
-		}
-	}
+	checkFlagDefaults(t, c, defaults)
 	if err := c.ParseFlags([]string{"--readers", "1024", "--duration", "20s", "--profile", "reads"}); err != nil {
 		t.Fatal(err)
 	}
@@ -45,20 +39,13 @@ func TestBenchRecordsCheck(t *testing.T) {
 	if err := noReads.check(); err != nil || noReads.reads() {
 		t.Errorf("--duration 0 (ingest only): err %v, reads %v", err, noReads.reads())
 	}
-	for name, mod := range map[string]func(*benchRecordsOptions){
+	checkUsageErrors(t, ok, map[string]func(*benchRecordsOptions){
 		"no workers":          func(o *benchRecordsOptions) { o.workers = 0 },
 		"negative readers":    func(o *benchRecordsOptions) { o.readers = -1 },
 		"warm-up too long":    func(o *benchRecordsOptions) { o.warmup = o.duration },
 		"no patients":         func(o *benchRecordsOptions) { o.patients = 0 },
 		"unknown profile arg": func(o *benchRecordsOptions) { o.profile = "setup" },
-	} {
-		o := ok
-		mod(&o)
-		var ue usageError
-		if err := o.check(); !errors.As(err, &ue) {
-			t.Errorf("%s: %v, want a usage error", name, err)
-		}
-	}
+	})
 }
 
 func TestSyntheaFolder(t *testing.T) {
@@ -141,10 +128,7 @@ func TestBenchRecordsReportOutput(t *testing.T) {
 			ReadsPerSecond: 300, Latency: latencyMS{P50: 213, P90: 240, P99: 400, Max: 500, N: 3900},
 			Errors: map[string]int{"Unavailable": 2, "NotFound": 5}, ErrorSample: "boom", CPU: cpuUse{Cores: 0.6}, BlockBound: 300.5,
 			Blocks: blockStats{Blocks: 60, AccessLogTxs: 300, AccessEvents: 3900, AccessLogTxsPerBlk: 5, EventsPerBlock: 65, EventsPerLogTx: 13}}}
-	var b bytes.Buffer
-	rep.print(&b)
-	out := b.String()
-	for _, want := range []string{
+	checkReport(t, rep, rep.print, []string{
 		"INGEST RESOURCES/S  1736  (3471 resources anchored in 2.00 s",
 		"READS/S             300  (successful reads finished in the 13.0 s window after 2.0 s warm-up: 3900)",
 		"READ LATENCY        p50 213 ms  p90 240 ms  p99 400 ms  max 500 ms",
@@ -152,22 +136,7 @@ func TestBenchRecordsReportOutput(t *testing.T) {
 		"0.30 by other processes  ← other processes were busy",
 		"0.60 cores (node + load generator), 2000 µs per read, 0.00 by other processes\n",
 		"5.0 txs/block, 65 events/block, 13 events/tx",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("report lacks %q:\n%s", want, out)
-		}
-	}
-	j, err := json.Marshal(rep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	json.Unmarshal(j, &m)
-	for _, k := range []string{"ingest", "reads", "directory", "load_average", "timeout_commit_ms"} {
-		if _, ok := m[k]; !ok {
-			t.Errorf("JSON report lacks %q: %s", k, j)
-		}
-	}
+	}, "ingest", "reads", "directory", "load_average", "timeout_commit_ms")
 }
 
 func TestBenchProfilePhases(t *testing.T) {
@@ -194,6 +163,64 @@ func TestBenchProfilePhases(t *testing.T) {
 		}
 		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 			t.Errorf("--profile %s: no profile written (%v)", phase, err)
+		}
+	}
+}
+
+// checkFlagDefaults checks that c has each flag of defaults with that
+// default value.
+func checkFlagDefaults(t *testing.T, c *cobra.Command, defaults map[string]string) {
+	t.Helper()
+	for name, want := range defaults {
+		f := c.Flags().Lookup(name)
+		if f == nil {
+			t.Errorf("no --%s flag", name)
+			continue
+		}
+		if f.DefValue != want {
+			t.Errorf("--%s defaults to %q, want %q", name, f.DefValue, want)
+		}
+	}
+}
+
+// checkUsageErrors checks that each change of valid options makes check
+// return a usage error.
+func checkUsageErrors[O any, P interface {
+	*O
+	check() error
+}](t *testing.T, valid O, changes map[string]func(P)) {
+	t.Helper()
+	for name, change := range changes {
+		o := valid
+		change(&o)
+		var ue usageError
+		if err := P(&o).check(); !errors.As(err, &ue) {
+			t.Errorf("%s: %v, want a usage error", name, err)
+		}
+	}
+}
+
+// checkReport checks that the text report (print) has each of wants and
+// that the JSON of rep has each of keys.
+func checkReport(t *testing.T, rep any, print func(io.Writer), wants []string, keys ...string) {
+	t.Helper()
+	var b bytes.Buffer
+	print(&b)
+	out := b.String()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	j, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(j, &m)
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON report lacks %q: %s", k, j)
 		}
 	}
 }
