@@ -33,9 +33,11 @@ type Client struct {
 	chainID string
 }
 
-// New returns a client for the node at base.
+// New returns a client for the node at base. A request gives up after ten
+// minutes (a large bundle or EPCIS document on a busy node can take
+// minutes); callers bound shorter work with their context.
 func New(base string) *Client {
-	return &Client{Base: strings.TrimRight(base, "/"), HTTP: &http.Client{Timeout: 60 * time.Second}}
+	return &Client{Base: strings.TrimRight(base, "/"), HTTP: &http.Client{Timeout: 10 * time.Minute}}
 }
 
 // problem mirrors httpapi.Problem.
