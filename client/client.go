@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,6 +73,10 @@ func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Heade
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
+		var ne net.Error
+		if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+			return &cc.Error{Op: "client", Kind: cc.Unavailable, Msg: fmt.Sprintf("the node at %s did not answer %s %s in time (it may be busy; try again)", c.Base, method, path)}
+		}
 		return &cc.Error{Op: "client", Kind: cc.Internal, Msg: fmt.Sprintf("cannot reach the node at %s (is it running? set --node or CARECHAIN_NODE)", c.Base), Err: ErrUnreachable}
 	}
 	defer resp.Body.Close()
