@@ -73,11 +73,7 @@ func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Heade
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		var ne net.Error
-		if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
-			return &cc.Error{Op: "client", Kind: cc.Unavailable, Msg: fmt.Sprintf("the node at %s did not answer %s %s in time (it may be busy; try again)", c.Base, method, path)}
-		}
-		return &cc.Error{Op: "client", Kind: cc.Internal, Msg: fmt.Sprintf("cannot reach the node at %s (is it running? set --node or CARECHAIN_NODE)", c.Base), Err: ErrUnreachable}
+		return c.sendError(req, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -260,6 +256,16 @@ func trimOp(log string) string {
 		return parts[2]
 	}
 	return log
+}
+
+// sendError describes a request that got no answer: it timed out (the
+// node is busy: cc.Unavailable) or reached no node (ErrUnreachable).
+func (c *Client) sendError(req *http.Request, err error) error {
+	var ne net.Error
+	if req.Context().Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+		return &cc.Error{Op: "client", Kind: cc.Unavailable, Msg: fmt.Sprintf("the node at %s did not answer %s %s in time (it may be busy; try again)", c.Base, req.Method, req.URL.Path)}
+	}
+	return &cc.Error{Op: "client", Kind: cc.Internal, Msg: fmt.Sprintf("cannot reach the node at %s (is it running? set --node or CARECHAIN_NODE)", c.Base), Err: ErrUnreachable}
 }
 
 // String describes the client.

@@ -180,7 +180,7 @@ func (c *Client) fhir(ctx context.Context, method, path, header string, sr acces
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, &cc.Error{Op: "client", Kind: cc.Internal, Msg: "cannot reach the node at " + c.Base + " (is it running? set --node or CARECHAIN_NODE)", Err: ErrUnreachable}
+		return nil, c.sendError(req, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
