@@ -58,6 +58,12 @@ func renderEvent(se *supply.StoredEvent) map[string]any {
 			m["parentID"] = e.ParentID
 		}
 		m["childEPCs"] = nonNil(e.ChildEPCs)
+	case supply.TransformationEvent:
+		m["inputEPCList"] = nonNil(e.InputEPCs)
+		m["outputEPCList"] = nonNil(e.OutputEPCs)
+		if e.TransformationID != "" {
+			m["transformationID"] = e.TransformationID
+		}
 	case supply.TransactionEvent:
 		if e.ParentID != "" {
 			m["parentID"] = e.ParentID
@@ -76,11 +82,14 @@ func renderEvent(se *supply.StoredEvent) map[string]any {
 		}
 		m["bizTransactionList"] = bts
 	}
-	if len(e.Quantities) > 0 {
-		m["quantityList"] = renderQuantities(e.Quantities)
-	}
-	if len(e.ChildQuantities) > 0 {
-		m["childQuantityList"] = renderQuantities(e.ChildQuantities)
+	for _, l := range []struct {
+		key string
+		qs  []supply.Quantity
+	}{{"quantityList", e.Quantities}, {"childQuantityList", e.ChildQuantities},
+		{"inputQuantityList", e.InputQuantities}, {"outputQuantityList", e.OutputQuantities}} {
+		if len(l.qs) > 0 {
+			m[l.key] = renderQuantities(l.qs)
+		}
 	}
 	if e.BizStep != "" {
 		m["bizStep"] = e.BizStep

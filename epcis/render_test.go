@@ -15,7 +15,7 @@ import (
 // official schema and the semantic rules, with the same events.
 func TestQueryDocumentRoundTrip(t *testing.T) {
 	dir := examplesDir(t)
-	files := 0
+	files, transformations := 0, 0
 	for _, ex := range exampleOutcomes {
 		if ex.wantEvents == 0 {
 			continue
@@ -30,7 +30,7 @@ func TestQueryDocumentRoundTrip(t *testing.T) {
 		}
 		evs, err := SupplyEvents(doc)
 		if err != nil {
-			continue // TransformationEvents are not captured
+			t.Fatalf("%s: %v", ex.file, err)
 		}
 		stored := make([]supply.StoredEvent, len(evs))
 		for i, e := range evs {
@@ -59,7 +59,9 @@ func TestQueryDocumentRoundTrip(t *testing.T) {
 				!slices.Equal(got.ChildEPCs, want.ChildEPCs) || got.ParentID != want.ParentID || got.BizStep != want.BizStep ||
 				got.Disposition != want.Disposition || got.Lot != want.Lot || got.Expiry != want.Expiry || len(got.Sensors) != len(want.Sensors) ||
 				!slices.Equal(got.Quantities, want.Quantities) || !slices.Equal(got.ChildQuantities, want.ChildQuantities) ||
-				!slices.Equal(got.BizTransactions, want.BizTransactions) {
+				!slices.Equal(got.BizTransactions, want.BizTransactions) || !slices.Equal(got.InputEPCs, want.InputEPCs) ||
+				!slices.Equal(got.OutputEPCs, want.OutputEPCs) || !slices.Equal(got.InputQuantities, want.InputQuantities) ||
+				!slices.Equal(got.OutputQuantities, want.OutputQuantities) || got.TransformationID != want.TransformationID {
 				t.Errorf("%s event %d: round trip\n got %+v\nwant %+v", ex.file, i, got, want)
 			}
 			for j := range want.Sensors {
@@ -69,9 +71,17 @@ func TestQueryDocumentRoundTrip(t *testing.T) {
 			}
 		}
 		files++
+		for _, e := range evs {
+			if e.Type == supply.TransformationEvent {
+				transformations++
+			}
+		}
 	}
 	if files < 20 {
 		t.Errorf("only %d examples round-tripped", files)
+	}
+	if transformations < 5 {
+		t.Errorf("only %d TransformationEvents round-tripped", transformations)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	cc "carechain"
 	"carechain/supply"
 )
 
@@ -17,14 +16,12 @@ const op = "epcis"
 // Celsius (the ledger holds no floats: the value, else the mean, else the
 // maximum of an interval report, with its minimum, maximum and span).
 // Reports that are not temperatures are left out; business transactions
-// and quantity lists are kept. TransformationEvents, which the ledger does not capture
-// yet, are cc.Invalid.
+// and quantity lists are kept. A TransformationEvent keeps its input and
+// output EPCs and quantities and its transformationID (its ILMD lot and
+// expiry are those of the outputs).
 func SupplyEvents(doc *Document) ([]supply.Event, error) {
 	out := make([]supply.Event, 0, len(doc.Events))
-	for i, e := range doc.Events {
-		if e.Type == TransformationEvent {
-			return nil, cc.Errorf(op, cc.Invalid, "event %d: TransformationEvent is not captured yet", i)
-		}
+	for _, e := range doc.Events {
 		se := supply.Event{
 			Type: e.Type, Action: e.Action, EventTime: e.EventTime.Format(time.RFC3339Nano), EventID: e.EventID,
 			EPCs: e.EPCs, ParentID: e.ParentID, ChildEPCs: e.ChildEPCs, BizStep: e.BizStep, Disposition: e.Disposition,
@@ -44,6 +41,9 @@ func SupplyEvents(doc *Document) ([]supply.Event, error) {
 		}
 		se.Quantities = quantities(e.Quantities)
 		se.ChildQuantities = quantities(e.ChildQuantities)
+		se.InputEPCs, se.OutputEPCs, se.TransformationID = e.InputEPCs, e.OutputEPCs, e.TransformationID
+		se.InputQuantities = quantities(e.InputQuantities)
+		se.OutputQuantities = quantities(e.OutputQuantities)
 		for _, s := range e.Sensors {
 			c := s.Celsius
 			if c == nil {

@@ -285,6 +285,34 @@ type administering struct {
 	height int64
 	st     *state
 	kv     cc.Reader
+	lots   map[string]bool // lot master key → recalled (read cache)
+}
+
+// usable is Usable, and also refuses an item whose lot master is
+// recalled: while a recall larger than MaxRecallItems is still marking
+// items, the lot's status alone blocks use.
+func (a *administering) usable(it *Item) (bool, string, error) {
+	if ok, why := Usable(it, a.at); !ok || it.Lot == "" {
+		return ok, why, nil
+	}
+	gtin, _ := GTINOf(it.EPC)
+	key := lotKey(it.Lot, gtin)
+	recalled, seen := a.lots[key]
+	if !seen {
+		var l Lot
+		if _, err := cc.GetJSON(a.kv, key, &l); err != nil {
+			return false, "", cc.E(a.op, cc.Internal, err)
+		}
+		recalled = l.Status == LotRecalled
+		if a.lots == nil {
+			a.lots = map[string]bool{}
+		}
+		a.lots[key] = recalled
+	}
+	if recalled {
+		return false, "lot " + it.Lot + " was recalled", nil
+	}
+	return true, "", nil
 }
 
 // errf is an error of administrations[i].
@@ -333,7 +361,9 @@ func (a *administering) take(i int, d *dose, ad *Administration) (*FraudAlert, e
 		if d.Lot != "" && it.Lot != d.Lot {
 			return nil, a.errf(cc.Invalid, i, "EPC %s is of lot %q, not %q", d.EPC, it.Lot, d.Lot)
 		}
-		if ok, why := Usable(it, a.at); !ok {
+		if ok, why, err := a.usable(it); err != nil {
+			return nil, err
+		} else if !ok {
 			return nil, a.errf(cc.FailedPrecondition, i, "EPC %s cannot be used: %s", d.EPC, why)
 		}
 		if len(it.Children) > 0 || it.Container {
@@ -360,7 +390,11 @@ func (a *administering) take(i int, d *dose, ad *Administration) (*FraudAlert, e
 			if x == nil || x.Owner != a.org || len(x.Children) > 0 || x.Container || x.Status == StatusDecommissioned {
 				continue
 			}
-			if ok, r := Usable(x, a.at); !ok {
+			ok, r, err := a.usable(x)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
 				if why == "" {
 					why = r
 				}

@@ -75,11 +75,20 @@ type CaptureResult struct {
 //     parent_id (see pack and unpack); OBSERVE checks the container.
 //   - Any other ObjectEvent OBSERVE: the owner observes its items (location
 //     and disposition are updated).
-//   - TransactionEvent, AssociationEvent: recorded without custody effect.
+//   - TransformationEvent: every input_epcs item must be live and held by
+//     org, not in transit, quarantined or recalled (cc.FailedPrecondition)
+//     and not a container holding items; each is decommissioned with
+//     disposition "transformed". Each output_epcs item is then
+//     commissioned to org like an ObjectEvent ADD (same recommission
+//     fraud signal, which rejects the whole event), with the event's lot,
+//     expiry, disposition and biz_location.
+//   - TransactionEvent, AssociationEvent and class-level events (see the
+//     package documentation): recorded without custody effect.
 //
 // A missing EPC is cc.NotFound, a decommissioned one cc.Gone.
 // Commissioning with an expiry before the block date is cc.Invalid, into
-// a recalled lot cc.FailedPrecondition. After each accepted event its
+// a recalled lot cc.FailedPrecondition (for the outputs of a
+// TransformationEvent too). After each accepted event its
 // temperature reports apply (see the package documentation, Cold chain).
 //
 // Writes the changed items sup/i/{epc}, new lot masters sup/lot/, the
@@ -109,10 +118,10 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 		if err := checkEvent(op, i, &events[i]); err != nil {
 			return cc.Result{}, err
 		}
-		if ev := &events[i]; ev.Type == ObjectEvent && ev.Action == ActionAdd && ev.Expiry != "" && ev.Expiry < ctx.Time.UTC().Format(time.DateOnly) {
+		if ev := &events[i]; len(ev.commissioned()) > 0 && ev.Expiry != "" && ev.Expiry < ctx.Time.UTC().Format(time.DateOnly) {
 			return cc.Result{}, cc.Errorf(op, cc.Invalid, "events[%d]: expiry %s is before the block date: expired stock cannot be commissioned", i, ev.Expiry)
 		}
-		if total += len(events[i].EPCs) + len(events[i].ChildEPCs); total > MaxEPCsPerTx {
+		if total += events[i].epcCount(); total > MaxEPCsPerTx {
 			return cc.Result{}, cc.Errorf(op, cc.Invalid, "events[%d]: at most %d EPCs per transaction", i, MaxEPCsPerTx)
 		}
 	}

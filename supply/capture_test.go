@@ -104,7 +104,7 @@ func TestCaptureRejections(t *testing.T) {
 		{"no events", mfg, obj{"org": "pharma-co", "events": []obj{}}, cc.Invalid, "1 to 1000"},
 		{"too many events", mfg, obj{"org": "pharma-co", "events": many}, cc.Invalid, "1 to 1000"},
 		{"unknown type", mfg, events(ev("SensorEvent", ActionAdd, "", obj{"epcs": []string{sgtin("n1")}})), cc.Invalid, "events[0]: type"},
-		{"transformation", mfg, events(ev("TransformationEvent", ActionAdd, "", nil)), cc.Invalid, "not supported"},
+		{"transformation with an action", mfg, events(ev(TransformationEvent, ActionAdd, "", obj{"output_epcs": []string{sgtin("n1")}})), cc.Invalid, "has no action"},
 		{"unknown action", mfg, events(ev(ObjectEvent, "UPDATE", "", obj{"epcs": []string{sgtin("n1")}})), cc.Invalid, "action"},
 		{"bad time", mfg, events(commission(sgtin("n1")), ev(ObjectEvent, ActionAdd, "", obj{"epcs": []string{sgtin("n2")}, "event_time": "yesterday"})), cc.Invalid, "events[1]: event_time"},
 		{"time without zone", mfg, events(ev(ObjectEvent, ActionAdd, "", obj{"epcs": []string{sgtin("n2")}, "event_time": "2026-01-05T09:00:00"})), cc.Invalid, "event_time"},

@@ -151,14 +151,14 @@ func (x *extras) product(kv cc.Reader, gtin string) (*Product, error) {
 }
 
 // coldChain applies the temperature reports of events[i], an accepted
-// event, to the EPCs it reports on (epcs and parent_id) that the capturer
+// event, to the EPCs it reports on (epcs, output_epcs and parent_id) that the capturer
 // holds or that are in transit to it; see the package documentation.
 func (c *capture) coldChain(i int, ev *Event) error {
 	rs := temperatureReadings(ev, c.ext.now)
 	if len(rs) == 0 {
 		return nil
 	}
-	targets := slices.Clone(ev.EPCs)
+	targets := append(slices.Clone(ev.EPCs), ev.OutputEPCs...)
 	if ev.ParentID != "" {
 		targets = append(targets, ev.ParentID)
 	}

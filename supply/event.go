@@ -3,7 +3,6 @@ package supply
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	cc "carechain"
@@ -13,8 +12,8 @@ import (
 const (
 	// MaxEventsPerTx is the most events one supply.capture may carry.
 	MaxEventsPerTx = 1000
-	// MaxEPCsPerEvent is the most EPCs (epcs plus child_epcs) one event
-	// may list.
+	// MaxEPCsPerEvent is the most EPCs (epcs, child_epcs, input_epcs and
+	// output_epcs together) one event may list.
 	MaxEPCsPerEvent = 1000
 	// MaxEPCsPerTx is the most EPCs all events of a transaction may list
 	// together.
@@ -37,10 +36,11 @@ const (
 
 // The EPCIS event types and actions.
 const (
-	ObjectEvent      = "ObjectEvent"
-	AggregationEvent = "AggregationEvent"
-	TransactionEvent = "TransactionEvent"
-	AssociationEvent = "AssociationEvent"
+	ObjectEvent         = "ObjectEvent"
+	AggregationEvent    = "AggregationEvent"
+	TransactionEvent    = "TransactionEvent"
+	AssociationEvent    = "AssociationEvent"
+	TransformationEvent = "TransformationEvent"
 
 	ActionAdd     = "ADD"
 	ActionObserve = "OBSERVE"
@@ -72,8 +72,8 @@ type capturePayload struct {
 // custody-relevant subset of epcis.Event, with plain strings and integers
 // only (no floats). Absent optional fields are empty.
 type Event struct {
-	Type         string   `json:"type"`        // ObjectEvent, AggregationEvent, TransactionEvent or AssociationEvent
-	Action       string   `json:"action"`      // ADD, OBSERVE or DELETE
+	Type         string   `json:"type"`        // ObjectEvent, AggregationEvent, TransactionEvent, AssociationEvent or TransformationEvent
+	Action       string   `json:"action"`      // ADD, OBSERVE or DELETE; "" for a TransformationEvent
 	EventTime    string   `json:"event_time"`  // RFC 3339 with a zone offset
 	EventID      string   `json:"event_id"`    // optional, e.g. "ni:///sha-256;…" or a URN
 	EPCs         []string `json:"epcs"`        // epcList
@@ -95,6 +95,46 @@ type Event struct {
 	BizTransactions []Link     `json:"biz_transactions,omitempty"`
 	Quantities      []Quantity `json:"quantities,omitempty"`
 	ChildQuantities []Quantity `json:"child_quantities,omitempty"`
+	// The inputs and outputs of a TransformationEvent (inputEPCList,
+	// outputEPCList, inputQuantityList, outputQuantityList) and its
+	// transformationID. Lot and Expiry are those of the outputs.
+	InputEPCs        []string   `json:"input_epcs,omitempty"`
+	OutputEPCs       []string   `json:"output_epcs,omitempty"`
+	InputQuantities  []Quantity `json:"input_quantities,omitempty"`
+	OutputQuantities []Quantity `json:"output_quantities,omitempty"`
+	TransformationID string     `json:"transformation_id,omitempty"`
+}
+
+// epcCount is how many EPCs ev lists (towards MaxEPCsPerEvent and
+// MaxEPCsPerTx).
+func (ev *Event) epcCount() int {
+	return len(ev.EPCs) + len(ev.ChildEPCs) + len(ev.InputEPCs) + len(ev.OutputEPCs)
+}
+
+// commissioned returns the EPCs ev creates: the epcs of an ObjectEvent
+// ADD, the output_epcs of a TransformationEvent.
+func (ev *Event) commissioned() []string {
+	switch {
+	case ev.Type == ObjectEvent && ev.Action == ActionAdd:
+		return ev.EPCs
+	case ev.Type == TransformationEvent:
+		return ev.OutputEPCs
+	}
+	return nil
+}
+
+// classLevel reports whether ev counts classes of objects only where its
+// custody effect would be: an ObjectEvent with quantities but no epcs, an
+// AggregationEvent with child_quantities but no child_epcs. Such an event
+// is recorded without custody effect (see handleCapture).
+func (ev *Event) classLevel() bool {
+	switch ev.Type {
+	case ObjectEvent:
+		return len(ev.EPCs) == 0 && len(ev.Quantities) > 0
+	case AggregationEvent:
+		return len(ev.ChildEPCs) == 0 && len(ev.ChildQuantities) > 0
+	}
+	return false
 }
 
 // Quantity is a quantityElement: a class of objects (an LGTIN or
@@ -109,14 +149,6 @@ type Quantity struct {
 
 // MaxQuantities is the most quantity elements per list of an event.
 const MaxQuantities = 64
-
-// validDecimal reports whether s is a plain decimal number: an optional
-// minus, 1 to 15 digits and at most 6 decimals.
-func validDecimal(s string) bool {
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, hasFrac := strings.Cut(s, ".")
-	return len(whole) <= 15 && digits(whole, 0) && (!hasFrac || len(frac) <= 6 && digits(frac, 0))
-}
 
 // Link is a source or destination: Type is "owning_party",
 // "possessing_party", "location" or a URI; ID is the party or location.
@@ -202,128 +234,6 @@ func checkSensor(s *Sensor) string {
 	return ""
 }
 
-// printable reports whether s is 1..max printable ASCII bytes without
-// spaces.
-func printable(s string, max int) bool {
-	if len(s) == 0 || len(s) > max {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-// digits reports whether s is n decimal digits (any count when n is 0,
-// but at least one).
-func digits(s string, n int) bool {
-	if s == "" || n > 0 && len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// epcParts reports whether body is n non-empty '.'-separated parts, all
-// digits except possibly the last (a serial, which may be alphanumeric).
-func epcParts(body string, n int) bool {
-	parts := strings.Split(body, ".")
-	if len(parts) != n {
-		return false
-	}
-	for i, p := range parts {
-		if p == "" || i < n-1 && !digits(p, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// ValidEPC reports whether s is an instance-level EPC this package tracks:
-// a pure-identity URN urn:epc:id:sgtin:C.I.S, urn:epc:id:sscc:C.S,
-// urn:epc:id:grai:C.A.S or urn:epc:id:giai:C.A, or a GS1 Digital Link
-// https://id.gs1.org/01/{14 digits}/21/{serial} or
-// https://id.gs1.org/00/{18 digits}; at most MaxEPCLen printable bytes.
-// It checks syntax only (no check digits: the adapter does that).
-func ValidEPC(s string) bool {
-	if !printable(s, MaxEPCLen) {
-		return false
-	}
-	switch {
-	case strings.HasPrefix(s, "urn:epc:id:sgtin:"):
-		return epcParts(s[len("urn:epc:id:sgtin:"):], 3)
-	case strings.HasPrefix(s, "urn:epc:id:sscc:"):
-		return epcParts(s[len("urn:epc:id:sscc:"):], 2) && !strings.ContainsFunc(s[len("urn:epc:id:sscc:"):], func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
-	case strings.HasPrefix(s, "urn:epc:id:grai:"):
-		return epcParts(s[len("urn:epc:id:grai:"):], 3)
-	case strings.HasPrefix(s, "urn:epc:id:giai:"):
-		return epcParts(s[len("urn:epc:id:giai:"):], 2)
-	case strings.HasPrefix(s, "https://id.gs1.org/01/"):
-		rest := s[len("https://id.gs1.org/01/"):]
-		gtin, serial, ok := strings.Cut(rest, "/21/")
-		return ok && digits(gtin, 14) && serial != "" && !strings.Contains(serial, "/")
-	case strings.HasPrefix(s, "https://id.gs1.org/00/"):
-		return digits(s[len("https://id.gs1.org/00/"):], 18)
-	}
-	return false
-}
-
-// ValidLocation reports whether s is a location identifier: an SGLN URN
-// (urn:epc:id:sgln:C.L.E) or a Digital Link https://id.gs1.org/414/{13
-// digits}[/254/{extension}], at most MaxURILen printable bytes.
-func ValidLocation(s string) bool {
-	if !printable(s, MaxURILen) {
-		return false
-	}
-	switch {
-	case strings.HasPrefix(s, "urn:epc:id:sgln:"):
-		parts := strings.Split(s[len("urn:epc:id:sgln:"):], ".")
-		return len(parts) == 3 && digits(parts[0], 0) && digits(parts[1], 0) && parts[2] != ""
-	case strings.HasPrefix(s, "https://id.gs1.org/414/"):
-		rest := s[len("https://id.gs1.org/414/"):]
-		gln, ext, hasExt := strings.Cut(rest, "/254/")
-		return digits(gln, 13) && (!hasExt || ext != "" && !strings.Contains(ext, "/"))
-	}
-	return false
-}
-
-// validTerm reports whether s is a bare CBV word ([a-z_]{1,64}) or a URI
-// (contains ':'), at most MaxURILen printable bytes.
-func validTerm(s string) bool {
-	if !printable(s, MaxURILen) {
-		return false
-	}
-	if strings.Contains(s, ":") {
-		return true
-	}
-	if len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// validLot reports whether s is a lot number: 1..MaxLotLen printable ASCII
-// bytes without spaces.
-func validLot(s string) bool { return printable(s, MaxLotLen) }
-
-// PartyOrg returns the organization id a party link names: the id itself
-// or the id after "org:", if it is a valid organization id.
-func PartyOrg(id string) (string, bool) {
-	org := strings.TrimPrefix(id, "org:")
-	return org, cc.ValidOrgID(org)
-}
-
 // checkEvent validates one event's fields, without the state. Violations
 // are cc.Invalid naming events[i].
 func checkEvent(op string, i int, ev *Event) error {
@@ -331,14 +241,16 @@ func checkEvent(op string, i int, ev *Event) error {
 		return cc.Errorf(op, cc.Invalid, "events[%d]: "+format, append([]any{i}, args...)...)
 	}
 	switch ev.Type {
-	case ObjectEvent, AggregationEvent, TransactionEvent, AssociationEvent:
-	case "TransformationEvent":
-		return bad("TransformationEvent is not supported on the ledger yet")
+	case ObjectEvent, AggregationEvent, TransactionEvent, AssociationEvent, TransformationEvent:
 	default:
-		return bad("type %q must be ObjectEvent, AggregationEvent, TransactionEvent or AssociationEvent", cc.Echo(ev.Type))
+		return bad("type %q must be ObjectEvent, AggregationEvent, TransactionEvent, TransformationEvent or AssociationEvent", cc.Echo(ev.Type))
 	}
-	switch ev.Action {
-	case ActionAdd, ActionObserve, ActionDelete:
+	switch {
+	case ev.Type == TransformationEvent:
+		if ev.Action != "" {
+			return bad("a TransformationEvent has no action")
+		}
+	case ev.Action == ActionAdd || ev.Action == ActionObserve || ev.Action == ActionDelete:
 	default:
 		return bad("action %q must be ADD, OBSERVE or DELETE", cc.Echo(ev.Action))
 	}
@@ -348,11 +260,11 @@ func checkEvent(op string, i int, ev *Event) error {
 	if ev.EventID != "" && !printable(ev.EventID, MaxURILen) {
 		return bad("event_id must be at most %d printable bytes without spaces", MaxURILen)
 	}
-	if len(ev.EPCs)+len(ev.ChildEPCs) > MaxEPCsPerEvent {
+	if ev.epcCount() > MaxEPCsPerEvent {
 		return bad("at most %d EPCs per event", MaxEPCsPerEvent)
 	}
-	seen := make(map[string]bool, len(ev.EPCs)+len(ev.ChildEPCs)+1)
-	for _, list := range [][]string{ev.EPCs, ev.ChildEPCs} {
+	seen := make(map[string]bool, ev.epcCount()+1)
+	for _, list := range [][]string{ev.EPCs, ev.ChildEPCs, ev.InputEPCs, ev.OutputEPCs} {
 		for _, e := range list {
 			if !ValidEPC(e) {
 				return bad("EPC %q is not an SGTIN, SSCC, GRAI or GIAI URN or GS1 Digital Link", cc.Echo(e))
@@ -371,38 +283,11 @@ func checkEvent(op string, i int, ev *Event) error {
 			return bad("parent_id %s is also listed as a child or EPC", ev.ParentID)
 		}
 	}
-	switch ev.Type {
-	case ObjectEvent:
-		if ev.ParentID != "" || len(ev.ChildEPCs) > 0 {
-			return bad("an ObjectEvent has no parent_id or child_epcs")
-		}
-		if len(ev.EPCs) == 0 {
-			return bad("an ObjectEvent must list epcs")
-		}
-	case AggregationEvent:
-		if ev.ParentID == "" {
-			return bad("an AggregationEvent needs a parent_id")
-		}
-		if len(ev.EPCs) > 0 {
-			return bad("an AggregationEvent lists child_epcs, not epcs")
-		}
-		if ev.Action == ActionAdd && len(ev.ChildEPCs) == 0 {
-			return bad("an AggregationEvent ADD must list child_epcs")
-		}
-	case TransactionEvent:
-		if len(ev.ChildEPCs) > 0 {
-			return bad("a TransactionEvent has no child_epcs")
-		}
-		if len(ev.EPCs) == 0 && ev.ParentID == "" {
-			return bad("a TransactionEvent must list epcs or a parent_id")
-		}
-	case AssociationEvent:
-		if len(ev.EPCs) > 0 {
-			return bad("an AssociationEvent lists child_epcs, not epcs")
-		}
-		if ev.ParentID == "" {
-			return bad("an AssociationEvent needs a parent_id")
-		}
+	if problem := checkShape(ev); problem != "" {
+		return bad("%s", problem)
+	}
+	if ev.TransformationID != "" && !printable(ev.TransformationID, MaxURILen) {
+		return bad("transformation_id must be at most %d printable bytes without spaces", MaxURILen)
 	}
 	if ev.BizStep != "" && !validTerm(ev.BizStep) {
 		return bad("biz_step %q must be a bare CBV word or a URI", cc.Echo(ev.BizStep))
@@ -434,7 +319,7 @@ func checkEvent(op string, i int, ev *Event) error {
 			return bad("a business transaction needs an id of printable bytes and, if typed, a bare CBV word or URI")
 		}
 	}
-	for _, qs := range [][]Quantity{ev.Quantities, ev.ChildQuantities} {
+	for _, qs := range [][]Quantity{ev.Quantities, ev.ChildQuantities, ev.InputQuantities, ev.OutputQuantities} {
 		if len(qs) > MaxQuantities {
 			return bad("at most %d quantity elements per list", MaxQuantities)
 		}
@@ -461,4 +346,59 @@ func checkEvent(op string, i int, ev *Event) error {
 		}
 	}
 	return nil
+}
+
+// checkShape checks which lists events of ev's type carry; it returns the
+// problem, "" when there is none. An event lists what it is about: an
+// ObjectEvent epcs or quantities, an AggregationEvent ADD child_epcs or
+// child_quantities, a TransactionEvent epcs, quantities or a parent_id, a
+// TransformationEvent at least one input or output.
+func checkShape(ev *Event) string {
+	transform := len(ev.InputEPCs) > 0 || len(ev.OutputEPCs) > 0 || len(ev.InputQuantities) > 0 ||
+		len(ev.OutputQuantities) > 0 || ev.TransformationID != ""
+	switch ev.Type {
+	case ObjectEvent:
+		if ev.ParentID != "" || len(ev.ChildEPCs) > 0 || len(ev.ChildQuantities) > 0 {
+			return "an ObjectEvent has no parent_id, child_epcs or child_quantities"
+		}
+		if len(ev.EPCs) == 0 && len(ev.Quantities) == 0 {
+			return "an ObjectEvent must list epcs or quantities"
+		}
+	case AggregationEvent:
+		if ev.ParentID == "" {
+			return "an AggregationEvent needs a parent_id"
+		}
+		if len(ev.EPCs) > 0 || len(ev.Quantities) > 0 {
+			return "an AggregationEvent lists child_epcs or child_quantities, not epcs or quantities"
+		}
+		if ev.Action == ActionAdd && len(ev.ChildEPCs) == 0 && len(ev.ChildQuantities) == 0 {
+			return "an AggregationEvent ADD must list child_epcs or child_quantities"
+		}
+	case TransactionEvent:
+		if len(ev.ChildEPCs) > 0 || len(ev.ChildQuantities) > 0 {
+			return "a TransactionEvent has no child_epcs or child_quantities"
+		}
+		if len(ev.EPCs) == 0 && len(ev.Quantities) == 0 && ev.ParentID == "" {
+			return "a TransactionEvent must list epcs, quantities or a parent_id"
+		}
+	case AssociationEvent:
+		if len(ev.EPCs) > 0 || len(ev.Quantities) > 0 {
+			return "an AssociationEvent lists child_epcs or child_quantities, not epcs or quantities"
+		}
+		if ev.ParentID == "" {
+			return "an AssociationEvent needs a parent_id"
+		}
+	case TransformationEvent:
+		if ev.ParentID != "" || len(ev.EPCs) > 0 || len(ev.ChildEPCs) > 0 || len(ev.Quantities) > 0 || len(ev.ChildQuantities) > 0 {
+			return "a TransformationEvent lists input_epcs, output_epcs, input_quantities and output_quantities, not epcs, quantities, parent_id or children"
+		}
+		if len(ev.InputEPCs)+len(ev.OutputEPCs)+len(ev.InputQuantities)+len(ev.OutputQuantities) == 0 {
+			return "a TransformationEvent must list at least one input or output"
+		}
+		return ""
+	}
+	if transform {
+		return "input_epcs, output_epcs, input_quantities, output_quantities and transformation_id belong to a TransformationEvent"
+	}
+	return ""
 }

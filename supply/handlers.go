@@ -39,6 +39,27 @@
 // syntax per item consistently. Organizations in sources and destinations
 // are the carechain organization id, optionally prefixed "org:".
 //
+// A TransformationEvent has no action; it lists input_epcs, output_epcs,
+// input_quantities, output_quantities (at least one of them) and an
+// optional transformation_id; lot and expiry are those of its outputs.
+//
+// # Instance and class level
+//
+// EPCs (epcs, child_epcs, input_epcs, output_epcs) name tracked items and
+// carry the custody rules. Quantity lists (quantities, child_quantities,
+// input_quantities, output_quantities) count classes of objects (an LGTIN,
+// a product) that the ledger does not track: they are recorded with the
+// event and answered by queries, and have no custody effect. So an event
+// that names no instance EPC where its custody effect would be — an
+// ObjectEvent with quantities and no epcs, an AggregationEvent with
+// child_quantities and no child_epcs, a TransactionEvent or
+// TransformationEvent with quantities only — is accepted as a record: no
+// item is created, moved, packed or ended, no lot master is created, and
+// the only rule is that an EPC it names (a parent_id) is not
+// decommissioned. When the event names instance EPCs too, the instance
+// rules apply to them as usual. An ObjectEvent that names neither epcs
+// nor quantities is cc.Invalid.
+//
 // Handlers never read a clock (time is the block time in cc.TxContext), use
 // no randomness, goroutines, floats or I/O besides the injected cc.KV, and
 // never let Go map order reach state, events or results. Every handler
@@ -83,7 +104,7 @@
 // A temperature report is a sensor of type "Temperature" or a URI ending
 // in ":Temperature", "/Temperature" or "#Temperature". The reports of an
 // accepted event apply, after the event's custody effect, to each EPC it
-// reports on (epcs and parent_id) that the capturer holds or that is in
+// reports on (epcs, output_epcs and parent_id) that the capturer holds or that is in
 // transit to it, and to everything packed in it; an EPC packed in another
 // listed one counts with its container only. Reports on other EPCs are
 // recorded with the event and have no effect.
@@ -129,9 +150,13 @@
 // # Recall
 //
 // supply.recall (the lot's manufacturer or a regulator) marks a lot
-// recalled, sets every live item of it to recalled, notifies each patient
-// who received a dose once ("recall" notification) and records
-// sup/recall/. Commissioning into a recalled lot is cc.FailedPrecondition.
+// recalled, sets its live items to recalled, notifies each patient who
+// received a dose once ("recall" notification) and records sup/recall/.
+// One transaction marks at most MaxRecallItems items; a larger lot is
+// recalled by submitting the same recall again until its result's
+// remaining is false, and meanwhile the recalled lot master alone blocks
+// use (no dose is administered from an item of a recalled lot).
+// Commissioning into a recalled lot is cc.FailedPrecondition.
 // Trace reports where a lot's stock is and who received it.
 package supply
 

@@ -27,7 +27,7 @@ import (
 //	sup/rev/{%020d height}/{%06d idx}                  Review: a regulator's quarantine decision
 //	sup/recall/{%020d height}/{%06d idx}               Recall: a lot recall
 //
-// (stock.go lists the indexes sup/member/, sup/li/, sup/h/ and the
+// (stock.go lists the indexes sup/member/, sup/li/, sup/h/, sup/lu/ and the
 // immunization log sup/adm/, sup/al/.) Lot numbers are escaped like EPCs.
 //
 // Readers outside this package should use GetItem, Children, ParentOf,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cc "carechain"
@@ -37,7 +38,16 @@ type Recall struct {
 	Height   int64    `json:"height"`
 	Time     string   `json:"time"` // block time, RFC 3339
 	TxHash   string   `json:"tx_hash"`
+	// Remaining is true when more than MaxRecallItems items were to be
+	// marked: the lot masters are recalled, and the same supply.recall
+	// must be submitted again (each time marking up to MaxRecallItems
+	// more) until Remaining is false.
+	Remaining bool `json:"remaining,omitempty"`
 }
+
+// MaxRecallItems is the most items one supply.recall transaction sets to
+// recalled.
+const MaxRecallItems = 1000
 
 // recallPayload is the payload of "supply.recall".
 type recallPayload struct {
@@ -60,15 +70,28 @@ type recallPayload struct {
 // received more notifications in this block than records.Notify allows
 // makes it cc.FailedPrecondition.
 //
-// Effects: each covered lot master becomes recalled; every item of the lot
-// (ItemsOfLot) whose GTIN (GTINOf, "" when none) is covered and that is
-// neither decommissioned nor recalled gets status recalled and disposition
-// "recalled" (keeping its custody status behind the hold); every patient
-// of an administration of the lot whose GTIN is covered or unknown gets
-// one "recall" notification, in DID order. The work is proportional to the
-// lot's items and administrations; items are read and written one at a
-// time. Writes sup/recall/{height}/{idx}; emits supply.recall; Data is the
-// Recall.
+// Effects: each covered lot master that is not recalled yet becomes
+// recalled; every patient of an administration of the lot whose GTIN is
+// one of these or unknown gets one "recall" notification, in DID order;
+// and items of the covered lots (whose GTIN, GTINOf or "" when none, is
+// covered) that are neither decommissioned nor recalled get status
+// recalled and disposition "recalled" (keeping their custody status
+// behind the hold), at most MaxRecallItems of them per transaction.
+//
+// The work on items is bounded: the index sup/lu/{lot}/{gtin}/ lists
+// exactly the live, unrecalled items of a lot and GTIN (kept by
+// indexItem), so a recall reads the first MaxRecallItems entries of it and
+// each item it marks leaves it. When more remain, Recall.Remaining is
+// true and the signer submits the same supply.recall again: on a covered
+// lot master that is recalled but still has unrecalled items it marks the
+// next MaxRecallItems (no new notifications). Only when every covered
+// lot is recalled and none has unrecalled items is a recall cc.Conflict.
+// Meanwhile the recalled lot master alone blocks use: no dose is
+// administered from an item of a recalled lot (see handleAdminister), and
+// nothing is commissioned into it. Administrations and notifications are
+// proportional to the patients of the lot (records.Notify limits them per
+// patient and block). Writes sup/recall/{height}/{idx}; emits
+// supply.recall; Data is the Recall.
 func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeRecall
 	var p recallPayload
@@ -118,30 +141,48 @@ func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 	if err := authorizeRecall(op, kv, p.Org, ctx.Signer, lots); err != nil {
 		return cc.Result{}, err
 	}
-	lots = slices.DeleteFunc(lots, func(l Lot) bool { return l.Status == LotRecalled })
-	if len(lots) == 0 {
+	// fresh: the covered lots not recalled yet; work: the GTINs whose
+	// items this recall marks (fresh, and recalled ones still pending).
+	var fresh []Lot
+	var gtins, work []string
+	for _, l := range lots {
+		if l.Status != LotRecalled {
+			fresh = append(fresh, l)
+			gtins = append(gtins, l.GTIN)
+			work = append(work, l.GTIN)
+			continue
+		}
+		pending := false
+		if err := kv.Iterate(unrecalledPrefix(l.Lot, l.GTIN), func(string, []byte) bool { pending = true; return false }); err != nil {
+			return cc.Result{}, cc.E(op, cc.Internal, err)
+		}
+		if pending {
+			work = append(work, l.GTIN)
+		}
+	}
+	if len(work) == 0 {
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "lot %s was already recalled", p.Lot)
 	}
-	gtins := make([]string, len(lots))
-	for j, l := range lots {
-		gtins[j] = l.GTIN
-	}
 	slices.Sort(gtins)
+	slices.Sort(work)
 	covered := func(g string) bool { _, ok := slices.BinarySearch(gtins, g); return ok }
 
-	// Patients to notify, checked before the first write.
-	adms, err := AdministrationsOfLot(kv, p.Lot)
-	if err != nil {
-		return cc.Result{}, err
-	}
+	// Patients to notify (of the newly recalled GTINs), checked before the
+	// first write.
 	var patients []cc.DID
-	for _, a := range adms {
-		g := a.GTIN
-		if g == "" {
-			g, _ = GTINOf(a.EPC)
+	if len(fresh) > 0 {
+		adms, err := AdministrationsOfLot(kv, p.Lot)
+		if err != nil {
+			return cc.Result{}, err
 		}
-		if (g == "" || covered(g)) && a.Patient.Valid() {
-			patients = append(patients, a.Patient)
+		for _, a := range adms {
+			g := a.GTIN
+			if g == "" {
+				g, _ = GTINOf(a.EPC)
+			}
+			if (g == "" || covered(g)) && a.Patient.Valid() {
+				patients = append(patients, a.Patient)
+			}
 		}
 	}
 	slices.Sort(patients)
@@ -156,26 +197,35 @@ func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		}
 	}
 
-	// Every check has passed: write.
-	var epcs []string
-	if err := ItemsOfLot(kv, p.Lot, func(epc string) bool {
-		g, _ := GTINOf(epc)
-		if covered(g) {
-			epcs = append(epcs, epc)
-		}
-		return true
-	}); err != nil {
-		return cc.Result{}, err
-	}
-	rec := Recall{Lot: p.Lot, GTINs: gtins, Org: p.Org, Signer: ctx.Signer, Reason: p.Reason,
+	// Every check has passed: write. The first MaxRecallItems unrecalled
+	// items of the work GTINs, in key order.
+	var keys []string
+	rec := Recall{Lot: p.Lot, GTINs: work, Org: p.Org, Signer: ctx.Signer, Reason: p.Reason,
 		Height: ctx.Height, Time: ctx.Time.UTC().Format(time.RFC3339Nano), TxHash: hex.EncodeToString(ctx.TxHash)}
-	for _, epc := range epcs {
+	for _, g := range work {
+		if err := kv.Iterate(unrecalledPrefix(p.Lot, g), func(key string, _ []byte) bool {
+			if len(keys) == MaxRecallItems {
+				rec.Remaining = true
+				return false
+			}
+			keys = append(keys, key)
+			return true
+		}); err != nil {
+			return cc.Result{}, cc.E(op, cc.Internal, err)
+		}
+		if rec.Remaining {
+			break
+		}
+	}
+	for _, key := range keys {
+		epc := unescapeSegment(key[strings.LastIndexByte(key, '/')+1:])
 		var it Item
 		found, err := cc.GetJSON(kv, itemKey(epc), &it)
 		if err != nil {
 			return cc.Result{}, err
 		}
 		if !found || it.Status == StatusDecommissioned || it.Status == StatusRecalled {
+			kv.Delete(key) // a stale entry: nothing to mark
 			continue
 		}
 		old := it
@@ -191,7 +241,7 @@ func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		}
 		rec.Items++
 	}
-	for _, l := range lots {
+	for _, l := range fresh {
 		l.Status, l.RecalledAt, l.RecallReason = LotRecalled, ctx.Height, p.Reason
 		if err := cc.SetJSON(kv, lotKey(l.Lot, l.GTIN), l); err != nil {
 			return cc.Result{}, err

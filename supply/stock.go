@@ -14,6 +14,7 @@ import (
 //	sup/member/{org}                 true: org is in the supply chain (it has held stock or registered a location)
 //	sup/li/{lot}/{epc}               true: epc carries lot (any status, any owner)
 //	sup/h/{org}/{lot}/{epc}          true: org holds epc of lot (not decommissioned)
+//	sup/lu/{lot}/{gtin or "-"}/{epc} true: epc of lot is live and not recalled (what a recall still has to mark)
 //
 // and the immunization log (see handleAdminister):
 //
@@ -25,6 +26,7 @@ const (
 	prefixMember  = "sup/member/"
 	prefixLotItem = "sup/li/"
 	prefixHeld    = "sup/h/"
+	prefixUnrecal = "sup/lu/"
 	prefixAdmin   = "sup/adm/"
 	prefixAdmLot  = "sup/al/"
 )
@@ -38,6 +40,15 @@ func lotItemsPrefix(lot string) string { return prefixLotItem + epcSegment(lot) 
 // heldPrefix selects the items of lot that org holds.
 func heldPrefix(org, lot string) string {
 	return prefixHeld + org + "/" + epcSegment(lot) + "/"
+}
+
+// unrecalledPrefix selects the live, unrecalled items of lot and gtin
+// ("" when the EPCs carry none).
+func unrecalledPrefix(lot, gtin string) string {
+	if gtin == "" {
+		gtin = "-"
+	}
+	return prefixUnrecal + epcSegment(lot) + "/" + gtin + "/"
 }
 
 // adminBlockPrefix selects the administrations of the block at height.
@@ -89,14 +100,22 @@ func indexItem(kv cc.KV, old, it *Item) error {
 		}
 		return heldPrefix(x.Owner, x.Lot) + epcSegment(x.EPC)
 	}
-	before, after := held(old), held(it)
-	if before != after {
-		if before != "" {
-			kv.Delete(before)
+	unrecalled := func(x *Item) string {
+		if x == nil || x.Lot == "" || x.Status == StatusDecommissioned || x.Status == StatusRecalled {
+			return ""
 		}
-		if after != "" {
-			if err := cc.SetJSON(kv, after, true); err != nil {
-				return err
+		gtin, _ := GTINOf(x.EPC)
+		return unrecalledPrefix(x.Lot, gtin) + epcSegment(x.EPC)
+	}
+	for _, key := range [][2]string{{held(old), held(it)}, {unrecalled(old), unrecalled(it)}} {
+		if before, after := key[0], key[1]; before != after {
+			if before != "" {
+				kv.Delete(before)
+			}
+			if after != "" {
+				if err := cc.SetJSON(kv, after, true); err != nil {
+					return err
+				}
 			}
 		}
 	}
