@@ -9,6 +9,7 @@ import (
 	cc "carechain"
 	"carechain/access"
 	"carechain/consent"
+	"carechain/fhir"
 	"carechain/identity"
 	"carechain/records"
 )
@@ -158,6 +159,8 @@ func (g *Gatekeeper) release(ctx context.Context, sr access.SignedRead, ids []st
 		if err != nil {
 			return nil, err
 		}
+		// As a FHIR server answers: the version and when it was anchored.
+		b = fhir.WithMeta(b, a.Version, a.Time)
 		out.Records = append(out.Records, Released{ID: a.ID, Version: a.Version, JSON: b, Anchor: a})
 	}
 	return out, nil

@@ -30,18 +30,24 @@ type SearchResult struct {
 }
 
 // Query is a parsed FHIR search over one patient's records held here.
-// Supported parameters: patient (Patient/{id}), _type (comma list), date
-// (repeatable, with the prefixes eq, ne, gt, lt, ge, le), code and
+// Supported parameters: patient or subject (Patient/{id}), _type (comma
+// list), _id (comma list of logical ids), date and _lastUpdated
+// (repeatable, with the prefixes eq, ne, gt, lt, ge, le; date is the
+// clinical time, _lastUpdated when the version was anchored), code and
 // category (comma lists of tokens "system|code", "code" or "system|"),
-// _count and _offset. Anything else is cc.Invalid.
+// _sort (date or _lastUpdated, "-" for descending; ties by id), _count and
+// _offset. Anything else is cc.Invalid.
 type Query struct {
-	PatientRef string
-	Types      []string
-	Dates      []dateFilter
-	Codes      []string
-	Categories []string
-	Count      int
-	Offset     int
+	PatientRef  string
+	Types       []string
+	IDs         []string
+	Dates       []dateFilter
+	LastUpdated []dateFilter
+	Codes       []string
+	Categories  []string
+	Sort        string // "", "date", "-date", "_lastUpdated" or "-_lastUpdated"
+	Count       int
+	Offset      int
 }
 
 type dateFilter struct {
@@ -88,13 +94,26 @@ func ParseQuery(q string) (*Query, error) {
 			out.PatientRef = "Patient/" + ref
 		case "_type":
 			out.Types = list(vals)
-		case "date":
+		case "date", "_lastUpdated":
 			for _, s := range vals {
 				f, ok := parseDate(s)
 				if !ok {
-					return bad("date %q must be [eq|ne|gt|lt|ge|le]YYYY[-MM[-DD[Thh:mm[:ss]…]]]", cc.Echo(s))
+					return bad("%s %q must be [eq|ne|gt|lt|ge|le]YYYY[-MM[-DD[Thh:mm[:ss]…]]]", k, cc.Echo(s))
 				}
-				out.Dates = append(out.Dates, f)
+				if k == "date" {
+					out.Dates = append(out.Dates, f)
+				} else {
+					out.LastUpdated = append(out.LastUpdated, f)
+				}
+			}
+		case "_id":
+			out.IDs = list(vals)
+		case "_sort":
+			switch s := strings.Join(list(vals), ","); s {
+			case "date", "-date", "_lastUpdated", "-_lastUpdated":
+				out.Sort = s
+			default:
+				return bad("_sort %q is not supported (date, -date, _lastUpdated, -_lastUpdated)", cc.Echo(s))
 			}
 		case "code":
 			out.Codes = list(vals)
@@ -111,7 +130,7 @@ func ParseQuery(q string) (*Query, error) {
 				out.Offset = n
 			}
 		default:
-			return bad("search parameter %q is not supported (patient, _type, date, code, category, _count, _offset)", cc.Echo(k))
+			return bad("search parameter %q is not supported (patient, subject, _type, _id, date, _lastUpdated, code, category, _sort, _count, _offset)", cc.Echo(k))
 		}
 	}
 	return out, nil
@@ -208,6 +227,17 @@ func (g *Gatekeeper) matches(q *Query, a *cc.RecordAnchor) bool {
 	if len(q.Categories) > 0 && !anyToken(a.Categories, q.Categories) {
 		return false
 	}
+	if len(q.IDs) > 0 {
+		_, id, _ := strings.Cut(a.ID, "/")
+		if !slices.Contains(q.IDs, id) {
+			return false
+		}
+	}
+	for _, f := range q.LastUpdated {
+		if !f.match(a.Time) {
+			return false
+		}
+	}
 	if len(q.Dates) == 0 && len(q.Codes) == 0 {
 		return true
 	}
@@ -261,11 +291,14 @@ func (g *Gatekeeper) search(ctx context.Context, sr access.SignedRead, action st
 	}
 	var page []*cc.RecordAnchor
 	var ids []string
+	var all []*cc.RecordAnchor // every match, when sorted
 	err = records.PatientRecords(state, req.Patient, func(a cc.RecordAnchor) bool {
 		if a.Org != g.cfg.Org || a.Erased || !g.matches(q, &a) || !d.allow(&a) {
 			return true
 		}
-		if out.Total >= q.Offset && len(page) < q.Count {
+		if q.Sort != "" {
+			all = append(all, &a)
+		} else if out.Total >= q.Offset && len(page) < q.Count {
 			page = append(page, &a)
 			ids = append(ids, a.ID)
 		}
@@ -274,6 +307,13 @@ func (g *Gatekeeper) search(ctx context.Context, sr access.SignedRead, action st
 	})
 	if err != nil {
 		return nil, err
+	}
+	if q.Sort != "" {
+		g.sortAnchors(all, q.Sort)
+		for _, a := range all[min(q.Offset, len(all)):min(q.Offset+q.Count, len(all))] {
+			page = append(page, a)
+			ids = append(ids, a.ID)
+		}
 	}
 	if len(page) == 0 {
 		return out, nil
@@ -284,4 +324,37 @@ func (g *Gatekeeper) search(ctx context.Context, sr access.SignedRead, action st
 	}
 	out.Release = *r
 	return out, nil
+}
+
+// sortAnchors orders anchors by key ("date": the clinical time from the
+// local index, records without one last; "_lastUpdated": when the version
+// was anchored), descending with a leading "-", ties by record id.
+func (g *Gatekeeper) sortAnchors(as []*cc.RecordAnchor, key string) {
+	desc := strings.HasPrefix(key, "-")
+	key = strings.TrimPrefix(key, "-")
+	when := make(map[string]time.Time, len(as))
+	for _, a := range as {
+		if key == "date" {
+			_, when[a.ID] = g.cfg.Index.Facets(a.ID)
+		} else {
+			when[a.ID] = a.Time
+		}
+	}
+	slices.SortStableFunc(as, func(x, y *cc.RecordAnchor) int {
+		tx, ty := when[x.ID], when[y.ID]
+		switch {
+		case tx.IsZero() != ty.IsZero():
+			if tx.IsZero() {
+				return 1
+			}
+			return -1
+		case !tx.Equal(ty):
+			c := tx.Compare(ty)
+			if desc {
+				c = -c
+			}
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
 }

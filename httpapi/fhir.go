@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	cc "carechain"
@@ -253,10 +254,22 @@ func setEventHeaders(w http.ResponseWriter, ev *access.EventResult, height int64
 	w.Header().Set("Carechain-Height", strconv.FormatInt(height, 10))
 }
 
-// fhirSearch answers GET /fhir/{type}?patient=Patient/{id}&… through the
-// gatekeeper of that Patient's custodian.
+// fhirSearch answers GET /fhir/{type}?patient=Patient/{id}&… (or
+// subject=…, or for Patient itself _id={id}) through the gatekeeper of
+// that Patient's custodian.
 func (s *Server) fhirSearch(w http.ResponseWriter, r *http.Request) {
-	s.searchOrExport(w, r, access.ActionSearch, r.PathValue("type"), r.URL.Query().Get("patient"))
+	typ, q := r.PathValue("type"), r.URL.Query()
+	patient := q.Get("patient")
+	if patient == "" {
+		patient = q.Get("subject")
+	}
+	if id := q.Get("_id"); patient == "" && typ == "Patient" && id != "" && !strings.Contains(id, ",") {
+		patient = "Patient/" + id
+	}
+	if patient != "" && !strings.HasPrefix(patient, "Patient/") {
+		patient = "Patient/" + patient
+	}
+	s.searchOrExport(w, r, access.ActionSearch, typ, patient)
 }
 
 // fhirEverything answers GET /fhir/Patient/{id}/$everything.
@@ -277,7 +290,7 @@ func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, 
 		return
 	}
 	if patientRef == "" {
-		writeOutcome(w, s.log, cc.Errorf("fhir", cc.Invalid, "give the patient: ?patient=Patient/{id}"))
+		writeOutcome(w, s.log, cc.Errorf("fhir", cc.Invalid, "give the patient: ?patient=Patient/{id} (or subject=, or _id= for Patient)"))
 		return
 	}
 	if len(patientRef) < 9 || patientRef[:8] != "Patient/" {

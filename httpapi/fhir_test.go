@@ -203,6 +203,61 @@ func TestFHIRReadSearchEverything(t *testing.T) {
 	if _, err := fhir.ParseBundle(audit); err != nil {
 		t.Errorf("AuditEvent bundle does not validate: %v", err)
 	}
+
+	// Reads carry meta.versionId and meta.lastUpdated; _id, _lastUpdated
+	// and _sort search as FHIR says.
+	r, err = fw.read(fw.doc, "TREAT", "/fhir/"+fw.bobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pat struct {
+		Meta struct{ VersionID, LastUpdated string } `json:"meta"`
+	}
+	json.Unmarshal(r.Body, &pat)
+	if pat.Meta.VersionID != "1" || pat.Meta.LastUpdated == "" {
+		t.Errorf("read meta %+v, want versionId 1 and lastUpdated", pat.Meta)
+	}
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{
+		{"/fhir/Patient?_id=" + strings.TrimPrefix(fw.bobID, "Patient/"), 1},
+		{"/fhir/Immunization?patient=" + fw.bobID + "&_lastUpdated=ge2000", 46},
+		{"/fhir/Immunization?patient=" + fw.bobID + "&_lastUpdated=lt2000", 0},
+	} {
+		r, err := fw.read(fw.doc, "TREAT", tt.query+"&subject="+fw.bobID)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.query, err)
+		}
+		if n, _ := bundleOf(t, r.Body); n != tt.want {
+			t.Errorf("%s: %d results, want %d", tt.query, n, tt.want)
+		}
+	}
+	for _, order := range []string{"date", "-date"} {
+		r, err = fw.read(fw.doc, "TREAT", "/fhir/Immunization?patient="+fw.bobID+"&_sort="+order+"&_count=50")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b struct {
+			Entry []struct {
+				Resource struct{ OccurrenceDateTime string } `json:"resource"`
+			} `json:"entry"`
+		}
+		json.Unmarshal(r.Body, &b)
+		if len(b.Entry) != 46 {
+			t.Fatalf("_sort=%s: %d entries, want 46", order, len(b.Entry))
+		}
+		for i := 1; i < len(b.Entry); i++ {
+			prev, cur := b.Entry[i-1].Resource.OccurrenceDateTime, b.Entry[i].Resource.OccurrenceDateTime
+			if order == "date" && prev > cur || order == "-date" && prev < cur {
+				t.Errorf("_sort=%s: %s before %s", order, prev, cur)
+				break
+			}
+		}
+	}
+	if _, err := fw.read(fw.doc, "TREAT", "/fhir/Immunization?patient="+fw.bobID+"&_sort=colour"); !cc.Is(cc.Invalid, err) {
+		t.Errorf("_sort=colour: %v, want invalid", err)
+	}
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
