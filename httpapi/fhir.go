@@ -332,7 +332,8 @@ func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, 
 
 // fhirMetadata answers a minimal CapabilityStatement.
 func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
-	search := []map[string]string{{"name": "patient", "type": "reference"}, {"name": "_type", "type": "token"},
+	search := []map[string]string{{"name": "patient", "type": "reference"}, {"name": "subject", "type": "reference"},
+		{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}, {"name": "_type", "type": "token"},
 		{"name": "date", "type": "date"}, {"name": "code", "type": "token"}, {"name": "category", "type": "token"}}
 	doc := map[string]any{
 		"resourceType": "CapabilityStatement", "status": "active", "date": time.Now().UTC().Format("2006-01-02"),
@@ -340,7 +341,7 @@ func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
 		"implementation": map[string]string{"description": "carechain gatekeeper: consent-checked, ledger-logged FHIR R4", "url": baseURL(r)},
 		"rest": []any{map[string]any{
 			"mode":          "server",
-			"documentation": fmt.Sprintf("Sign every request: reads in the %s header, writes in %s.", access.HeaderRead, access.HeaderWrite),
+			"documentation": fmt.Sprintf("Sign every request: reads in the %s header, writes in %s. Searches are within one patient's compartment; results sort by _sort=date|_lastUpdated (prefix - for descending) and page with _count and _offset.", access.HeaderRead, access.HeaderWrite),
 			"resource": []any{map[string]any{
 				"type": "Resource", "interaction": []map[string]string{{"code": "read"}, {"code": "vread"}, {"code": "history-instance"}, {"code": "search-type"}, {"code": "create"}},
 				"searchParam": search,
