@@ -376,3 +376,29 @@ func TestFHIRBadRequests(t *testing.T) {
 		t.Errorf("invalid resource: %v", err)
 	}
 }
+
+// TestFHIRMetadata checks the CapabilityStatement is valid FHIR R4 and
+// names the search parameters the gatekeeper supports.
+func TestFHIRMetadata(t *testing.T) {
+	srv := httptest.NewServer(httpapi.New(nil, nil))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/fhir/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "application/fhir+json" {
+		t.Fatalf("metadata: %d %s", resp.StatusCode, ct)
+	}
+	r, err := fhir.Parse(buf.Bytes())
+	if err != nil || r.Type != "CapabilityStatement" {
+		t.Fatalf("metadata does not validate: %v", err)
+	}
+	for _, p := range []string{`"_id"`, `"_lastUpdated"`, `"subject"`, `"date"`, `"code"`} {
+		if !bytes.Contains(buf.Bytes(), []byte(p)) {
+			t.Errorf("metadata does not name search parameter %s", p)
+		}
+	}
+}
