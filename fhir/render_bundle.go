@@ -101,8 +101,19 @@ type (
 // resource that is not a JSON object, is a cc.Invalid error. The same
 // input gives the same bytes.
 func SearchSet(entries []BundleEntry, total int, selfURL string) ([]byte, error) {
+	return SearchSetPage(entries, total, selfURL, "", "")
+}
+
+// SearchSetPage is SearchSet with paging links: "next" and "previous"
+// after "self", each when its URL is not empty.
+func SearchSetPage(entries []BundleEntry, total int, selfURL, nextURL, prevURL string) ([]byte, error) {
 	const op = "fhir.SearchSet"
 	doc := bundleDoc{ResourceType: "Bundle", Type: "searchset", Link: selfLink(selfURL)}
+	for _, l := range []fLink{{Relation: "next", URL: nextURL}, {Relation: "previous", URL: prevURL}} {
+		if l.URL != "" {
+			doc.Link = append(doc.Link, l)
+		}
+	}
 	if total >= 0 {
 		doc.Total = &total
 	}

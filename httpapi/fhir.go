@@ -322,12 +322,32 @@ func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, 
 	for i, rec := range res.Records {
 		entries[i] = fhir.BundleEntry{FullURL: baseURL(r) + rec.ID, Resource: rec.JSON}
 	}
-	b, err := fhir.SearchSet(entries, res.Total, baseURL(r)+r.URL.RequestURI()[len("/fhir/"):])
+	next, prev := pageLinks(r, res.Offset, res.Count, res.Total)
+	b, err := fhir.SearchSetPage(entries, res.Total, baseURL(r)+r.URL.RequestURI()[len("/fhir/"):], next, prev)
 	if err != nil {
 		writeOutcome(w, s.log, err)
 		return
 	}
 	writeFHIR(w, http.StatusOK, b)
+}
+
+// pageLinks returns the URLs of the next and previous pages of a search
+// answered at offset with page size count over total matches ("" when
+// there is none). Each page is its own signed request.
+func pageLinks(r *http.Request, offset, count, total int) (next, prev string) {
+	at := func(off int) string {
+		q := r.URL.Query()
+		q.Set("_offset", strconv.Itoa(off))
+		q.Set("_count", strconv.Itoa(count))
+		return baseURL(r) + strings.TrimPrefix(r.URL.Path, "/fhir/") + "?" + q.Encode()
+	}
+	if count > 0 && offset+count < total {
+		next = at(offset + count)
+	}
+	if count > 0 && offset > 0 {
+		prev = at(max(offset-count, 0))
+	}
+	return next, prev
 }
 
 // fhirMetadata answers a minimal CapabilityStatement.

@@ -258,6 +258,28 @@ func TestFHIRReadSearchEverything(t *testing.T) {
 	if _, err := fw.read(fw.doc, "TREAT", "/fhir/Immunization?patient="+fw.bobID+"&_sort=colour"); !cc.Is(cc.Invalid, err) {
 		t.Errorf("_sort=colour: %v, want invalid", err)
 	}
+	// Paging links: next while more remain, previous after the first page.
+	for _, tt := range []struct {
+		offset     int
+		next, prev bool
+	}{{0, true, false}, {20, true, true}, {40, false, true}} {
+		r, err := fw.read(fw.doc, "TREAT", "/fhir/Immunization?patient="+fw.bobID+"&_count=20&_offset="+itoa(tt.offset))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b struct{ Link []struct{ Relation, URL string } }
+		json.Unmarshal(r.Body, &b)
+		has := map[string]string{}
+		for _, l := range b.Link {
+			has[l.Relation] = l.URL
+		}
+		if (has["next"] != "") != tt.next || (has["previous"] != "") != tt.prev || has["self"] == "" {
+			t.Errorf("offset %d: links %v", tt.offset, has)
+		}
+		if tt.next && !strings.Contains(has["next"], "_offset="+itoa(tt.offset+20)) {
+			t.Errorf("offset %d: next link %s", tt.offset, has["next"])
+		}
+	}
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
