@@ -244,3 +244,42 @@ func (c *Client) Claim(ctx context.Context, did cc.DID, code string, newKey ed25
 	body, _ := json.Marshal(map[string]string{"did": string(did), "code": code, "public_key": pub, "proof": proof})
 	return c.do(ctx, http.MethodPost, "/v1/claims", body, nil)
 }
+
+// KickOffExport starts a FHIR Bulk Data export of one patient's records
+// (GET /fhir/Patient/{id}/$export with Prefer: respond-async), signed by s
+// as an export for o.Patient with o.Purpose; query may give _type, _count
+// and _offset. It returns the status URL to poll (ExportStatus).
+func (c *Client) KickOffExport(ctx context.Context, s *Signer, o ReadOptions, patientRef string, query url.Values) (string, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return "", err
+	}
+	req := access.ReadRequest{ChainID: chainID, Requester: s.DID, Patient: o.Patient, Purpose: o.Purpose, Org: o.Org,
+		Issued: time.Now().UTC(), Nonce: nonce(), Action: access.ActionExport, Query: access.SearchQuery("", query)}
+	sr, err := access.SignRead(req, s.Key)
+	if err != nil {
+		return "", err
+	}
+	path := "/fhir/Patient/" + url.PathEscape(strings.TrimPrefix(patientRef, "Patient/")) + "/$export"
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	hdr := http.Header{access.HeaderRead: []string{sr.Header()}, "Prefer": []string{"respond-async"}, "Accept": []string{"application/fhir+json"}}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
+	if err != nil {
+		return "", cc.E("client", cc.Invalid, err)
+	}
+	for k, v := range hdr {
+		hreq.Header[k] = v
+	}
+	resp, err := c.HTTP.Do(hreq)
+	if err != nil {
+		return "", c.sendError(hreq, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return "", outcomeError("GET "+path, resp.StatusCode, b)
+	}
+	return resp.Header.Get("Content-Location"), nil
+}

@@ -21,6 +21,7 @@ import (
 	"carechain/identity"
 	"carechain/index"
 	"carechain/ledger/tx"
+	"carechain/shc"
 )
 
 // MaxBatchBytes bounds one POST /v1/txs request.
@@ -39,10 +40,13 @@ type Server struct {
 	metricsOnce    sync.Once
 	metricsHandler http.Handler
 
-	gkMu  sync.RWMutex
-	gks   map[string]*gatekeeper.Gatekeeper // by custodian organization; see SetRecords
-	peers map[string]string                 // organization → its node's base URL; see SetPeers
-	index *index.DB                         // the read model; see SetIndex
+	gkMu    sync.RWMutex
+	gks     map[string]*gatekeeper.Gatekeeper // by custodian organization; see SetRecords
+	peers   map[string]string                 // organization → its node's base URL; see SetPeers
+	index   *index.DB                         // the read model; see SetIndex
+	issuers map[string]*shc.Issuer            // SMART Health Card issuers by organization; see SetIssuers
+
+	exports exports // FHIR Bulk Data export jobs
 }
 
 // New returns a Server for chain. Extra handlers (the web UI) can be added
@@ -82,7 +86,9 @@ func (s *Server) routes() {
 	s.patientRoutes()
 	s.fhirRoutes()
 	s.epcisRoutes()
+	s.exportRoutes()
 	s.supplyRoutes()
+	s.shcRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

@@ -8,6 +8,7 @@ import (
 	cc "carechain"
 	"carechain/access"
 	"carechain/consent"
+	"carechain/credential"
 	"carechain/identity"
 	"carechain/records"
 	"carechain/supply"
@@ -17,7 +18,7 @@ import (
 // App: their transaction handlers, signer-key resolution and genesis.
 func Domain(log *slog.Logger) Config {
 	handlers := map[string]cc.Handler{}
-	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers()} {
+	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers(), credential.Handlers()} {
 		for typ, h := range hs {
 			if _, dup := handlers[typ]; dup {
 				panic("ledger: two domain packages define transaction type " + typ)

@@ -115,6 +115,7 @@ Then try:     carechain query status`,
 		newAccessLogCmd(g),
 		newNotificationsCmd(g),
 		newCoverageCmd(g),
+		newSHCCmd(g),
 	)
 	return root
 }

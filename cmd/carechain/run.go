@@ -88,8 +88,17 @@ func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*r
 		n.Close()
 		return nil, err
 	}
+	issuers, err := loadIssuers(home)
+	if err != nil {
+		rs.close()
+		rm.close()
+		ln.Close()
+		n.Close()
+		return nil, err
+	}
 	api := httpapi.New(n, log)
 	api.SetRecords(rs.gks...)
+	api.SetIssuers(issuers...)
 	api.SetIndex(rm.db)
 	api.SetPeers(loadSettings(home).Peers)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
