@@ -267,7 +267,9 @@ func TestFHIRReadSearchEverything(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b struct{ Link []struct{ Relation, URL string } }
+		var b struct {
+			Link []struct{ Relation, URL string }
+		}
 		json.Unmarshal(r.Body, &b)
 		has := map[string]string{}
 		for _, l := range b.Link {
