@@ -11,6 +11,7 @@ import (
 	"carechain/credential"
 	"carechain/identity"
 	"carechain/records"
+	"carechain/rx"
 	"carechain/supply"
 )
 
@@ -18,7 +19,7 @@ import (
 // App: their transaction handlers, signer-key resolution and genesis.
 func Domain(log *slog.Logger) Config {
 	handlers := map[string]cc.Handler{}
-	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers(), credential.Handlers()} {
+	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers(), credential.Handlers(), rx.Handlers()} {
 		for typ, h := range hs {
 			if _, dup := handlers[typ]; dup {
 				panic("ledger: two domain packages define transaction type " + typ)
