@@ -55,6 +55,11 @@ type Resource struct {
 	Identifiers []string
 	// Lot is Immunization.lotNumber (trimmed), empty for other types.
 	Lot string
+	// Rx and Dispense are the e-prescription facts of a MedicationRequest
+	// and a MedicationDispense (see RxFacts, DispenseFacts); nil when the
+	// resource carries none.
+	Rx       *RxFacts
+	Dispense *DispenseFacts
 }
 
 // Reference returns "{Type}/{ID}", or "" when the id is not yet assigned.
@@ -162,5 +167,6 @@ func describe(typ string, top map[string]json.RawMessage, b []byte, typeOf func(
 		_ = unmarshal(top["lotNumber"], &r.Lot)
 		r.Lot = strings.TrimSpace(r.Lot)
 	}
+	rxFactsOf(r, top)
 	return r
 }
