@@ -45,6 +45,9 @@ type IngestSummary struct {
 	// created and the one-time code to hand to the person.
 	Patient   cc.DID
 	ClaimCode string
+	// Refs are the stored resources ("Type/id"), in the order of the
+	// request's entries.
+	Refs []string
 }
 
 // Ingest posts a FHIR Bundle (or, with resourceType, one resource) to the
@@ -83,6 +86,7 @@ func (c *Client) ingest(ctx context.Context, s *Signer, w access.WriteRequest, r
 		Patient: cc.DID(resp.Header.Get("Carechain-Patient")), ClaimCode: resp.Header.Get("Carechain-Claim-Code")}
 	if resourceType != "" {
 		loc := resp.Header.Get("Location")
+		sum.Refs = append(sum.Refs, refOf(loc))
 		sum.ByType[resourceType]++
 		if resp.Status == http.StatusCreated {
 			sum.Created++
@@ -107,6 +111,7 @@ func (c *Client) ingest(ctx context.Context, s *Signer, w access.WriteRequest, r
 	// An existing resource answers "200 OK" at version 1; an update at a
 	// later version.
 	for _, e := range b.Entry {
+		sum.Refs = append(sum.Refs, refOf(e.Response.Location))
 		typ, _, _ := strings.Cut(e.Response.Location, "/")
 		switch {
 		case strings.HasPrefix(e.Response.Status, "201"):
@@ -120,6 +125,16 @@ func (c *Client) ingest(ctx context.Context, s *Signer, w access.WriteRequest, r
 		}
 	}
 	return sum, nil
+}
+
+// refOf returns "Type/id" of a resource location ("[base/]Type/id[/_history/v]").
+func refOf(loc string) string {
+	loc, _, _ = strings.Cut(loc, "/_history/")
+	parts := strings.Split(strings.TrimSuffix(loc, "/"), "/")
+	if len(parts) < 2 {
+		return loc
+	}
+	return parts[len(parts)-2] + "/" + parts[len(parts)-1]
 }
 
 // ReadOptions say on whose record and why a read is made.
