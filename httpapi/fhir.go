@@ -367,7 +367,8 @@ func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
 				"searchParam": search,
 			}},
 			"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}},
-			"operation":   []map[string]string{{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}},
+			"operation": []map[string]string{{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
+				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"}},
 		}},
 	}
 	b, _ := json.Marshal(doc)
