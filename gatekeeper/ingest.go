@@ -185,17 +185,10 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 				doses = append(doses, administration(fresh[i]))
 			}
 		}
+		plan, err := g.planRx(state, fresh[start:end], prev[start:end])
 		var r cc.SubmitResult
-		var err error
-		if len(doses) == 0 {
-			r, err = g.submit(ctx, records.TypeAnchor, map[string]any{"anchors": anchors[start:end]})
-		} else {
-			// Immunizations go with their anchors through the supply
-			// chain, which links each dose to the clinic's stock.
-			r, err = g.submit(ctx, supply.TypeAdminister, map[string]any{"org": g.cfg.Org, "anchors": anchors[start:end], "administrations": doses})
-			if err == nil {
-				err = administerRefusal(r.Data)
-			}
+		if err == nil {
+			r, err = g.submitChunk(ctx, anchors[start:end], doses, plan, who)
 		}
 		if err != nil {
 			// Blobs whose anchors did not commit are removed; anchors of

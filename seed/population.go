@@ -46,6 +46,8 @@ var Orgs = []OrgSpec{
 		{"northside-nurse", []cc.Role{cc.RoleNurse}}}},
 	{ID: "central-pharmacy", Name: "Central Pharmacy", Type: cc.OrgPharmacy, Staff: []StaffSpec{
 		{"central-pharmacist", []cc.Role{cc.RolePharmacist}}}},
+	{ID: "harbour-pharmacy", Name: "Harbour Pharmacy", Type: cc.OrgPharmacy, Staff: []StaffSpec{
+		{"harbour-pharmacist", []cc.Role{cc.RolePharmacist}}}},
 	{ID: "acme-vaccines", Name: "Acme Vaccines Manufacturing", Type: cc.OrgManufacturer, Staff: []StaffSpec{
 		{"acme-logistics", []cc.Role{cc.RoleLogistics}}}},
 	{ID: "coldline-distribution", Name: "Coldline Distribution — National Vaccine Store", Type: cc.OrgDistributor, Staff: []StaffSpec{

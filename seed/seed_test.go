@@ -62,6 +62,7 @@ func TestApplyNodesAndLinks(t *testing.T) {
 		{"riverside-hospital", true},
 		{"northside-clinic", true},
 		{"central-pharmacy", true},
+		{"harbour-pharmacy", true},
 		{"acme-vaccines", true},
 		{"coldline-distribution", true},
 		{"north-regional-store", true},
