@@ -33,6 +33,7 @@ func (s *Server) patientRoutes() {
 	s.mux.HandleFunc("GET /v1/patients/{did}/breakglass", s.getBreakGlass)
 	s.mux.HandleFunc("GET /v1/orgs/{id}/breakglass-reviews", s.getReviews)
 	s.mux.HandleFunc("POST /v1/claims", s.postClaim)
+	s.rxRoutes()
 }
 
 // postClaim relays a person's claim of a custodial DID (gatekeeper.Claim)
