@@ -58,7 +58,7 @@ func (s *Server) getPrescriberPrescriptions(w http.ResponseWriter, r *http.Reque
 }
 
 // listPrescriptions answers the prescriptions list reads of {did}, each
-// with its dispense history.
+// with its dispense history: {"did", "prescriptions": [PrescriptionView…]}.
 func (s *Server) listPrescriptions(w http.ResponseWriter, r *http.Request, list func(cc.Reader, cc.DID) ([]rx.Prescription, error)) {
 	d, err := didParam(r)
 	if err != nil {
@@ -80,5 +80,5 @@ func (s *Server) listPrescriptions(w http.ResponseWriter, r *http.Request, list 
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, map[string]any{"did": d, "prescriptions": out})
 }

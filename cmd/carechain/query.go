@@ -58,6 +58,7 @@ func newQueryCmd(g *globals) *cobra.Command {
 				})
 			}},
 		simple(g, "account DID", "A DID's kind, next sequence, memberships, recovery and delegations", cobra.ExactArgs(1), func(a []string) string { return "/v1/accounts/" + url.PathEscape(a[0]) }),
+		simple(g, "prescriptions DID", "A patient's e-prescriptions: status, quantities and dispense history", cobra.ExactArgs(1), func(a []string) string { return "/v1/patients/" + url.PathEscape(a[0]) + "/prescriptions" }),
 		simple(g, "org ID", "One organization", cobra.ExactArgs(1), func(a []string) string { return "/v1/orgs/" + url.PathEscape(a[0]) }),
 		&cobra.Command{Use: "orgs", Short: "Admitted organizations", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 			return g.get("/v1/orgs", func(w io.Writer, v map[string]any) {

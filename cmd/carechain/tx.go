@@ -252,6 +252,7 @@ func newTxCmd(g *globals) *cobra.Command {
 	c.AddCommand(didCreate, register, attest, newRotateCmd(g, tf), guard, approve, cancel, execute, grant, revoke, propose, gapprove, admit, valUpdate, madd, mrem, raw)
 	c.AddCommand(recordsTxCmds(g, tf)...)
 	c.AddCommand(supplyTxCmds(g, tf)...)
+	c.AddCommand(rxTxCmds(g, tf)...)
 	return c
 }
 
