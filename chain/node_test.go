@@ -157,3 +157,54 @@ func TestVerifyCleanHome(t *testing.T) {
 		t.Fatalf("verify of an untouched home failed: %+v", rep)
 	}
 }
+
+// TestPipelinedSubmitThen: one signer submits its sequences one after the
+// other without waiting for commits (as a gatekeeper does with its node
+// key), while blocks are committed in between; every one is admitted and
+// commits successfully. This relies on the mempool state keeping admitted,
+// not yet included transactions across Commit (see ledger.mempoolState).
+func TestPipelinedSubmitThen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a CometBFT node")
+	}
+	pop := seed.NewPopulation("chain-test", 4)
+	n := MustNode(t, t.TempDir(), pop)
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	pt := pop.Patients
+	for i, r := range n.Submit(ctx, [][]byte{registerTx(t, pt[1]), registerTx(t, pt[2]), registerTx(t, pt[3])}, true) {
+		if !r.Accepted {
+			t.Fatalf("register %d: %+v", i+1, r)
+		}
+	}
+	var waits []func(context.Context) cc.SubmitResult
+	heights := map[int64]bool{}
+	for seq := uint64(0); seq < 60; seq++ {
+		raw := registerTx(t, pt[0])
+		if seq > 0 {
+			var err error
+			raw, err = tx.Build("chain-test", pt[0].DID, pt[0].Key, seq, "did.guardians.set", map[string]any{
+				"guardians": []cc.DID{pt[1].DID, pt[2].DID, pt[3].DID}, "threshold": 1 + seq%2, "delay_blocks": 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, wait := n.SubmitThen(ctx, raw)
+		if !res.Accepted {
+			t.Fatalf("seq %d not admitted: %+v", seq, res)
+		}
+		waits = append(waits, wait)
+		time.Sleep(5 * time.Millisecond)
+	}
+	for seq, wait := range waits {
+		r := wait(ctx)
+		if !r.Accepted || r.Height == 0 {
+			t.Fatalf("seq %d: %+v", seq, r)
+		}
+		heights[r.Height] = true
+	}
+	if len(heights) < 3 {
+		t.Fatalf("the 60 transactions committed in %d blocks; the test needs them spread over several", len(heights))
+	}
+}

@@ -12,6 +12,7 @@ package ledger
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type Config struct {
 	InitGenesis func(kv cc.KV, appState json.RawMessage, validators []cc.ValidatorUpdate) error
 	// Logger receives internal error details; nil discards them.
 	Logger *slog.Logger
+	// DisableTxCache makes apply decode and verify every transaction
+	// itself instead of reusing CheckTx's decoded envelope and verified
+	// signature (for tests that compare the two).
+	DisableTxCache bool
 }
 
 // App is the carechain ABCI application.
@@ -53,7 +58,7 @@ type App struct {
 	log     *slog.Logger
 	chainID string
 
-	check    *store.Overlay // mempool state: committed + admitted-but-uncommitted txs
+	mp       *mempoolState // CheckTx's state: committed + admitted-but-uncommitted txs
 	sigs     *sigCache
 	block    *blockRun // the block being finalized, until Commit
 	notifier *Notifier
@@ -77,7 +82,7 @@ func New(st *store.Store, cfg Config) *App {
 		notifier: NewNotifier(),
 		stats:    newStats(),
 	}
-	a.check = store.NewOverlay(st.Committed())
+	a.mp = newMempoolState(st.Committed())
 	if b, _ := st.Committed().Get(keyChainID); b != nil {
 		a.chainID = string(b)
 	}
@@ -140,23 +145,25 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 }
 
 // CheckTx admits a transaction to the mempool only if it would succeed on
-// the current mempool state: decodes, checks chain id, type, sequence and
-// signature, and runs the handler on a scratch overlay. The signature check
-// is cached so FinalizeBlock does not verify it again.
+// the mempool state (see mempoolState): decodes, checks chain id, type,
+// sequence and signature, and runs the handler on a scratch overlay. The
+// decoded envelope and the signature check are kept so FinalizeBlock does
+// not decode or verify it again. A recheck of a transaction whose
+// admission still stands is answered without executing it again.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	// CheckTx has no block: it uses the next height and the last block's
-	// time (zero until this process has seen a block), so time-bound rules
-	// are enforced exactly only in FinalizeBlock.
-	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.lastTime, Check: true}
-	scratch := store.NewOverlay(a.check)
-	_, err := a.apply(ctx, scratch, req.Tx)
-	if err != nil {
-		scratch.Discard()
+	hash := sha256.Sum256(req.Tx)
+	if req.Type == abci.CHECK_TX_TYPE_RECHECK {
+		if a.recheck(hash) {
+			return &abci.CheckTxResponse{Code: abci.CodeTypeOK}, nil
+		}
+	} else {
+		a.closePass()
+	}
+	if err := a.admit(req.Tx, hash, a.cachedTx(hash)); err != nil {
 		code := cc.KindOf(err).Code()
 		a.stats.reject(code)
 		return &abci.CheckTxResponse{Code: code, Log: a.userText(err), Codespace: "carechain"}, nil
 	}
-	scratch.Flush(a.check)
 	return &abci.CheckTxResponse{Code: abci.CodeTypeOK}, nil
 }
 
@@ -168,40 +175,45 @@ func (a *App) userText(err error) string {
 	return err.Error()
 }
 
-// apply authenticates raw and runs its handler on kv. On success it bumps
-// the signer's sequence in kv. It returns the handler result; on error the
-// caller discards kv's writes.
-func (a *App) apply(ctx cc.TxContext, kv cc.KV, raw []byte) (cc.Result, error) {
-	t, err := tx.Decode(raw)
-	if err != nil {
-		return cc.Result{}, err
+// apply authenticates raw (whose hash is hash; t is its decoded envelope
+// when the caller has it, else nil) and runs its handler on kv. On success
+// it bumps the signer's sequence in kv. It returns the decoded envelope and
+// the handler result; on error the caller discards kv's writes.
+func (a *App) apply(ctx cc.TxContext, kv cc.KV, raw, hash []byte, t *tx.Tx) (*tx.Tx, cc.Result, error) {
+	if t == nil {
+		var err error
+		if t, err = tx.DecodeHashed(raw, hash); err != nil {
+			return nil, cc.Result{}, err
+		}
 	}
 	if t.Body.ChainID != ctx.ChainID {
-		return cc.Result{}, cc.Errorf("tx", cc.WrongChain, "transaction is for chain %q, this is %q", t.Body.ChainID, ctx.ChainID)
+		return nil, cc.Result{}, cc.Errorf("tx", cc.WrongChain, "transaction is for chain %q, this is %q", t.Body.ChainID, ctx.ChainID)
 	}
 	h, ok := a.cfg.Handlers[t.Body.Type]
 	if !ok {
-		return cc.Result{}, cc.Errorf("tx", cc.UnknownType, "unknown transaction type %q", t.Body.Type)
+		return nil, cc.Result{}, cc.Errorf("tx", cc.UnknownType, "unknown transaction type %q", t.Body.Type)
 	}
 	next, err := Sequence(kv, t.Signer)
 	if err != nil {
-		return cc.Result{}, err
+		return nil, cc.Result{}, err
 	}
 	switch {
 	case t.Body.Sequence < next:
-		return cc.Result{}, cc.Errorf("tx", cc.SequenceReplay, "sequence %d already used by %s (next is %d)", t.Body.Sequence, t.Signer, next)
+		return nil, cc.Result{}, cc.Errorf("tx", cc.SequenceReplay, "sequence %d already used by %s (next is %d)", t.Body.Sequence, t.Signer, next)
 	case t.Body.Sequence > next:
-		return cc.Result{}, cc.Errorf("tx", cc.SequenceGap, "sequence %d is ahead of %s's next sequence %d", t.Body.Sequence, t.Signer, next)
+		return nil, cc.Result{}, cc.Errorf("tx", cc.SequenceGap, "sequence %d is ahead of %s's next sequence %d", t.Body.Sequence, t.Signer, next)
 	}
 	pub, err := a.cfg.SignerKey(kv, t.Signer, t.Body.Type, t.Body.Payload)
 	if err != nil {
-		return cc.Result{}, err
+		return nil, cc.Result{}, err
 	}
-	if !a.sigs.verified(t.Hash, pub) {
+	if a.cfg.DisableTxCache || !a.sigs.verified(t.Hash, pub) {
 		if err := t.Verify(pub); err != nil {
-			return cc.Result{}, err
+			return nil, cc.Result{}, err
 		}
-		a.sigs.add(t.Hash, pub)
+		if !a.cfg.DisableTxCache {
+			a.sigs.add(t.Hash, pub)
+		}
 	}
 	ctx.Signer = t.Signer
 	ctx.Sequence = t.Body.Sequence
@@ -209,10 +221,10 @@ func (a *App) apply(ctx cc.TxContext, kv cc.KV, raw []byte) (cc.Result, error) {
 	ctx.TxHash = t.Hash
 	res, err := runHandler(h, ctx, kv, t.Body.Payload)
 	if err != nil {
-		return cc.Result{}, err
+		return nil, cc.Result{}, err
 	}
 	setSequence(kv, t.Signer, next+1)
-	return res, nil
+	return t, res, nil
 }
 
 // runHandler calls h, turning a panic or a foreign error into an Internal

@@ -55,6 +55,19 @@ func testConfig(keys *testKeys) Config {
 				kv.Set("kv/"+sp.Key, []byte(sp.Value))
 				return cc.Result{Events: []cc.Event{{Type: "kv.set", Attributes: []cc.Attribute{{Key: "key", Value: sp.Key}}}}}, nil
 			},
+			"kv.copy": func(ctx cc.TxContext, kv cc.KV, p json.RawMessage) (cc.Result, error) {
+				// kv/{value} = kv/{key}: a write that depends on a read
+				var sp setPayload
+				if err := json.Unmarshal(p, &sp); err != nil || sp.Key == "" || sp.Value == "" {
+					return cc.Result{}, cc.Errorf("kv.copy", cc.Malformed, "bad payload")
+				}
+				v, err := kv.Get("kv/" + sp.Key)
+				if err != nil {
+					return cc.Result{}, err
+				}
+				kv.Set("kv/"+sp.Value, append([]byte("copy:"), v...))
+				return cc.Result{}, nil
+			},
 			"kv.fail": func(ctx cc.TxContext, kv cc.KV, p json.RawMessage) (cc.Result, error) {
 				kv.Set("kv/should-not-exist", []byte("x"))
 				return cc.Result{}, cc.Errorf("kv.fail", cc.Invalid, "always fails")

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 
@@ -11,7 +12,6 @@ import (
 
 	cc "carechain"
 	"carechain/ledger/store"
-	"carechain/ledger/tx"
 )
 
 // TxOutcome is the committed result of one transaction.
@@ -28,6 +28,8 @@ type TxOutcome struct {
 type blockRun struct {
 	height   int64
 	outcomes []TxOutcome
+	keys     [][]string // state keys each successful transaction wrote (for the mempool state)
+	fast     bool       // the block is what CheckTx predicted (see mempoolState)
 }
 
 // txIndexKey is the state key recording where a committed transaction is.
@@ -52,7 +54,8 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		// would also drop the genesis writes staged for block 1).
 		return nil, fmt.Errorf("FinalizeBlock(%d) while block %d is not committed", req.Height, a.block.height)
 	}
-	run := &blockRun{height: req.Height, outcomes: make([]TxOutcome, len(req.Txs))}
+	a.closePass() // the recheck pass after the last Commit is over
+	run := &blockRun{height: req.Height, outcomes: make([]TxOutcome, len(req.Txs)), keys: make([][]string, len(req.Txs))}
 	a.lastTime = req.Time.UTC()
 	a.block = run
 	working := a.store.Working()
@@ -62,14 +65,16 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	var updates []abci.ValidatorUpdate
 	for i, raw := range req.Txs {
 		scratch := store.NewOverlay(working)
-		res, err := a.apply(base, scratch, raw)
-		out := TxOutcome{Hash: tx.Hash(raw), Height: req.Height, Index: i}
+		hash := sha256.Sum256(raw)
+		_, res, err := a.apply(base, scratch, raw, hash[:], a.cachedTx(hash))
+		out := TxOutcome{Hash: hash[:], Height: req.Height, Index: i}
 		if err != nil {
 			scratch.Discard()
 			out.Code = cc.KindOf(err).Code()
 			out.Log = a.userText(err)
 			results[i] = &abci.ExecTxResult{Code: out.Code, Log: out.Log, Codespace: "carechain"}
 		} else {
+			run.keys[i] = scratch.Keys()
 			scratch.Flush(working)
 			out.Data = res.Data
 			results[i] = &abci.ExecTxResult{Code: abci.CodeTypeOK, Data: res.Data, Events: abciEvents(res.Events)}
@@ -80,6 +85,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 		run.outcomes[i] = out
 	}
+	run.fast = run.height > 1 && a.mp.predicted(run, working)
 	appHash, err := a.store.FinalizeBlock(req.Height)
 	if err != nil {
 		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
@@ -87,14 +93,14 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	return &abci.FinalizeBlockResponse{TxResults: results, ValidatorUpdates: updates, AppHash: appHash}, nil
 }
 
-// Commit persists the block's writes atomically, resets the mempool state
-// to the new committed state and notifies waiters of the outcomes.
+// Commit persists the block's writes atomically, moves the mempool state
+// onto the new committed state (see mempoolState) and notifies waiters of
+// the outcomes.
 func (a *App) Commit(_ context.Context, _ *abci.CommitRequest) (*abci.CommitResponse, error) {
 	if err := a.store.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	a.check.Discard()
-	a.check = store.NewOverlay(a.store.Committed())
+	a.commitMempool(a.block)
 	if run := a.block; run != nil {
 		a.block = nil
 		a.stats.committed(run)

@@ -12,8 +12,13 @@ type Stats struct {
 	CommittedTx atomic.Uint64 // transactions committed with code 0
 	FailedTx    atomic.Uint64 // transactions included in a block with a non-zero code
 	Blocks      atomic.Uint64
-	mu          sync.Mutex
-	rejected    map[uint32]uint64 // by code, CheckTx and FinalizeBlock
+	// KeptAdmissions counts Commits that kept the pending admissions (the
+	// block was what CheckTx predicted); RechecksAnswered counts rechecks
+	// answered from the admission log without executing (see mempoolState).
+	KeptAdmissions   atomic.Uint64
+	RechecksAnswered atomic.Uint64
+	mu               sync.Mutex
+	rejected         map[uint32]uint64 // by code, CheckTx and FinalizeBlock
 }
 
 func newStats() *Stats { return &Stats{rejected: map[uint32]uint64{}} }

@@ -174,6 +174,16 @@ func (o *Overlay) Writes() []Write {
 	return out
 }
 
+// Keys returns the keys the overlay has written (set or deleted), sorted.
+func (o *Overlay) Keys() []string {
+	out := make([]string, 0, len(o.items))
+	o.ascend(func(it *item) bool {
+		out = append(out, it.key)
+		return true
+	})
+	return out
+}
+
 // Flush applies the buffered writes to dst in ascending key order (Set for
 // values, Delete for deletions) and then empties the overlay.
 func (o *Overlay) Flush(dst cc.KV) {
@@ -204,6 +214,18 @@ func (o *Overlay) ascend(fn func(it *item) bool) {
 	if o.tree != nil {
 		o.tree.Ascend(fn)
 	}
+}
+
+// Forget drops the overlay's buffered write of key, if any, so Get shows
+// the parent's value again. Unlike Delete it records nothing.
+func (o *Overlay) Forget(key string) {
+	it, ok := o.items[key]
+	if !ok {
+		return
+	}
+	o.gen++
+	delete(o.items, key)
+	o.tree.Delete(it)
 }
 
 // Discard drops every buffered write; the overlay then shows its parent.

@@ -336,3 +336,28 @@ func modelIter(m map[string]string, prefix string) []kvPair {
 	slices.SortFunc(out, func(a, b kvPair) int { return strings.Compare(a.K, b.K) })
 	return out
 }
+
+func TestOverlayForgetAndKeys(t *testing.T) {
+	o := NewOverlay(parentKinds[0].build(t, map[string]string{"a": "pa", "b": "pb"}))
+	o.Set("a", []byte("ca"))
+	o.Delete("b")
+	o.Set("c", []byte("cc"))
+	if got := o.Keys(); len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "c" {
+		t.Fatalf("Keys = %q", got)
+	}
+	o.Forget("a")
+	o.Forget("b")
+	o.Forget("nope")
+	for k, want := range map[string]string{"a": "pa", "b": "pb", "c": "cc"} {
+		if got, ok := MustGet(t, o, k); !ok || got != want {
+			t.Errorf("after Forget, Get(%q) = %q,%v, want %q", k, got, ok, want)
+		}
+	}
+	if w := o.Writes(); len(w) != 1 || w[0].Key != "c" {
+		t.Fatalf("Writes after Forget = %+v", w)
+	}
+	var seen []string
+	if err := o.Iterate("", func(k string, _ []byte) bool { seen = append(seen, k); return true }); err != nil || len(seen) != 3 {
+		t.Fatalf("Iterate after Forget: %v %q", err, seen)
+	}
+}

@@ -63,7 +63,10 @@ func Hash(raw []byte) []byte {
 // Decode parses raw into a Tx. It checks the size limit, the envelope
 // shape, that the body is canonical JSON and that the signer is a did:cc.
 // Every failure is an *carechain.Error with a specific Kind.
-func Decode(raw []byte) (*Tx, error) {
+func Decode(raw []byte) (*Tx, error) { return DecodeHashed(raw, Hash(raw)) }
+
+// DecodeHashed is Decode for a caller that already has hash = Hash(raw).
+func DecodeHashed(raw, hash []byte) (*Tx, error) {
 	const op = "tx.decode"
 	if len(raw) > MaxTxBytes {
 		return nil, cc.Errorf(op, cc.TooLarge, "transaction is %d bytes, limit %d", len(raw), MaxTxBytes)
@@ -106,7 +109,7 @@ func Decode(raw []byte) (*Tx, error) {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
 	}
-	return &Tx{Body: body, BodyBytes: canon, Signer: env.Signer, Sig: sig, Hash: Hash(raw), Raw: raw}, nil
+	return &Tx{Body: body, BodyBytes: canon, Signer: env.Signer, Sig: sig, Hash: hash, Raw: raw}, nil
 }
 
 // SignBytes returns the bytes a signer signs for body.

@@ -1,0 +1,270 @@
+package ledger
+
+import (
+	"bytes"
+
+	cc "carechain"
+	"carechain/ledger/store"
+	"carechain/ledger/tx"
+)
+
+// The mempool state: what CheckTx judges a new transaction against.
+//
+// It is the committed state plus the admission-time writes of every
+// transaction CheckTx admitted that no block has included yet, in admission
+// order. That is what lets one signer pipeline transactions (sequence n+1
+// is admitted while n waits in the mempool) and lets a transaction depend
+// on an admitted one (a registration, then the new DID's first consent).
+//
+// After a block, CometBFT's mempool recheck (mempool.recheck = true, see
+// node.Tune) sends every transaction still in the mempool to CheckTx again
+// (CHECK_TX_TYPE_RECHECK), in mempool order. Re-executing them all after
+// every block cost 5 % (patient.register) to 16 % (supply.capture) of the
+// node's CPU, so Commit keeps the state when it can:
+//
+//   - Fast path: the block is exactly the oldest pending admissions, every
+//     one succeeded in FinalizeBlock, and they ran in admission order (or,
+//     in another order, left every key they wrote with the value admission
+//     order gave it; see predicted). The committed state then holds what
+//     CheckTx predicted for them, so Commit only forgets the keys whose
+//     last pending writer was included (they read through to the new
+//     committed state), and a recheck of a transaction still pending is
+//     answered from the admission log without executing it.
+//   - Otherwise (another proposer's block, a transaction that failed in
+//     FinalizeBlock, a reordering that mattered, the genesis block): the state is reset to the committed
+//     state, the log is emptied, and every recheck re-executes its
+//     transaction as before, in mempool order, evicting those that became
+//     invalid.
+//
+// A pending admission that no recheck confirmed since the last Commit is
+// no longer in CometBFT's mempool (it refused it after CheckTx, e.g. when
+// full, or recheck is off): closePass, run before the next new CheckTx or
+// FinalizeBlock, drops it and rebuilds the state by re-admitting the others.
+//
+// In admission order, the fast path differs from a re-execution only in
+// values a handler derives from the CheckTx context (height = last + 1, time
+// = last block's time), which CheckTx only approximates anyway (a pending
+// transaction may land in any later block): time-bound rules are exact only
+// in FinalizeBlock. Nothing here reaches FinalizeBlock's results: it reads only
+// the decoded envelope of an admission (see App.apply), which is what
+// tx.Decode returns for the same bytes.
+//
+// The state is used only from CheckTx, FinalizeBlock and Commit, which the
+// CometBFT local client serializes (see node.Start), so it has no lock.
+type mempoolState struct {
+	kv       *store.Overlay
+	pending  []*admission // oldest first
+	byHash   map[[32]byte]*admission
+	owner    map[string]uint64   // state key → serial of the last pending admission that wrote it
+	prev     map[[32]byte]*tx.Tx // decoded envelopes of the admissions the last reset dropped, until closePass
+	serial   uint64
+	passOpen bool // committed since the last closePass: rechecks mark the admissions still in the mempool
+}
+
+// admission is a transaction CheckTx admitted that no block has included.
+type admission struct {
+	serial uint64
+	hash   [32]byte
+	raw    []byte
+	tx     *tx.Tx        // decoded envelope (its signature verified against the signer's key)
+	writes []store.Write // its admission's writes, sorted by key (values shared with kv)
+	seen   bool          // rechecked since the last Commit
+}
+
+func newMempoolState(committed cc.Reader) *mempoolState {
+	return &mempoolState{
+		kv:     store.NewOverlay(committed),
+		byHash: map[[32]byte]*admission{},
+		owner:  map[string]uint64{},
+	}
+}
+
+// reset drops every admission: the state is the committed state again.
+// Their decoded envelopes are kept for the rechecks that follow (until
+// closePass).
+func (m *mempoolState) reset(committed cc.Reader) {
+	m.kv.Discard()
+	m.kv = store.NewOverlay(committed)
+	m.prev = make(map[[32]byte]*tx.Tx, len(m.pending))
+	for i, ad := range m.pending {
+		m.prev[ad.hash] = ad.tx
+		m.pending[i] = nil
+	}
+	m.pending = m.pending[:0]
+	clear(m.byHash)
+	clear(m.owner)
+}
+
+// push records an admission whose writes scratch holds and flushes them
+// into the state.
+func (m *mempoolState) push(ad *admission, scratch *store.Overlay) {
+	m.serial++
+	ad.serial = m.serial
+	ad.writes = scratch.Writes()
+	for _, w := range ad.writes {
+		m.owner[w.Key] = ad.serial
+	}
+	scratch.Flush(m.kv)
+	m.pending = append(m.pending, ad)
+	m.byHash[ad.hash] = ad
+}
+
+// predicted reports whether the block run, executed on working, left the
+// state CheckTx predicted: its transactions are the len(run.outcomes)
+// oldest pending admissions and all succeeded, and
+//
+//   - either they ran in admission order: the same transactions in the same
+//     order on the same state (context-derived values aside, see
+//     mempoolState);
+//   - or, in another order, every key they wrote (at admission or in the
+//     block) holds the value the admissions left, in admission order. This
+//     catches reorderings that mattered, and, strictly, also differences in
+//     context-derived values: those blocks take the slow path.
+func (m *mempoolState) predicted(run *blockRun, working cc.Reader) bool {
+	k := len(run.outcomes)
+	if k > len(m.pending) {
+		return false
+	}
+	inOrder := true
+	for i, o := range run.outcomes {
+		if o.Code != 0 {
+			return false
+		}
+		if !bytes.Equal(o.Hash, m.pending[i].hash[:]) {
+			inOrder = false
+		}
+	}
+	if inOrder {
+		return true
+	}
+	oldest := make(map[[32]byte]bool, k)
+	for _, ad := range m.pending[:k] {
+		oldest[ad.hash] = true
+	}
+	for _, o := range run.outcomes {
+		if !oldest[[32]byte(o.Hash)] {
+			return false
+		}
+	}
+	want := map[string]store.Write{}
+	for _, ad := range m.pending[:k] {
+		for _, w := range ad.writes {
+			want[w.Key] = w
+		}
+	}
+	for _, keys := range run.keys {
+		for _, key := range keys {
+			if _, ok := want[key]; !ok {
+				return false
+			}
+		}
+	}
+	for key, w := range want {
+		v, err := working.Get(key)
+		if err != nil || (v == nil) != w.Deleted || !bytes.Equal(v, w.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// dropIncluded removes the n oldest admissions, now committed: each key
+// whose last pending writer was one of them reads through to the committed
+// state again.
+func (m *mempoolState) dropIncluded(n int) {
+	for i, ad := range m.pending[:n] {
+		for _, w := range ad.writes {
+			if m.owner[w.Key] == ad.serial {
+				m.kv.Forget(w.Key)
+				delete(m.owner, w.Key)
+			}
+		}
+		delete(m.byHash, ad.hash)
+		m.pending[i] = nil
+	}
+	m.pending = m.pending[n:]
+}
+
+// admit runs raw (decoded as t, or decoded here when t is nil) on the
+// mempool state and, if it succeeds, records it as admitted.
+func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
+	// CheckTx has no block: it uses the next height and the last block's
+	// time (zero until this process has seen a block), so time-bound rules
+	// are enforced exactly only in FinalizeBlock.
+	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.lastTime, Check: true}
+	scratch := store.NewOverlay(a.mp.kv)
+	t, _, err := a.apply(ctx, scratch, raw, hash[:], t)
+	if err != nil {
+		scratch.Discard()
+		return err
+	}
+	a.mp.push(&admission{hash: hash, raw: raw, tx: t, seen: true}, scratch)
+	return nil
+}
+
+// recheck answers a CHECK_TX_TYPE_RECHECK of a transaction still pending
+// since the fast path kept it; false means it must be executed.
+func (a *App) recheck(hash [32]byte) bool {
+	ad := a.mp.byHash[hash]
+	if ad == nil {
+		return false
+	}
+	ad.seen = true
+	a.stats.RechecksAnswered.Add(1)
+	return true
+}
+
+// closePass ends the recheck pass that followed the last Commit: admissions
+// no recheck confirmed are not in the mempool any more, so the state is
+// rebuilt from the committed state with the others, re-admitted in order
+// (one that fails now stays out; the next recheck evicts it).
+func (a *App) closePass() {
+	m := a.mp
+	if !m.passOpen {
+		return
+	}
+	m.passOpen = false
+	m.prev = nil // the rechecks that could use them are over
+	var kept []*admission
+	for _, ad := range m.pending {
+		if ad.seen {
+			kept = append(kept, ad)
+		}
+	}
+	if len(kept) == len(m.pending) {
+		return
+	}
+	m.reset(a.store.Committed())
+	for _, ad := range kept {
+		_ = a.admit(ad.raw, ad.hash, ad.tx)
+	}
+}
+
+// commitMempool updates the mempool state after the block run was
+// committed (see mempoolState).
+func (a *App) commitMempool(run *blockRun) {
+	m := a.mp
+	if run != nil && run.fast {
+		m.dropIncluded(len(run.outcomes))
+		a.stats.KeptAdmissions.Add(1)
+	} else {
+		m.reset(a.store.Committed())
+	}
+	for _, ad := range m.pending {
+		ad.seen = false
+	}
+	m.passOpen = true
+}
+
+// cachedTx returns the decoded envelope of a pending (or just dropped)
+// admission with this hash, or nil. A hash is the SHA-256 of the exact bytes, so the envelope
+// is what tx.Decode would return for them.
+func (a *App) cachedTx(hash [32]byte) *tx.Tx {
+	if a.cfg.DisableTxCache {
+		return nil
+	}
+	if ad := a.mp.byHash[hash]; ad != nil {
+		return ad.tx
+	}
+	return a.mp.prev[hash]
+}
