@@ -48,7 +48,7 @@ func TestRecordsAcrossNodes(t *testing.T) {
 	lap("demo world seeded")
 
 	pop := seed.NewPopulation("e2e-records", 3)
-	p2 := pop.Patients[1] // held by riverside-hospital: node1 (orgs spread in id order)
+	p2 := pop.Patients[1] // held by riverside-hospital: node1 (the linked organizations are spread first, in order)
 	ctx := context.Background()
 	var anchors []cc.RecordAnchor
 	if err := nw.clients[0].Get(ctx, "/v1/patients/"+string(p2.DID)+"/records", &anchors); err != nil {

@@ -46,11 +46,24 @@ func setUpTestnetDemo(dir string, homes []string, apis []string, pop *seed.Popul
 			return err
 		}
 	}
+	// The organizations that hold the demo patients' records go first, in
+	// seed.LinkedOrgs order, so that they land on different nodes (node0
+	// St Mary's, node1 Riverside, …) whatever other organizations exist;
+	// then the others in id order.
 	orgs := make([]string, 0, len(pop.Nodes))
-	for org := range pop.Nodes {
-		orgs = append(orgs, org)
+	for _, org := range seed.LinkedOrgs {
+		if _, ok := pop.Nodes[org]; ok {
+			orgs = append(orgs, org)
+		}
 	}
-	sort.Strings(orgs)
+	var rest []string
+	for org := range pop.Nodes {
+		if !slices.Contains(seed.LinkedOrgs, org) {
+			rest = append(rest, org)
+		}
+	}
+	sort.Strings(rest)
+	orgs = append(orgs, rest...)
 	holders := map[string]string{}
 	for j, org := range orgs {
 		i := j % len(homes)
