@@ -206,6 +206,14 @@ func TestDemoLifecycle(t *testing.T) {
 	if _, stderr, code := run(t, env, "tx", "supply-recall", "--key", "st-mary-nurse", "--org", "st-mary-hospital", "--lot", "ACM-2611A", "--reason", "x"); code != exitUnauthorized {
 		t.Errorf("a hospital recalling a lot: exit %d %s, want unauthorized", code, stderr)
 	}
+	// A SMART Health Card: the demo patient's immunizations, issued by
+	// St Mary's (registered by the demo), verified by the node.
+	card := filepath.Join(t.TempDir(), "card.smart-health-card")
+	if out, stderr, code := run(t, env, "shc", "issue", "--key", "patient-001", "--org", "st-mary-hospital", "--out", card); code != 0 {
+		t.Errorf("shc issue: exit %d %s %s", code, out, stderr)
+	} else if out, stderr, code := run(t, env, "shc", "verify", card); code != 0 {
+		t.Errorf("shc verify: exit %d %s %s", code, out, stderr)
+	}
 	// A practitioner key rotates on the ledger and in the keystore.
 	out, _, code = run(t, env, "tx", "did-rotate", "--key", "northside-nurse", "-o", "json")
 	if code != 0 {

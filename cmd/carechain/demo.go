@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	cc "carechain"
 	"carechain/client"
+	"carechain/credential"
 	"carechain/keystore"
 	"carechain/node"
 	"carechain/records"
 	"carechain/seed"
+	"carechain/shc"
 )
 
 // DemoPassphrase unlocks every key of the demo keystore. Demo only.
@@ -85,6 +88,10 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				r.stop()
 				return err
 			}
+			if err := seedCredentials(ctx, client.New("http://"+r.addr), home, pop); err != nil {
+				r.stop()
+				return err
+			}
 			bar = newBar(-1, "demo supply chain and campaign")
 			err = seedSupply(ctx, client.New("http://"+r.addr), pop, time.Now(), func(step string, done, total int) {
 				bar.ChangeMax(total)
@@ -144,7 +151,45 @@ func createDemoHome(home, httpAddr string, pop *seed.Population) error {
 			return err
 		}
 	}
+	// The organizations that vaccinate issue SMART Health Cards; their
+	// issuer URL is on this node's API (seedCredentials registers them).
+	for _, org := range seed.LinkedOrgs {
+		is, err := shc.NewIssuer(org, demoIssuerURL(httpAddr, org))
+		if err != nil {
+			return err
+		}
+		if err := writeIssuer(home, is); err != nil && !cc.Is(cc.Conflict, err) {
+			return err
+		}
+	}
 	return ensureKEK(home)
+}
+
+// demoIssuerURL is the SMART Health Card issuer of a demo organization.
+func demoIssuerURL(httpAddr, org string) string { return "http://" + httpAddr + "/shc/" + org }
+
+// seedCredentials registers, as each organization's admin, the SMART
+// Health Card issuer keys createDemoHome wrote (those not registered yet).
+func seedCredentials(ctx context.Context, c *client.Client, home string, pop *seed.Population) error {
+	issuers, err := loadIssuers(home)
+	if err != nil {
+		return err
+	}
+	var reg json.RawMessage
+	if err := c.Get(ctx, "/v1/shc/issuers", &reg); err != nil {
+		return err
+	}
+	for _, is := range issuers {
+		if strings.Contains(string(reg), is.Kid()) {
+			continue
+		}
+		admin := pop.Admins[is.Org]
+		if _, err := c.Do(ctx, client.NewSigner(admin.DID, admin.Key), credential.TypeIssuerRegister,
+			map[string]any{"org": is.Org, "issuer_url": is.URL, "jwks": is.JWKS()}, true); err != nil {
+			return fmt.Errorf("registering the SMART Health Card issuer of %s: %w", is.Org, err)
+		}
+	}
+	return nil
 }
 
 // demoPatientRef returns the FHIR Patient id of the first demo patient.
@@ -201,6 +246,8 @@ Vaccine supply chain (GS1 EPCIS 2.0; Acme → national store → regional stores
   curl %[2]s/v1/supply/lots/%[6]s/trace       (where its stock is, who received doses)
   curl %[2]s/v1/supply/kpis                   (stock by site and lot, days of supply, wastage)
   carechain coverage --vaccine 208 --by quintile --target 900   (uptake by deprivation)
+  carechain shc issue --key %[4]s --org st-mary-hospital --out card.smart-health-card --qr qr
+  carechain shc verify card.smart-health-card          (SMART Health Card: signature, issuer, revocation)
   carechain coverage --vaccine 208 --dose 2 --by region --format csv
 
 Ctrl-C stops; then carechain verify --home %[1]s re-verifies the whole chain.
