@@ -45,14 +45,6 @@ func decodePayload(op string, payload []byte, v any) error {
 	return err
 }
 
-// truncate shortens s to at most n bytes for an error message.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
-
 // idHexLen is the length of the hex part of a consent or agreement id.
 const idHexLen = 32
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/condition"
 )
 
 // Excursion is the on-chain evidence of a cold-chain excursion that
@@ -300,7 +301,7 @@ func (c *capture) condition(i int, p *Product, x *Item, r reading) (bool, error)
 			ExcursionMinutes: p.ExcursionMinutes, DosesPerVial: int64(p.DosesPerVial)},
 		celItem{Lot: x.Lot, ExcursionSeconds: x.ExcursionSeconds})
 	if err != nil {
-		return false, c.errf(cc.Invalid, i, "sensors[%d]: the excursion condition of product %s fails on EPC %s: %s", r.sensor, p.GTIN, x.EPC, clip(err.Error(), 200))
+		return false, c.errf(cc.Invalid, i, "sensors[%d]: the excursion condition of product %s fails on EPC %s: %s", r.sensor, p.GTIN, x.EPC, condition.Clip(err.Error(), 200))
 	}
 	if c.ext.conds == nil {
 		c.ext.conds = map[condKey]bool{}

@@ -205,12 +205,12 @@ func handleProductRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 		return bad("doses_per_vial must be 1 to %d", MaxDosesPerVial)
 	}
 	if p.Condition != "" {
-		c := compileCached(p.Condition)
-		if c.internal != nil {
-			return cc.Result{}, cc.E(op, cc.Internal, c.internal)
+		c := conditions.Compile(p.Condition)
+		if c.Internal != nil {
+			return cc.Result{}, cc.E(op, cc.Internal, c.Internal)
 		}
-		if c.problem != "" {
-			return bad("%s", c.problem)
+		if c.Problem != "" {
+			return bad("%s", c.Problem)
 		}
 	}
 	if err := authorize(op, kv, p.Org, ctx.Signer, cc.OrgManufacturer, masterRoles...); err != nil {
