@@ -16,13 +16,13 @@ import (
 // the read model.
 func (s *Server) supplyRoutes() {
 	s.mux.HandleFunc("GET /v1/supply/items/{epc...}", s.getItem)
-	s.mux.HandleFunc("GET /v1/supply/products", s.listProducts)
-	s.mux.HandleFunc("GET /v1/supply/locations", s.listLocations)
-	s.mux.HandleFunc("GET /v1/supply/lots", s.listLots)
+	s.mux.HandleFunc("GET /v1/supply/products", stateList(s, supply.Products))
+	s.mux.HandleFunc("GET /v1/supply/locations", stateList(s, supply.Locations))
+	s.mux.HandleFunc("GET /v1/supply/lots", stateList(s, supply.Lots))
 	s.mux.HandleFunc("GET /v1/supply/lots/{lot}/trace", s.traceLot)
-	s.mux.HandleFunc("GET /v1/supply/fraud-alerts", s.listFraudAlerts)
-	s.mux.HandleFunc("GET /v1/supply/excursions", s.listExcursions)
-	s.mux.HandleFunc("GET /v1/supply/recalls", s.listRecalls)
+	s.mux.HandleFunc("GET /v1/supply/fraud-alerts", stateList(s, supply.FraudAlerts))
+	s.mux.HandleFunc("GET /v1/supply/excursions", stateList(s, supply.Excursions))
+	s.mux.HandleFunc("GET /v1/supply/recalls", stateList(s, supply.Recalls))
 	s.mux.HandleFunc("GET /v1/supply/kpis", s.getKPIs)
 	s.mux.HandleFunc("GET /v1/coverage", s.getCoverage)
 }
@@ -47,19 +47,13 @@ func (s *Server) getItem(w http.ResponseWriter, r *http.Request) {
 	}{it, supply.EffectiveStatus(it, st.LatestBlockTime)})
 }
 
-func (s *Server) listProducts(w http.ResponseWriter, r *http.Request) {
-	v, err := supply.Products(s.chain.State())
-	s.answer(w, nonNilSlice(v), err)
-}
-
-func (s *Server) listLocations(w http.ResponseWriter, r *http.Request) {
-	v, err := supply.Locations(s.chain.State())
-	s.answer(w, nonNilSlice(v), err)
-}
-
-func (s *Server) listLots(w http.ResponseWriter, r *http.Request) {
-	v, err := supply.Lots(s.chain.State())
-	s.answer(w, nonNilSlice(v), err)
+// stateList answers, as a JSON list ([] when empty), what read returns
+// from the committed ledger state.
+func stateList[T any](s *Server, read func(cc.Reader) ([]T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := read(s.chain.State())
+		s.answer(w, nonNilSlice(v), err)
+	}
 }
 
 // traceLot answers where a lot's stock is and who received its doses
@@ -67,21 +61,6 @@ func (s *Server) listLots(w http.ResponseWriter, r *http.Request) {
 func (s *Server) traceLot(w http.ResponseWriter, r *http.Request) {
 	v, err := supply.Trace(s.chain.State(), r.PathValue("lot"))
 	s.answer(w, v, err)
-}
-
-func (s *Server) listFraudAlerts(w http.ResponseWriter, r *http.Request) {
-	v, err := supply.FraudAlerts(s.chain.State())
-	s.answer(w, nonNilSlice(v), err)
-}
-
-func (s *Server) listExcursions(w http.ResponseWriter, r *http.Request) {
-	v, err := supply.Excursions(s.chain.State())
-	s.answer(w, nonNilSlice(v), err)
-}
-
-func (s *Server) listRecalls(w http.ResponseWriter, r *http.Request) {
-	v, err := supply.Recalls(s.chain.State())
-	s.answer(w, nonNilSlice(v), err)
 }
 
 // getKPIs answers the supply KPIs of the read model at the latest block

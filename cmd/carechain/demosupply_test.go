@@ -141,6 +141,16 @@ func TestDemoSupplyChain(t *testing.T) {
 	if _, err := c.QueryEPCIS(ctx, nil); err != nil {
 		t.Errorf("EPCIS query: %v", err)
 	}
+	for _, path := range []string{"/v1/supply/products", "/v1/supply/locations", "/v1/supply/lots", "/v1/supply/excursions", "/v1/supply/recalls"} {
+		var list []map[string]any
+		if err := c.Get(ctx, path, &list); err != nil || len(list) == 0 {
+			t.Errorf("GET %s: %d entries, %v", path, len(list), err)
+		}
+	}
+	var alerts []map[string]any
+	if err := c.Get(ctx, "/v1/supply/fraud-alerts", &alerts); err != nil || alerts == nil {
+		t.Errorf("GET /v1/supply/fraud-alerts: %v, %v (want an empty list)", alerts, err)
+	}
 	var kpis index.KPIReport
 	if err := c.Get(ctx, "/v1/supply/kpis", &kpis); err != nil || len(kpis.Stock) == 0 {
 		t.Errorf("kpis %+v, %v", kpis, err)
