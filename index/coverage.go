@@ -115,6 +115,13 @@ func (d *DB) Coverage(q CoverageQuery) (*CoverageReport, error) {
 		return nil, cc.E(op, cc.Internal, err)
 	}
 	defer tx.Rollback()
+	return d.coverageIn(ctx, tx, q)
+}
+
+// coverageIn computes the checked query q within the read transaction tx,
+// so that several reports can share one snapshot.
+func (d *DB) coverageIn(ctx context.Context, tx *sql.Tx, q CoverageQuery) (*CoverageReport, error) {
+	const op = "index.coverage"
 	vaccine, err := resolveVaccine(ctx, tx, q.Vaccine)
 	if err != nil {
 		return nil, err
