@@ -103,6 +103,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				r.stop()
 				return err
 			}
+			serveWebUI(r)
 			printDemoGuide(home, r.addr, pop, demoPatientRef(r.node, pop))
 			sig := <-sigs
 			fmt.Printf("\n%s: stopping (the chain continues from here next time: carechain demo --home %s)\n", sig, home)
