@@ -89,6 +89,8 @@ func (s *Server) routes() {
 	s.exportRoutes()
 	s.supplyRoutes()
 	s.shcRoutes()
+	s.researchRoutes()
+	s.reportRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

@@ -116,6 +116,7 @@ Then try:     carechain query status`,
 		newNotificationsCmd(g),
 		newCoverageCmd(g),
 		newSHCCmd(g),
+		newReportCmd(g),
 	)
 	return root
 }
