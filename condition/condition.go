@@ -10,7 +10,9 @@ package condition
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -18,6 +20,7 @@ import (
 	cc "carechain"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common/overloads"
 )
 
@@ -40,6 +43,14 @@ type Compiler struct {
 	MaxLen    int                      // the longest expression, in bytes
 	CostLimit uint64                   // cel.CostLimit of one evaluation
 	MaxCached int                      // the cache is emptied when it holds this many
+	// EstimateLimit, when not 0, refuses at compile time an expression
+	// whose worst-case cost, estimated by CEL's static cost checker with
+	// every string and list of the environment's variables at most
+	// MaxSize long, exceeds it: the expression could not finish under
+	// CostLimit on some admissible input. Contracts that must not fail at
+	// run time (intervention programs) set it.
+	EstimateLimit uint64
+	MaxSize       uint64 // the size bound EstimateLimit assumes (default 64)
 
 	mu    sync.Mutex
 	cache map[string]*Compiled
@@ -114,6 +125,15 @@ func (c *Compiler) compile(expr string) *Compiled {
 			}
 		}
 	}
+	if c.EstimateLimit > 0 {
+		est, err := env.EstimateCost(ast, sizeBound(c.MaxSize))
+		if err != nil {
+			return &Compiled{Problem: "condition cost cannot be estimated: " + Clip(oneLine(err.Error()), 200)}
+		}
+		if est.Max > c.EstimateLimit {
+			return &Compiled{Problem: fmt.Sprintf("condition may cost up to %s, over the limit of %d", costText(est.Max), c.EstimateLimit)}
+		}
+	}
 	prg, err := env.Program(ast, cel.CostLimit(c.CostLimit))
 	if err != nil {
 		return &Compiled{Problem: "condition does not compile: " + Clip(oneLine(err.Error()), 200)}
@@ -144,6 +164,32 @@ func (c *Compiler) Eval(expr string, vars map[string]any) (result bool, err erro
 		return false, fmt.Errorf("condition returned %s, not bool", out.Type())
 	}
 	return b, nil
+}
+
+// sizeBound is a CEL cost estimator that bounds every string and list
+// whose size CEL does not know to max elements (64 when 0).
+type sizeBound uint64
+
+// EstimateSize implements checker.CostEstimator.
+func (b sizeBound) EstimateSize(checker.AstNode) *checker.SizeEstimate {
+	max := uint64(b)
+	if max == 0 {
+		max = 64
+	}
+	return &checker.SizeEstimate{Min: 0, Max: max}
+}
+
+// EstimateCallCost implements checker.CostEstimator: the default costs.
+func (sizeBound) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
+
+// costText prints a cost estimate ("unbounded" for the checker's maximum).
+func costText(c uint64) string {
+	if c == math.MaxUint64 {
+		return "an unbounded amount"
+	}
+	return strconv.FormatUint(c, 10)
 }
 
 // Clip shortens s to at most n bytes, on a rune boundary, marking the cut

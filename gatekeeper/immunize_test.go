@@ -129,6 +129,14 @@ func TestImmunizationTakesADoseFromStock(t *testing.T) {
 			a.Vaccine != supply.CVXSystem+"|208" || a.Year != 2026 || !strings.HasPrefix(a.RecordID, "Immunization/") {
 			t.Errorf("dose %d: administration %+v", n+1, a)
 		}
+		byTx, err := supply.AdministrationsOfTx(iw.Chain.State(), res.Height, a.TxHash)
+		if err != nil || len(byTx) != 1 || byTx[0] != a {
+			t.Errorf("dose %d: AdministrationsOfTx = %+v, %v", n+1, byTx, err)
+		}
+		mine, err := supply.AdministrationsOfPatient(iw.Chain.State(), iw.patient)
+		if err != nil || len(mine) != n+1 || mine[n] != a {
+			t.Errorf("dose %d: AdministrationsOfPatient = %d administrations (last %+v), %v", n+1, len(mine), mine[len(mine)-1:], err)
+		}
 		it := iw.item(t, want.epc)
 		if it.DosesUsed != want.used || (it.Status == supply.StatusDecommissioned) != want.done {
 			t.Errorf("dose %d: vial %s used %d, status %s", n+1, want.epc, it.DosesUsed, it.Status)

@@ -10,7 +10,9 @@ import (
 	"carechain/consent"
 	"carechain/credential"
 	"carechain/identity"
+	"carechain/programs"
 	"carechain/records"
+	"carechain/research"
 	"carechain/rx"
 	"carechain/supply"
 )
@@ -19,7 +21,7 @@ import (
 // App: their transaction handlers, signer-key resolution and genesis.
 func Domain(log *slog.Logger) Config {
 	handlers := map[string]cc.Handler{}
-	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers(), credential.Handlers(), rx.Handlers()} {
+	for _, hs := range []map[string]cc.Handler{identity.Handlers(), consent.Handlers(), records.Handlers(), access.Handlers(), supply.Handlers(), credential.Handlers(), rx.Handlers(), programs.Handlers(), research.Handlers()} {
 		for typ, h := range hs {
 			if _, dup := handlers[typ]; dup {
 				panic("ledger: two domain packages define transaction type " + typ)
@@ -27,6 +29,9 @@ func Domain(log *slog.Logger) Config {
 			handlers[typ] = h
 		}
 	}
+	// Programs count the doses that supply.administer records, in the same
+	// transaction.
+	handlers[supply.TypeAdminister] = programs.Observe(handlers[supply.TypeAdminister])
 	return Config{
 		Handlers:    handlers,
 		SignerKey:   identity.SignerKey,

@@ -104,7 +104,7 @@ func handleErase(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result
 	ids := p.IDs
 	if p.All {
 		var err error
-		if ids, err = patientRecordIDs(kv, p.Patient); err != nil {
+		if ids, err = patientRecordIDs(kv, patientPrefix(p.Patient)); err != nil {
 			return cc.Result{}, err
 		}
 		if len(ids) == 0 {

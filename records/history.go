@@ -1,6 +1,8 @@
 package records
 
 import (
+	"strings"
+
 	cc "carechain"
 )
 
@@ -70,10 +72,21 @@ func History(kv cc.Reader, id string) ([]cc.RecordAnchor, error) {
 // records, erased ones included, in record id order, until fn returns
 // false. A patient without records calls fn never.
 func PatientRecords(kv cc.Reader, patient cc.DID, fn func(cc.RecordAnchor) bool) error {
-	if !patient.Valid() {
+	return PatientRecordsOfType(kv, patient, "", fn)
+}
+
+// PatientRecordsOfType is PatientRecords for the records of one resource
+// type (every type when typ is empty); a typ that cannot be a resource type
+// selects nothing.
+func PatientRecordsOfType(kv cc.Reader, patient cc.DID, typ string, fn func(cc.RecordAnchor) bool) error {
+	if !patient.Valid() || strings.Contains(typ, "/") {
 		return nil
 	}
-	ids, err := patientRecordIDs(kv, patient)
+	prefix := patientPrefix(patient)
+	if typ != "" {
+		prefix += typ + "/"
+	}
+	ids, err := patientRecordIDs(kv, prefix)
 	if err != nil {
 		return err
 	}
@@ -89,12 +102,13 @@ func PatientRecords(kv cc.Reader, patient cc.DID, fn func(cc.RecordAnchor) bool)
 	return nil
 }
 
-// patientRecordIDs returns the ids in patient's record index, in order.
+// patientRecordIDs returns the ids in a patient's record index under
+// prefix, in order.
 // They are collected before any anchor is read so that no read happens
 // inside an iteration.
-func patientRecordIDs(kv cc.Reader, patient cc.DID) ([]string, error) {
+func patientRecordIDs(kv cc.Reader, prefix string) ([]string, error) {
 	var ids []string
-	err := iterateJSON(kv, patientPrefix(patient), func(id string) bool {
+	err := iterateJSON(kv, prefix, func(id string) bool {
 		ids = append(ids, id)
 		return true
 	})

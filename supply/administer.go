@@ -108,8 +108,8 @@ type AdministerResult struct {
 // anchors (their errors fail the transaction).
 //
 // Writes the anchors (as record.anchor), the changed items, each
-// Administration at sup/adm/{height}/{tx hash}/{idx} and its lot index;
-// emits a supply.administer event.
+// Administration at sup/adm/{height}/{tx hash}/{idx} and its lot and
+// patient indexes; emits a supply.administer event.
 func handleAdminister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeAdminister
 	var p administerPayload
@@ -231,6 +231,9 @@ func handleAdminister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.R
 				if err := cc.SetJSON(kv, adminLotKey(ad.Lot, ctx.Height, txHash, i), adminKey(ctx.Height, txHash, i)); err != nil {
 					return cc.Result{}, err
 				}
+			}
+			if err := cc.SetJSON(kv, adminPatientKey(ad.Patient, ctx.Height, txHash, i), adminKey(ctx.Height, txHash, i)); err != nil {
+				return cc.Result{}, err
 			}
 		}
 		result.Events = append(anchored.Events, cc.NewEvent(op, "org", p.Org,

@@ -20,6 +20,7 @@ import (
 //
 //	sup/adm/{%020d height}/{tx hash hex}/{%04d idx}   Administration
 //	sup/al/{lot}/{%020d height}/{tx hash hex}/{%04d idx}  JSON string: the sup/adm key of an administration of lot
+//	sup/ap/{patient}/{%020d height}/{tx hash hex}/{%04d idx}  JSON string: the sup/adm key of an administration to patient
 //
 // Lot numbers are escaped like EPCs (epcSegment).
 const (
@@ -29,6 +30,7 @@ const (
 	prefixUnrecal = "sup/lu/"
 	prefixAdmin   = "sup/adm/"
 	prefixAdmLot  = "sup/al/"
+	prefixAdmPat  = "sup/ap/"
 )
 
 // memberKey marks org as a supply-chain participant.
@@ -64,6 +66,12 @@ func adminKey(height int64, txHash string, idx int) string {
 // under its lot.
 func adminLotKey(lot string, height int64, txHash string, idx int) string {
 	return fmt.Sprintf("%s%s/%020d/%s/%04d", prefixAdmLot, epcSegment(lot), height, txHash, idx)
+}
+
+// adminPatientKey indexes the administration at adminKey(height, txHash,
+// idx) under its patient (a DID: never '/').
+func adminPatientKey(patient cc.DID, height int64, txHash string, idx int) string {
+	return fmt.Sprintf("%s%s/%020d/%s/%04d", prefixAdmPat, patient, height, txHash, idx)
 }
 
 // IsMember reports whether org takes part in the supply chain: it has held
@@ -224,11 +232,37 @@ func AdministrationsAt(kv cc.Reader, height int64) ([]Administration, error) {
 	return out, err
 }
 
+// AdministrationsOfTx returns the administrations that the transaction
+// txHash (hex) recorded at height, in payload order.
+func AdministrationsOfTx(kv cc.Reader, height int64, txHash string) ([]Administration, error) {
+	var out []Administration
+	err := cc.IterateJSON("supply.administrations", kv, adminBlockPrefix(height)+txHash+"/", func(a Administration) bool {
+		out = append(out, a)
+		return true
+	})
+	return out, err
+}
+
 // AdministrationsOfLot returns every administration of lot, oldest first.
 func AdministrationsOfLot(kv cc.Reader, lot string) ([]Administration, error) {
+	return administrationsIndexed(kv, prefixAdmLot+epcSegment(lot)+"/")
+}
+
+// AdministrationsOfPatient returns every administration to patient,
+// oldest first.
+func AdministrationsOfPatient(kv cc.Reader, patient cc.DID) ([]Administration, error) {
+	if !patient.Valid() {
+		return nil, nil
+	}
+	return administrationsIndexed(kv, prefixAdmPat+string(patient)+"/")
+}
+
+// administrationsIndexed returns the administrations an index under prefix
+// points to, in index order.
+func administrationsIndexed(kv cc.Reader, prefix string) ([]Administration, error) {
 	const op = "supply.administrations"
 	var keys []string
-	err := cc.IterateJSON(op, kv, prefixAdmLot+epcSegment(lot)+"/", func(k string) bool {
+	err := cc.IterateJSON(op, kv, prefix, func(k string) bool {
 		keys = append(keys, k)
 		return true
 	})
