@@ -78,6 +78,18 @@
 // target given in permille. Rates are float64: this is reporting, not
 // consensus.
 //
+// # Disparities report
+//
+// Disparities builds, from one read snapshot, two tables per grouping (a
+// dimension or a pair): coverage of the dose, and completion of dose D+1
+// among the people with dose D, whose counts are those the two coverage
+// reports publish (so a completion cell is suppressed when either
+// coverage cell is, or on its own counts). stats.go holds the statistics:
+// Wilson score intervals for rates, Katz log intervals for rate ratios,
+// Newcombe hybrid score intervals for rate differences. The groups below
+// target with no unknown value are ranked by their gap. The types are the
+// root package's (cc.DisparityReport), which package report renders.
+//
 // # Pre-aggregation
 //
 // Coverage must answer over a million people in well under 200 ms, so it
