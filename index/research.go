@@ -114,3 +114,25 @@ func (d *DB) StrataDomains() (map[string][]string, error) {
 		DimRegion:   append(regions, Unknown),
 	}, nil
 }
+
+// RegisterDIDs returns the DIDs of the population register, sorted.
+func (d *DB) RegisterDIDs() ([]cc.DID, error) {
+	const op = "index.register"
+	rows, err := d.sql.QueryContext(context.Background(), "SELECT did FROM people ORDER BY did")
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	defer rows.Close()
+	var out []cc.DID
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, cc.E(op, cc.Internal, err)
+		}
+		out = append(out, cc.DID(s))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	return out, nil
+}
