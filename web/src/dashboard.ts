@@ -109,7 +109,7 @@ function coverageCard(c: Coverage, dim: string, title: string): HTMLElement {
     draw(
       chart,
       {
-        grid: { left: 48, right: 16, top: 24, bottom: 48, containLabel: true },
+        grid: { left: 48, right: 64, top: 24, bottom: 48, containLabel: true },
         tooltip: { trigger: "axis", valueFormatter: (v: unknown) => (typeof v === "number" ? v.toFixed(1) + "%" : String(v)) },
         xAxis: { type: "category", data: cells.map(name), axisLabel: { interval: 0, rotate: cells.length > 4 ? 30 : 0 } },
         yAxis: { type: "value", max: 100, axisLabel: { formatter: "{value}%" }, name: "coverage" },

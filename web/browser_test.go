@@ -1,0 +1,520 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"carechain/node"
+)
+
+// TestBrowser drives the real UI in headless Chromium against a real demo
+// node (the carechain binary, built with the freshly built bundle, seeding
+// its demo world on 127.0.0.1): a patient signs in with a keystore file and
+// grants a clinician access; the clinician signs in and reads what the
+// consent allows; the patient sees the new access event and verifies its
+// proof in the browser; the proof checker refuses a tampered bundle; the
+// dashboard draws its charts with data; pages fit a phone's width. Any
+// console error fails it. Screenshots go to web/artifacts (or
+// $CARECHAIN_UI_ARTIFACTS).
+func TestBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the UI and the binary, seeds a demo world and runs Chromium")
+	}
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("the browser tests need Chromium at %s (Debian: apt-get install -y chromium; or set CHROMIUM): %v", chromium, err)
+	}
+	artifacts := os.Getenv("CARECHAIN_UI_ARTIFACTS")
+	if artifacts == "" {
+		artifacts, _ = filepath.Abs("artifacts")
+	}
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", artifacts)
+
+	buildUI(t)
+	bin := buildBinary(t)
+	home := t.TempDir()
+	base := startDemo(t, bin, home, artifacts)
+
+	patientKey := filepath.Join(home, "keys", "patient-001.json")
+	clinicianKeyFile := filepath.Join(home, "keys", "northside-physician.json")
+	patientDID := keyDID(t, patientKey)
+	clinicianDID := keyDID(t, clinicianKeyFile)
+	clinicianKey, err := os.ReadFile(clinicianKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelA()
+	ctx, cancelC := chromedp.NewContext(actx)
+	defer cancelC()
+	ctx, cancelT := context.WithTimeout(ctx, 6*time.Minute)
+	defer cancelT()
+
+	// Start the browser, then collect every console error, uncaught
+	// exception and browser-log error (a failed request) of the page.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	var mu sync.Mutex
+	var consoleErrors []string
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				mu.Lock()
+				consoleErrors = append(consoleErrors, m.String()+" "+m.URL)
+				mu.Unlock()
+			}
+		}
+	}()
+	checkConsole := func(step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(consoleErrors) > 0 {
+			t.Fatalf("console errors by %s:\n%s", step, strings.Join(consoleErrors, "\n"))
+		}
+	}
+	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			shot(ctx, t, artifacts, "failed-"+slug(step))
+			t.Fatalf("%s: %v", step, err)
+		}
+		checkConsole(step)
+	}
+	// waitJS polls a JavaScript expression until it is truthy.
+	waitJS := func(expr string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(90*time.Second), chromedp.WithPollingInterval(200*time.Millisecond))
+	}
+
+	// 1. The patient signs in with the keystore file and its passphrase.
+	run("open the patient portal",
+		chromedp.Navigate(base+"/#/patient"),
+		chromedp.WaitVisible(chromedp.CSS(`form.signin input[type=file]`)),
+	)
+	run("patient signs in",
+		chromedp.SetUploadFiles(chromedp.CSS(`form.signin input[type=file]`), []string{patientKey}),
+		chromedp.SendKeys(chromedp.CSS(`form.signin input[type=password]`), "demo"),
+		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=whoami]`)),
+		waitJS(`document.querySelector('#access-log table.access tbody tr') !== null && document.querySelectorAll('details.rtype').length > 0`),
+	)
+	var who string
+	who = textOf(ctx, t, `[data-testid=whoami]`)
+	if who != patientDID {
+		t.Fatalf("signed in as %q, want %s", who, patientDID)
+	}
+	shot(ctx, t, artifacts, "1-patient-portal")
+
+	// 2. The patient grants the Northside physician access to immunizations
+	// and observations for treatment (mental health excluded).
+	run("grant consent",
+		chromedp.WaitVisible(chromedp.CSS(`#grant-form`)),
+		chromedp.SetValue(chromedp.CSS(`#grant-who`), clinicianDID),
+		chromedp.Click(chromedp.CSS(`#grant-form input[name=rtype][value=Observation]`)),
+		chromedp.SetValue(chromedp.CSS(`#grant-purpose`), "TREAT"),
+		chromedp.Click(chromedp.CSS(`#grant-form button[type=submit]`)),
+		waitJS(`[...document.querySelectorAll('#consents .status')].some(e => e.textContent.includes('Consent granted in block'))`),
+	)
+	var consentText string
+	consentText = textOf(ctx, t, `#consents ul.consents`)
+	if !strings.Contains(consentText, "Northside") || !strings.Contains(consentText, "Immunization") || !strings.Contains(consentText, "Mental health") {
+		t.Fatalf("the consent list does not show the new grant:\n%s", consentText)
+	}
+	shot(ctx, t, artifacts, "2-patient-consent-granted")
+
+	// 3. The clinician signs in (pasting the key file) and reads.
+	run("clinician signs in",
+		chromedp.Navigate(base+"/#/clinician"),
+		chromedp.WaitVisible(chromedp.CSS(`form.signin textarea`)),
+		chromedp.SetValue(chromedp.CSS(`form.signin textarea`), string(clinicianKey)),
+		chromedp.SendKeys(chromedp.CSS(`form.signin input[type=password]`), "demo"),
+		chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#find-patient`)),
+	)
+	run("clinician reads the patient's records",
+		chromedp.SendKeys(chromedp.CSS(`#find-patient`), patientDID),
+		chromedp.SetValue(chromedp.CSS(`#read-purpose`), "TREAT"),
+		chromedp.Click(chromedp.CSS(`#find-h ~ button[type=submit]`)),
+		waitJS(`document.querySelectorAll('#read-results section').length > 0`),
+	)
+	shared := evalJS[[]string](ctx, t, `[...document.querySelectorAll('#read-results section:not(.not-shared)')].map(s => s.dataset.type)`)
+	notShared := evalJS[[]string](ctx, t, `[...document.querySelectorAll('#read-results section.not-shared')].map(s => s.dataset.type)`)
+	if !contains(shared, "Immunization") || !contains(shared, "Observation") {
+		t.Fatalf("the consent allows Immunization and Observation; the clinician sees %v (not shared: %v)", shared, notShared)
+	}
+	if !contains(notShared, "Condition") || contains(shared, "Condition") || contains(shared, "Encounter") {
+		t.Fatalf("Condition and Encounter are not in the consent; shared %v, not shared %v", shared, notShared)
+	}
+	shot(ctx, t, artifacts, "3-clinician-reads")
+
+	// 4. The patient sees the clinician's access and verifies its proof.
+	row := fmt.Sprintf(`#access-log tr[data-accessor=%q]`, clinicianDID)
+	run("patient sees the new access",
+		chromedp.Navigate(base+"/#/patient"),
+		waitJS(fmt.Sprintf(`document.querySelector(%q) !== null`, row)),
+	)
+	var rowText string
+	rowText = textOf(ctx, t, row)
+	if !strings.Contains(rowText, "Northside") || !strings.Contains(rowText, "Treatment") || !strings.Contains(rowText, "consent") {
+		t.Fatalf("the access row does not say who, where, why and on which basis:\n%s", rowText)
+	}
+	run("verify the access event's proof",
+		chromedp.Click(chromedp.CSS(row+` button`)),
+		waitJS(fmt.Sprintf(`(() => { const r = document.querySelector(%q); return r && /Verified|Not verified/.test(r.textContent); })()`, row+` .verify-result`)),
+	)
+	var verdict string
+	verdict = textOf(ctx, t, row+` .verify-result`)
+	if !strings.Contains(verdict, "✓ Verified") {
+		t.Fatalf("the proof did not verify in the browser: %s", verdict)
+	}
+	shot(ctx, t, artifacts, "4-patient-access-verified")
+
+	// 5. The explorer's proof checker accepts the bundle and refuses it tampered.
+	proofKey := evalJS[string](ctx, t, fmt.Sprintf(`document.querySelector(%q).dataset.event`, row))
+	bundle := fetchProof(t, base, patientDID, proofKey)
+	run("check the proof in the explorer",
+		chromedp.Navigate(base+"/#/explorer"),
+		chromedp.WaitVisible(chromedp.CSS(`#proof-json`)),
+		chromedp.SetValue(chromedp.CSS(`#proof-json`), bundle),
+		chromedp.Click(chromedp.CSS(`#proof-checker > button[type=submit]`)),
+		waitJS(`/Valid|Invalid/.test(document.querySelector('#proof-checker .status').textContent)`),
+	)
+	var ok string
+	ok = textOf(ctx, t, `#proof-checker .status`)
+	if !strings.HasPrefix(ok, "✓ Valid") {
+		t.Fatalf("the proof checker refused a good bundle: %s", ok)
+	}
+	shot(ctx, t, artifacts, "5-explorer-proof-valid")
+	tampered := tamper(t, bundle)
+	run("check a tampered proof",
+		chromedp.SetValue(chromedp.CSS(`#proof-json`), tampered),
+		chromedp.Click(chromedp.CSS(`#proof-checker > button[type=submit]`)),
+		waitJS(`/Invalid/.test(document.querySelector('#proof-checker .status').textContent)`),
+	)
+	shot(ctx, t, artifacts, "6-explorer-proof-tampered")
+
+	// 6. The dashboard draws coverage and supply charts with data.
+	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "stock", "excursions"}
+	run("open the dashboard",
+		chromedp.Navigate(base+"/#/dashboard"),
+		waitJS(fmt.Sprintf(`%s.every(c => { const el = document.querySelector('[data-chart="' + c + '"]'); return el && Number(el.dataset.points) > 0 && el.querySelectorAll('svg path').length > 3; })`, jsList(charts))),
+	)
+	recallText := textOf(ctx, t, `li.recall`)
+	gapText := evalJS[string](ctx, t, `[...document.querySelectorAll('.gap-note')].map(e => e.textContent).join(' ')`)
+	if !strings.Contains(recallText, "recalled") {
+		t.Fatalf("the dashboard shows no recall: %q", recallText)
+	}
+	if !strings.Contains(gapText, "Below target") {
+		t.Fatalf("the dashboard highlights no coverage gap (the demo campaign is below 90%%): %q", gapText)
+	}
+	shot(ctx, t, artifacts, "7-dashboard")
+
+	// 7. Phone width: no page scrolls sideways.
+	run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
+	for _, page := range []string{"dashboard", "patient", "clinician", "explorer"} {
+		run("phone "+page,
+			chromedp.Navigate(base+"/#/"+page),
+			chromedp.Sleep(1500*time.Millisecond),
+		)
+		overflow := evalJS[bool](ctx, t, `document.documentElement.scrollWidth > window.innerWidth + 1`)
+		shot(ctx, t, artifacts, "8-phone-"+page)
+		if overflow {
+			t.Errorf("the %s page is wider than a phone's screen", page)
+		}
+	}
+	checkConsole("the end")
+}
+
+// buildUI runs the UI build (npm ci when node_modules is missing, then npm
+// run build), so the test never serves a stale bundle.
+func buildUI(t *testing.T) {
+	t.Helper()
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Fatalf("the browser tests build the UI with npm, which is not on PATH (install Node.js and npm, or run ./scripts/demo.sh once)")
+	}
+	if _, err := os.Stat("node_modules"); err != nil {
+		runCmd(t, npm, "ci", "--no-audit", "--no-fund")
+	}
+	runCmd(t, npm, "run", "build")
+	if _, err := os.Stat(filepath.Join("dist", "index.html")); err != nil {
+		t.Fatalf("npm run build left no dist/index.html: %v", err)
+	}
+}
+
+func runCmd(t *testing.T, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// buildBinary builds ./cmd/carechain, embedding the bundle just built.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "carechain")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/carechain")
+	cmd.Dir = ".."
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/carechain: %v\n%s", err, b)
+	}
+	return out
+}
+
+// startDemo runs `carechain demo` in home on a free loopback port and
+// waits until it has seeded its world and serves the UI.
+func startDemo(t *testing.T, bin, home, artifacts string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// CometBFT's own P2P and RPC ports: free ones, not the fixed defaults
+	// another test's demo may hold. The demo keeps an existing config.toml.
+	scratch := t.TempDir()
+	if err := node.Init(node.InitOptions{Home: scratch, Moniker: "demo", ChainID: "carechain-demo", P2PAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(scratch, "config", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, "config"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "config", "config.toml"), cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "demo", "--home", home, "--http", addr, "--patients", "150")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(artifacts, "demo-output.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logf, line)
+			if !sent && strings.HasPrefix(line, "Web UI:") {
+				ready <- line
+				sent = true
+			}
+		}
+		if !sent {
+			close(ready)
+		}
+	}()
+	select {
+	case line, ok := <-ready:
+		if !ok {
+			t.Fatalf("carechain demo exited before serving; see %s", logf.Name())
+		}
+		if !strings.Contains(line, "http://"+addr+"/") {
+			t.Fatalf("carechain demo does not serve the built UI: %q", line)
+		}
+	case <-time.After(8 * time.Minute):
+		t.Fatalf("carechain demo did not finish seeding in 8 minutes; see %s", logf.Name())
+	}
+	base := "http://" + addr
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `<div class="brand">carechain</div>`) {
+		t.Fatalf("GET / answers %d:\n%s", resp.StatusCode, b)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("GET / has no content security policy: %q", csp)
+	}
+	return base
+}
+
+func keyDID(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		DID string `json:"did"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil || f.DID == "" {
+		t.Fatalf("%s: no did: %v", path, err)
+	}
+	return f.DID
+}
+
+// fetchProof returns the proof bundle of the access event id of patient.
+func fetchProof(t *testing.T, base, patient, id string) string {
+	t.Helper()
+	var evs []struct {
+		ID       string `json:"id"`
+		ProofKey string `json:"proof_key"`
+	}
+	getJSON(t, base+"/v1/patients/"+patient+"/access-log", &evs)
+	for _, e := range evs {
+		if e.ID == id {
+			var raw json.RawMessage
+			getJSON(t, base+"/v1/proofs?key="+url.QueryEscape(e.ProofKey), &raw)
+			return string(raw)
+		}
+	}
+	t.Fatalf("access event %s is not in the log", id)
+	return ""
+}
+
+func getJSON(t *testing.T, u string, out any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+// tamper changes the proven access event's purpose inside the bundle.
+func tamper(t *testing.T, bundle string) string {
+	t.Helper()
+	var b map[string]any
+	if err := json.Unmarshal([]byte(bundle), &b); err != nil {
+		t.Fatal(err)
+	}
+	sp := b["store_proof"].(map[string]any)
+	v, err := decodeB64(sp["value"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(v), `"purpose":"TREAT"`, `"purpose":"HRESEARCH"`, 1)
+	if changed == string(v) {
+		t.Fatalf("the proven value has no TREAT purpose: %s", v)
+	}
+	sp["value"] = encodeB64([]byte(changed))
+	out, _ := json.Marshal(b)
+	return string(out)
+}
+
+func shot(ctx context.Context, t *testing.T, dir, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+func slug(s string) string {
+	return strings.Trim(nonWord.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func jsList(xs []string) string {
+	b, _ := json.Marshal(xs)
+	return string(b)
+}
+
+func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// textOf returns the text of the first element matching a CSS selector.
+func textOf(ctx context.Context, t *testing.T, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// evalJS evaluates a JavaScript expression in the page.
+func evalJS[T any](ctx context.Context, t *testing.T, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
