@@ -89,6 +89,7 @@ func (s *Server) routes() {
 	s.exportRoutes()
 	s.supplyRoutes()
 	s.shcRoutes()
+	s.programRoutes()
 	s.researchRoutes()
 	s.reportRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {

@@ -318,6 +318,11 @@ func dimValue(dim string, c cell, areas map[string]Area, asOf int) string {
 	return Unknown
 }
 
+// AgeBand returns the age band (one of AgeBands) of a person born in
+// birthYear, in the year asOf ("unknown" without a birth year or when born
+// after asOf): the bands coverage reports and programs' targets use.
+func AgeBand(asOf, birthYear int) string { return ageBand(asOf, birthYear) }
+
 // ageBand returns the age band of a person born in birthYear, in the year
 // asOf ("unknown" without a birth year or when born after asOf).
 func ageBand(asOf, birthYear int) string {

@@ -369,8 +369,8 @@ func TestAgeBand(t *testing.T) {
 		{2021, "5-11"}, {2015, "5-11"}, {2014, "12-17"}, {2009, "12-17"}, {2008, "18-49"},
 		{1977, "18-49"}, {1976, "50-64"}, {1962, "50-64"}, {1961, "65+"}, {1900, "65+"},
 	} {
-		if got := ageBand(2026, c.born); got != c.want {
-			t.Errorf("ageBand(2026, %d) = %s, want %s", c.born, got, c.want)
+		if got := AgeBand(2026, c.born); got != c.want {
+			t.Errorf("AgeBand(2026, %d) = %s, want %s", c.born, got, c.want)
 		}
 	}
 }

@@ -81,6 +81,10 @@ func (p *Population) District(i int) string {
 	return Districts[r.intn(len(Districts))]
 }
 
+// IsChild reports whether demo patient i (from 1) is a child (every
+// tenth patient, aged 2 to 9); the others are adults of 18 to 87.
+func IsChild(i int) bool { return i%10 == 0 }
+
 // PatientBundle returns a FHIR R4 transaction Bundle for demo patient i
 // (from 1): the Patient, an Encounter, vital signs, immunizations and a
 // condition (a depressive disorder for every fourth patient, labelled as
@@ -89,7 +93,11 @@ func (p *Population) PatientBundle(i int, now time.Time) []byte {
 	r := &rnd{seed: p.Seed + "\x00fhir\x00" + PatientKey(i)}
 	pu := urn(r)
 	given, family := givenNames[r.intn(len(givenNames))], familyNames[r.intn(len(familyNames))]
-	birth := now.AddDate(-18-r.intn(70), -r.intn(12), -r.intn(28)).Format("2006-01-02")
+	years := 18 + r.intn(70)
+	if IsChild(i) {
+		years = 2 + years%8 // a child of 2 to 9: the childhood-immunization program's population
+	}
+	birth := now.AddDate(-years, -r.intn(12), -r.intn(28)).Format("2006-01-02")
 	gender := []string{"female", "male"}[r.intn(2)]
 	ref := map[string]string{"reference": pu}
 	var entries []any

@@ -116,6 +116,8 @@ Then try:     carechain query status`,
 		newNotificationsCmd(g),
 		newCoverageCmd(g),
 		newSHCCmd(g),
+		newResearchCmd(g),
+		newProgramCmd(g),
 		newReportCmd(g),
 	)
 	return root
