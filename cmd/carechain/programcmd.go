@@ -60,7 +60,9 @@ consensus; every decision is logged with the dose or run that triggered it.`}
 	closeCmd := g.txCmd(tf, "close ID", "Close a program for good", programs.TypeClose, cobra.ExactArgs(1), nil, idArg)
 	var limit int
 	run := g.txCmd(tf, "run ID", "Send due reminders, check milestone dates and escalate regions behind target (the agency's node does this every minute)", programs.TypeRun, cobra.ExactArgs(1),
-		func(c *cobra.Command) { c.Flags().IntVar(&limit, "limit", 0, "most reminders in this run (0: the ledger's cap)") },
+		func(c *cobra.Command) {
+			c.Flags().IntVar(&limit, "limit", 0, "most reminders in this run (0: the ledger's cap)")
+		},
 		func(_ *keystore.Key, a []string) (any, error) { return map[string]any{"id": a[0], "limit": limit}, nil })
 
 	enroll := &cobra.Command{Use: "enroll ID MEMBERS.json", Args: cobra.ExactArgs(2),
