@@ -103,6 +103,10 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				r.stop()
 				return err
 			}
+			if err := seedResearch(ctx, client.New("http://"+r.addr), pop); err != nil {
+				r.stop()
+				return err
+			}
 			serveWebUI(r)
 			printDemoGuide(home, r.addr, pop, demoPatientRef(r.node, pop))
 			sig := <-sigs
