@@ -198,13 +198,12 @@ func handleDeploy(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 	prog.Title = p.Spec.Title
 	prog.Budget = budget
 	prog.Updated = ctx.Height
-	for len(prog.Reached) < p.Spec.maxDose() {
-		prog.Reached = append(prog.Reached, 0)
+	if n := p.Spec.maxDose(); n > len(prog.Reached) {
+		if err := recount(kv, prog, n); err != nil {
+			return cc.Result{}, err
+		}
 	}
 	prog.Checkpoints = carryCheckpoints(prog.Checkpoints, p.Spec.checkpoints())
-	if err := growRegions(kv, p.ID, p.Spec.maxDose()); err != nil {
-		return cc.Result{}, err
-	}
 	v := Version{Program: p.ID, Version: prog.Version, Spec: p.Spec, Deployer: ctx.Signer, Height: ctx.Height, Time: stamp(ctx.Time)}
 	if err := cc.SetJSON(kv, versionKey(p.ID, v.Version), v); err != nil {
 		return cc.Result{}, err
@@ -230,20 +229,42 @@ func carryCheckpoints(old []Checkpoint, ms []Milestone) []Checkpoint {
 	return out
 }
 
-// growRegions extends every region's reached counts to n doses.
-func growRegions(kv cc.KV, id string, n int) error {
-	regions, err := Regions(kv, id)
-	if err != nil {
+// recount extends the reached counts of prog and its regions to n doses,
+// counting the members who already have more doses than were tracked (a
+// new version that names a higher dose). It reads every member once.
+func recount(kv cc.KV, prog *Program, n int) error {
+	old := len(prog.Reached)
+	for len(prog.Reached) < n {
+		prog.Reached = append(prog.Reached, 0)
+	}
+	regions, err := Regions(kv, prog.ID)
+	if err != nil || len(regions) == 0 {
 		return err
 	}
-	for _, r := range regions {
-		if len(r.Reached) >= n {
-			continue
-		}
+	byName := make(map[string]*Region, len(regions))
+	for i := range regions {
+		r := &regions[i]
 		for len(r.Reached) < n {
 			r.Reached = append(r.Reached, 0)
 		}
-		if err := cc.SetJSON(kv, regionKey(id, r.Region), r); err != nil {
+		byName[r.Region] = r
+	}
+	if prog.Enrolled > 0 {
+		err = cc.IterateJSON("programs.recount", kv, membersPrefix(prog.ID), func(m Member) bool {
+			for k := old + 1; k <= min(m.Doses, n); k++ {
+				prog.Reached[k-1]++
+				if r := byName[m.Region]; r != nil {
+					r.Reached[k-1]++
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range regions { // in region order
+		if err := cc.SetJSON(kv, regionKey(prog.ID, r.Region), r); err != nil {
 			return err
 		}
 	}

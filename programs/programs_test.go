@@ -329,3 +329,26 @@ func TestReplay(t *testing.T) {
 		t.Errorf("program = %+v", p)
 	}
 }
+
+// TestNewVersionRecounts: a version that tracks a higher dose counts the
+// members who already have it, in the program and their region.
+func TestNewVersionRecounts(t *testing.T) {
+	e := newEnv(t)
+	k := e.patient(t, "k1", true)
+	e.deploy(t, "mmr", spec(obj{"goal": obj{"dose": 1, "permille": 900, "by": "2026-12-31"}}), true)
+	e.enroll(t, "mmr", obj{"patient": k.did, "facts": facts("North")})
+	e.dose(t, k, "clinic-a", mmr)
+	e.dose(t, k, "clinic-a", mmr)
+	if p := e.program(t, "mmr"); !slices.Equal(p.Reached, []int64{1}) || p.Doses != 2 {
+		t.Fatalf("v1 = %+v", p)
+	}
+	e.mustApply(t, officer, TypePause, obj{"id": "mmr"})
+	e.deploy(t, "mmr", spec(obj{"goal": obj{"dose": 3, "permille": 900, "by": "2026-12-31"}}), false)
+	if p := e.program(t, "mmr"); !slices.Equal(p.Reached, []int64{1, 1, 0}) {
+		t.Errorf("v2 reached = %v, want [1 1 0]", p.Reached)
+	}
+	regions, _ := Regions(e.kv, "mmr")
+	if len(regions) != 1 || !slices.Equal(regions[0].Reached, []int64{1, 1, 0}) {
+		t.Errorf("regions = %+v", regions)
+	}
+}
