@@ -14,7 +14,7 @@ bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$bad" ]; then echo "gofmt needed: $bad"; exit 1; fi
 
 echo "== race detector on the deterministic core and the API"
-go test -race -count=1 -timeout 30m ./ledger/... ./identity/... ./consent/... ./records/... ./access/... ./supply/... ./rx/... ./programs/... ./condition/... ./index/... ./epcis/... ./vault/... ./gatekeeper/... ./keystore/... ./httpapi/... ./client/... ./internal/... ./credential/... ./shc/... ./report/... .
+go test -race -count=1 -timeout 30m ./ledger/... ./identity/... ./consent/... ./records/... ./access/... ./supply/... ./rx/... ./programs/... ./research/... ./condition/... ./index/... ./epcis/... ./vault/... ./gatekeeper/... ./keystore/... ./httpapi/... ./client/... ./internal/... ./credential/... ./shc/... ./report/... .
 
 echo "== all tests (real CometBFT nodes, multi-process testnet)"
 go test -count=1 -timeout 30m ./...
