@@ -206,6 +206,27 @@ func TestDemoLifecycle(t *testing.T) {
 	if _, stderr, code := run(t, env, "tx", "supply-recall", "--key", "st-mary-nurse", "--org", "st-mary-hospital", "--lot", "ACM-2611A", "--reason", "x"); code != exitUnauthorized {
 		t.Errorf("a hospital recalling a lot: exit %d %s, want unauthorized", code, stderr)
 	}
+	// The demo's programs: status, a pause by the ministry's officer, a
+	// second pause refused, a spec whose CEL does not compile refused.
+	if out, stderr, code := run(t, env, "program", "status", "covid-second-dose"); code != 0 || !strings.Contains(out, "status active") ||
+		!strings.Contains(out, "first-doses") {
+		t.Errorf("program status: exit %d %s %s", code, out, stderr)
+	}
+	if out, stderr, code := run(t, env, "program", "pause", "covid-second-dose", "--key", "ministry-officer"); code != 0 {
+		t.Errorf("program pause: exit %d %s %s", code, out, stderr)
+	}
+	if _, stderr, code := run(t, env, "program", "pause", "covid-second-dose", "--key", "ministry-officer"); code != exitConflict || !strings.Contains(stderr, "paused") {
+		t.Errorf("second pause: exit %d %s, want conflict", code, stderr)
+	}
+	badSpec := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(badSpec, []byte(`{"title":"x","vaccines":["http://hl7.org/fhir/sid/cvx|03"],"target":"person.age >","goal":{"dose":1,"permille":500,"by":"2027-01-01"}}`), 0o600)
+	if _, stderr, code := run(t, env, "program", "deploy", badSpec, "--org", "ministry-of-health", "--id", "bad-one", "--key", "ministry-officer"); code != exitInvalid ||
+		!strings.Contains(stderr, "target") {
+		t.Errorf("deploy of bad CEL: exit %d %s, want invalid", code, stderr)
+	}
+	if out, _, code := run(t, env, "program", "status"); code != 0 || !strings.Contains(out, "childhood-mmr-incentive") || !strings.Contains(out, "paused") {
+		t.Errorf("program list: exit %d %s", code, out)
+	}
 	// A SMART Health Card: the demo patient's immunizations, issued by
 	// St Mary's (registered by the demo), verified by the node.
 	card := filepath.Join(t.TempDir(), "card.smart-health-card")

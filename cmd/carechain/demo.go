@@ -92,6 +92,10 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				r.stop()
 				return err
 			}
+			if err := seedDemoPrograms(ctx, r, pop); err != nil {
+				r.stop()
+				return err
+			}
 			bar = newBar(-1, "demo supply chain and campaign")
 			err = seedSupply(ctx, client.New("http://"+r.addr), pop, time.Now(), func(step string, done, total int) {
 				bar.ChangeMax(total)
@@ -107,6 +111,9 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 				r.stop()
 				return err
 			}
+			runCtx, stopRunner := context.WithCancel(ctx)
+			defer stopRunner()
+			go runPrograms(runCtx, client.New("http://"+r.addr), pop.Nodes[demoAgency], demoAgency, time.Minute, log)
 			serveWebUI(r)
 			printDemoGuide(home, r.addr, pop, demoPatientRef(r.node, pop))
 			sig := <-sigs
@@ -254,6 +261,12 @@ Vaccine supply chain (GS1 EPCIS 2.0; Acme → national store → regional stores
   carechain shc issue --key %[4]s --org st-mary-hospital --out card.smart-health-card --qr qr
   carechain shc verify card.smart-health-card          (SMART Health Card: signature, issuer, revocation)
   carechain coverage --vaccine 208 --dose 2 --by region --format csv
+
+Public-health programs (contracts run by the ledger; the ministry's node runs them every minute):
+  carechain program status                              (the childhood MMR incentive and the second-dose campaign)
+  carechain program status covid-second-dose            (coverage, milestones, regions)
+  carechain program decisions childhood-mmr-incentive   (credits paid per dose, until the budget runs out)
+  curl %[2]s/v1/programs/childhood-mmr-incentive/disbursements
 
 Ctrl-C stops; then carechain verify --home %[1]s re-verifies the whole chain.
 `, home, api, p1.DID, p1.Name, patientRef, seed.LotRecalled, seed.LotExcursion)
