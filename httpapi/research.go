@@ -20,7 +20,6 @@ import (
 	"carechain/access"
 	"carechain/fhir"
 	"carechain/gatekeeper"
-	"carechain/identity"
 	"carechain/records"
 	"carechain/research"
 	"carechain/research/dp"
@@ -448,66 +447,32 @@ func (s *Server) runExtract(ctx context.Context, job *extractJob, p *research.Pr
 	d := fhir.Deidentifier{AsOfYear: st.LatestBlockTime.Year(), Pseudonym: pseudonym}
 	included := map[cc.DID]bool{}
 	for _, rd := range reads {
-		state := s.chain.State()
-		rq, _, err := access.VerifyRead(state, rd.Read)
-		if err != nil {
-			return err
-		}
-		staff := false
-		for _, role := range []cc.Role{cc.RoleResearcher, cc.RoleAdmin} {
-			ok, err := identity.HasRole(state, p.Org, rq.Requester, role)
-			if err != nil {
-				return err
-			}
-			staff = staff || ok
-		}
-		part, err := research.Participants(state, p, st.LatestBlockTime, []cc.DID{rq.Patient})
-		if err != nil {
-			return err
-		}
 		g, gerr := s.gatekeeper(rd.Custodian)
-		if !staff || len(part) == 0 || gerr != nil {
+		var rel *gatekeeper.ResearchRelease
+		if gerr == nil {
+			rel, err = g.ResearchExport(ctx, rd.Read, p, d)
+		}
+		if gerr != nil || err != nil {
+			// Not a participant, not allowed, nothing held here, or a
+			// stale request: nothing released for this read.
 			job.add(func() { job.status.Skipped++ })
 			continue
-		}
-		res, err := g.Everything(ctx, rd.Read)
-		if err != nil || len(res.Records) == 0 {
-			job.add(func() { job.status.Skipped++ })
-			continue
-		}
-		var lines []struct {
-			typ  string
-			line []byte
-		}
-		for _, rec := range res.Records {
-			out, err := d.Deidentify(rec.JSON)
-			if err != nil {
-				return err
-			}
-			if out == nil {
-				continue
-			}
-			typ, _, _ := strings.Cut(rec.ID, "/")
-			lines = append(lines, struct {
-				typ  string
-				line []byte
-			}{typ, out})
 		}
 		job.add(func() {
-			job.status.Events = append(job.status.Events, res.Event.ID)
-			if !included[rq.Patient] {
-				included[rq.Patient] = true
+			job.status.Events = append(job.status.Events, rel.Event)
+			if !included[rel.Patient] {
+				included[rel.Patient] = true
 				job.status.Patients++
 			}
-			for _, l := range lines {
-				buf := job.files[l.typ]
+			for _, r := range rel.Records {
+				buf := job.files[r.Type]
 				if buf == nil {
 					buf = &bytes.Buffer{}
-					job.files[l.typ] = buf
+					job.files[r.Type] = buf
 				}
-				buf.Write(l.line)
+				buf.Write(r.JSON)
 				buf.WriteByte('\n')
-				job.status.Counts[l.typ]++
+				job.status.Counts[r.Type]++
 			}
 		})
 	}
