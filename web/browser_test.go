@@ -230,7 +230,9 @@ func TestBrowser(t *testing.T) {
 	shot(ctx, t, artifacts, "6-explorer-proof-tampered")
 
 	// 6. The dashboard draws coverage and supply charts with data.
-	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "stock", "excursions"}
+	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "stock", "excursions",
+		"disparities-coverage-region", "disparities-completion-quintile", "flows", "research-budget",
+		"program-childhood-mmr-incentive", "program-regions-covid-second-dose", "program-disbursements-childhood-mmr-incentive"}
 	run("open the dashboard",
 		chromedp.Navigate(base+"/#/dashboard"),
 		waitJS(fmt.Sprintf(`%s.every(c => { const el = document.querySelector('[data-chart="' + c + '"]'); return el && Number(el.dataset.points) > 0 && el.querySelectorAll('svg path').length > 3; })`, jsList(charts))),
@@ -242,6 +244,25 @@ func TestBrowser(t *testing.T) {
 	}
 	if !strings.Contains(gapText, "Below target") {
 		t.Fatalf("the dashboard highlights no coverage gap (the demo campaign is below 90%%): %q", gapText)
+	}
+	// The disparities report flags a group whose whole interval is below
+	// target; the programs show their milestones and payments; the flows
+	// name the manufacturer; the research budget is in ε.
+	furthest := textOf(ctx, t, `#furthest`)
+	if !strings.Contains(furthest, "95% CI") || !strings.Contains(furthest, "below target") {
+		t.Fatalf("the disparities report names no group significantly below target: %q", furthest)
+	}
+	mmr := textOf(ctx, t, `section[data-program="childhood-mmr-incentive"]`)
+	if !strings.Contains(mmr, "credits paid") || !strings.Contains(mmr, "first-doses") {
+		t.Fatalf("the MMR incentive program shows no milestones or disbursements: %q", mmr)
+	}
+	flows := textOf(ctx, t, `section[aria-labelledby=flow-h] table`)
+	if !strings.Contains(flows, "Acme") {
+		t.Fatalf("the flows between sites do not start at the manufacturer: %q", flows)
+	}
+	research := textOf(ctx, t, `#research table`)
+	if !strings.Contains(research, "covid-uptake") && !strings.Contains(research, "COVID-19") {
+		t.Fatalf("the research projects table lacks the demo project: %q", research)
 	}
 	shot(ctx, t, artifacts, "7-dashboard")
 
@@ -255,7 +276,8 @@ func TestBrowser(t *testing.T) {
 		overflow := evalJS[bool](ctx, t, `document.documentElement.scrollWidth > window.innerWidth + 1`)
 		shot(ctx, t, artifacts, "8-phone-"+page)
 		if overflow {
-			t.Errorf("the %s page is wider than a phone's screen", page)
+			wide := evalJS[[]string](ctx, t, `[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll')).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 60))`)
+			t.Errorf("the %s page is wider than a phone's screen: %v", page, wide)
 		}
 	}
 	checkConsole("the end")

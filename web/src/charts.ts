@@ -1,11 +1,11 @@
 // ECharts, imported piece by piece, drawn as SVG (crisp, and its marks are
 // DOM nodes); aria descriptions on, so screen readers get a summary.
 import * as echarts from "echarts/core";
-import { BarChart, LineChart } from "echarts/charts";
-import { AriaComponent, GridComponent, LegendComponent, MarkLineComponent, TitleComponent, TooltipComponent, DatasetComponent } from "echarts/components";
+import { BarChart, LineChart, SankeyChart, ScatterChart } from "echarts/charts";
+import { AriaComponent, GridComponent, LegendComponent, MarkLineComponent, MarkAreaComponent, TitleComponent, TooltipComponent, DatasetComponent } from "echarts/components";
 import { SVGRenderer } from "echarts/renderers";
 
-echarts.use([BarChart, LineChart, AriaComponent, GridComponent, LegendComponent, MarkLineComponent, TitleComponent, TooltipComponent, DatasetComponent, SVGRenderer]);
+echarts.use([BarChart, LineChart, SankeyChart, ScatterChart, AriaComponent, GridComponent, LegendComponent, MarkLineComponent, MarkAreaComponent, TitleComponent, TooltipComponent, DatasetComponent, SVGRenderer]);
 
 const charts = new Set<echarts.ECharts>();
 let resizeHooked = false;
@@ -25,4 +25,4 @@ export function draw(el: HTMLElement, option: echarts.EChartsCoreOption, points:
   return c;
 }
 
-export const colors = { ok: "#1b6e3a", gap: "#b3261e", neutral: "#4a5b73", warn: "#8a5300", muted: "#8895a7" };
+export const colors = { ok: "#1b6e3a", gap: "#b3261e", neutral: "#4a5b73", warn: "#8a5300", muted: "#8895a7", accent: "#0b5cad", interval: "#9fb8d6" };

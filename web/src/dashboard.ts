@@ -4,6 +4,7 @@
 import { get } from "./api";
 import { colors, draw } from "./charts";
 import { directory } from "./directory";
+import { loadDisparities, loadFlows, loadPrograms, loadResearch } from "./publichealth";
 import { errorText, field, fmtTime, h, statusLine, table } from "./ui";
 
 interface Cell {
@@ -52,7 +53,29 @@ export function dashboardPage(root: HTMLElement): void {
     status,
   );
   const supply = h("section", { "aria-labelledby": "sup-h" }, h("h2", { id: "sup-h" }, "Vaccine supply"));
-  root.append(h("h1", {}, "Public-health dashboard"), form, covGrid, supply);
+  const disparities = h("section", { id: "disparities", "aria-labelledby": "disp-h" });
+  const programsSec = h("section", { id: "programs", "aria-labelledby": "prog-h" });
+  const researchSec = h("section", { id: "research", "aria-labelledby": "res-h" });
+  root.append(
+    h("h1", {}, "Public-health dashboard"),
+    h(
+      "nav",
+      { class: "toc", "aria-label": "Dashboard sections" },
+      [
+        ["#cov-h", "Coverage"],
+        ["#disp-h", "Disparities"],
+        ["#sup-h", "Supply"],
+        ["#prog-h", "Programs"],
+        ["#res-h", "Research"],
+      ].map(([href, label]) => h("a", { href, onclick: ((ev: Event) => { ev.preventDefault(); document.querySelector(href)?.scrollIntoView(); }) as EventListener }, label)),
+    ),
+    form,
+    covGrid,
+    disparities,
+    supply,
+    programsSec,
+    researchSec,
+  );
   const load = async () => {
     status.set("Loading coverage…", "busy");
     const t = Math.round(Number(target.value) * 10);
@@ -69,6 +92,7 @@ export function dashboardPage(root: HTMLElement): void {
     } catch (e) {
       status.set("Coverage: " + errorText(e), "error");
     }
+    await loadDisparities(disparities, vaccine.value.trim(), dose.value, t);
   };
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -76,6 +100,13 @@ export function dashboardPage(root: HTMLElement): void {
   });
   load();
   loadSupply(supply);
+  directory().then(
+    (dir) => {
+      loadPrograms(programsSec, dir);
+      loadResearch(researchSec, dir);
+    },
+    (e) => programsSec.append(h("p", { class: "error", role: "alert" }, errorText(e))),
+  );
 }
 
 function coverageCard(c: Coverage, dim: string, title: string): HTMLElement {
@@ -297,7 +328,9 @@ async function loadSupply(sec: HTMLElement) {
             }),
           ),
     );
-    sec.append(h("div", { class: "charts" }, stockCard, excCard), h("div", { class: "card scroll" }, kpiTable), recallCard);
+    const flowCard = h("section", { class: "card chart-card scroll", "aria-labelledby": "flow-h" });
+    sec.append(h("div", { class: "charts" }, stockCard, excCard), flowCard, h("div", { class: "card scroll" }, kpiTable), recallCard);
+    loadFlows(flowCard, dir);
     requestAnimationFrame(() => {
       draw(
         stockChart,
