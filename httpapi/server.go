@@ -92,6 +92,7 @@ func (s *Server) routes() {
 	s.programRoutes()
 	s.researchRoutes()
 	s.reportRoutes()
+	s.patientResearchRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

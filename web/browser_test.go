@@ -205,6 +205,65 @@ func TestBrowser(t *testing.T) {
 	}
 	shot(ctx, t, artifacts, "4-patient-access-verified")
 
+	// 4b. The patient gets a SMART Health Card: QR codes drawn in the
+	// browser from the signed card, which the node verifies as a verifier
+	// would (signature, issuer key on the ledger, revocation).
+	run("patient gets a health card",
+		chromedp.Click(chromedp.CSS(`#health-card button`)),
+		waitJS(`document.querySelector('[data-testid=shc-verified]') !== null || /Could not/.test(document.querySelector('#health-card .status').textContent)`),
+	)
+	if v := textOf(ctx, t, `#health-card`); !strings.Contains(v, "✓ Verified") {
+		t.Fatalf("the health card was not issued and verified: %s", v)
+	}
+	if n := evalJS[int](ctx, t, `[...document.querySelectorAll('#shc-card img[data-shc^="shc:/"]')].filter(i => i.complete && i.naturalWidth > 100).length`); n < 1 {
+		t.Fatalf("no QR code image is shown for the health card")
+	}
+	if href := evalJS[string](ctx, t, `document.querySelector('#shc-card a[download]').href`); !strings.HasPrefix(href, "blob:") {
+		t.Fatalf("the card download is not the issued file: %q", href)
+	}
+	shot(ctx, t, artifacts, "4b-patient-health-card")
+
+	// 4c. A delegate, a research choice and an erasure, each a transaction
+	// signed in the browser.
+	delegateDID := keyDID(t, filepath.Join(home, "keys", "patient-002.json"))
+	run("patient adds a delegate",
+		chromedp.SetValue(chromedp.CSS(`#delegate-did`), delegateDID),
+		chromedp.Click(chromedp.CSS(`#delegate-form button[type=submit]`)),
+		waitJS(fmt.Sprintf(`document.querySelector('#people li.delegation[data-delegate=%q]') !== null`, delegateDID)),
+	)
+	if g := textOf(ctx, t, `#guardians-now`); !strings.Contains(g, "guardians can recover") {
+		t.Fatalf("the patient's guardians are not shown: %q", g)
+	}
+	before := evalJS[string](ctx, t, `document.querySelector('#research-choices li[data-project]').dataset.participation`)
+	run("patient changes a research choice",
+		chromedp.Click(chromedp.CSS(`#research-choices li[data-project] button`)),
+		waitJS(fmt.Sprintf(`(() => { const li = document.querySelector('#research-choices li[data-project]'); return li && li.dataset.participation !== %q && li.dataset.participation !== undefined; })()`, before)),
+	)
+	after := evalJS[string](ctx, t, `document.querySelector('#research-choices li[data-project]').dataset.participation`)
+	if (before == "in") == (after == "in") {
+		t.Fatalf("the research choice did not change: %s → %s", before, after)
+	}
+	erased := evalJS[string](ctx, t, `(() => { const o = document.querySelector('#erase-record option'); o.selected = true; return o.value; })()`)
+	run("patient erases a record",
+		chromedp.Click(chromedp.CSS(`#erase-sure`)),
+		chromedp.Click(chromedp.CSS(`#erase-form button[type=submit]`)),
+		waitJS(`/erased in block/.test(document.querySelector('#erasure .status').textContent)`),
+	)
+	var anchors []struct {
+		ID     string `json:"id"`
+		Erased bool   `json:"erased"`
+	}
+	getJSON(t, base+"/v1/patients/"+patientDID+"/records", &anchors)
+	for _, a := range anchors {
+		if a.ID == erased && !a.Erased {
+			t.Fatalf("%s is not erased on the ledger", erased)
+		}
+	}
+	if n := evalJS[int](ctx, t, `document.querySelectorAll('ol.timeline li.erased').length`); n < 1 {
+		t.Fatalf("the timeline shows no erased record")
+	}
+	shot(ctx, t, artifacts, "4c-patient-delegate-research-erasure")
+
 	// 5. The explorer's proof checker accepts the bundle and refuses it tampered.
 	proofKey := evalJS[string](ctx, t, fmt.Sprintf(`document.querySelector(%q).dataset.event`, row))
 	bundle := fetchProof(t, base, patientDID, proofKey)

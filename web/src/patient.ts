@@ -5,6 +5,7 @@ import { get, submit } from "./api";
 import type { Identity } from "./crypto";
 import { directory, practitioners, type Directory } from "./directory";
 import { verifyBundle, type ProofBundle } from "./proof";
+import { healthCard, loadErasure, loadPeople, loadPrescriptions, loadResearchChoices } from "./portal";
 import { signInForm } from "./signin";
 import { errorText, field, fmtDate, fmtTime, h, nextID, purposeName, purposes, shortDID, statusLine } from "./ui";
 
@@ -87,22 +88,39 @@ export function patientPage(root: HTMLElement): void {
   const timeline = h("section", { class: "card", "aria-labelledby": "tl-h" }, h("h2", { id: "tl-h" }, "My records"));
   const accessSec = h("section", { class: "card", "aria-labelledby": "acc-h", id: "access-log" }, h("h2", { id: "acc-h" }, "Who accessed my data"));
   const consentsSec = h("section", { class: "card", "aria-labelledby": "cons-h", id: "consents" }, h("h2", { id: "cons-h" }, "My consents"));
+  const sec = (id: string, title: string) => h("section", { class: "card", "aria-labelledby": id + "-h", id }, h("h2", { id: id + "-h" }, title));
+  const rxSec = sec("prescriptions", "My prescriptions");
+  const shcSec = sec("health-card", "Vaccination card");
+  const peopleSec = sec("people", "Delegates and guardians");
+  const researchSec = sec("research-choices", "Research");
+  const eraseSec = sec("erasure", "Erase records");
   root.append(
     h("h1", {}, "Patient portal"),
     h("p", { class: "whoami" }, "Signed in as ", h("code", { "data-testid": "whoami" }, id.did), id.name ? ` (${id.name}) ` : " ", signOut),
     h("div", { class: "grid" }, notes, timeline),
+    h("div", { class: "grid" }, rxSec, shcSec),
     accessSec,
     consentsSec,
+    peopleSec,
+    researchSec,
+    eraseSec,
   );
-  const refresh = async (notice = "") => {
+  // Each refresh re-reads everything; the notice goes to the section whose
+  // form caused it.
+  const refresh = async (notice = "", to = "consents") => {
     await Promise.all([
       loadNotifications(id, notes),
       loadTimeline(id, timeline, dir),
       loadAccessLog(id, accessSec, dir),
-      loadConsents(id, consentsSec, dir, refresh, notice),
+      loadConsents(id, consentsSec, dir, refresh, to === "consents" ? notice : ""),
+      loadPrescriptions(id, rxSec, dir),
+      loadPeople(id, peopleSec, dir, (n) => refresh(n, "people"), to === "people" ? notice : ""),
+      loadResearchChoices(id, researchSec, dir, (n) => refresh(n, "research"), to === "research" ? notice : ""),
+      loadErasure(id, eraseSec, dir, (n) => refresh(n, "erasure"), to === "erasure" ? notice : ""),
     ]);
   };
   refresh();
+  healthCard(id, shcSec, dir);
 }
 
 function body(sec: HTMLElement): HTMLElement {
