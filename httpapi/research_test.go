@@ -143,6 +143,11 @@ func TestResearchOnNode(t *testing.T) {
 	}
 	w.MustTx(t, pats[2], research.TypeOptOut, map[string]any{"project": "uptake", "patient": pats[2].DID})
 	w.MustTx(t, pats[14], research.TypeOptOut, map[string]any{"project": "uptake", "patient": pats[14].DID})
+	// Patient 2 also holds a research consent for the institute's
+	// researchers (consent.Can would allow their reads): the project
+	// opt-out still wins, for counting and for extracts.
+	w.MustTx(t, pats[2], "consent.grant", map[string]any{"patient": pats[2].DID, "provisions": []map[string]any{{"type": "permit",
+		"actors": []map[string]string{{"org": nri, "role": "researcher"}}, "purposes": []string{"HRESEARCH"}}}})
 	var parts []client.ResearchParticipant
 	if err := c.Get(ctx, "/v1/research/projects/uptake/participants", &parts); err != nil {
 		t.Fatal(err)
@@ -199,8 +204,29 @@ func TestResearchOnNode(t *testing.T) {
 		t.Errorf("over-budget question: %+v", res)
 	}
 
+	// A signed research export of patient 2 (opted out, though a consent
+	// would let the researcher read, and their records are here) is never
+	// read: the job skips it.
+	sr, err := access.SignRead(access.ReadRequest{ChainID: recordtest.ChainID, Requester: researcher.DID, Patient: pats[2].DID,
+		Action: access.ActionExport, Purpose: research.Purpose, Query: httpapi.ExtractQuery, Org: nri,
+		Issued: time.Now().UTC(), Nonce: recordtest.Nonce()}, researcher.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(httpapi.ExtractRequest{Reads: []httpapi.ExtractRead{{Custodian: stMary, Read: sr}}})
+	if code, out := post(t, srv.URL+"/v1/research/projects/uptake/extracts", body); code != 202 {
+		t.Fatalf("extract of patient 2: HTTP %d %s", code, out)
+	} else {
+		var kick struct{ Job string }
+		json.Unmarshal(out, &kick)
+		st, err := c.WaitResearchExtract(ctx, kick.Job)
+		if err != nil || st.Patients != 0 || st.Skipped != 1 || len(st.Files) != 0 {
+			t.Fatalf("extract of an opted-out patient = %+v, %v; want nothing released", st, err)
+		}
+	}
+
 	// The extract: the researcher signs one export per participant and
-	// custodian, plus one for patient 2 (opted out), which is skipped.
+	// custodian (patients 0 and 1 have records here).
 	job, err := c.StartResearchExtract(ctx, client.NewSigner(researcher.DID, researcher.Key), "uptake", nri)
 	if err != nil {
 		t.Fatal(err)
