@@ -230,9 +230,14 @@ const (
 //
 //  1. p is not active at t (not approved, or t outside its period): no;
 //  2. the patient opted out of p: no (an opt-out wins);
-//  3. an unrevoked deny provision of the patient names purpose HRESEARCH
-//     (or no purpose) and the institute (no actors, or an actor with
-//     p.Org): no;
+//  3. an unrevoked deny provision of the patient in force at t names
+//     purpose HRESEARCH (or no purpose), the institute (no actors, or an
+//     actor with p.Org) and, without restricting categories, any of p's
+//     resource types (or none, meaning all): no. A deny restricted to
+//     categories (e.g. a sensitive label) keeps the patient counted: it
+//     withholds only those records, which consent.Can enforces for each
+//     record of an extract (aggregates use demographics and
+//     immunizations only);
 //  4. the patient opted in to p and that consent is unrevoked: yes,
 //     BasisProject;
 //  5. an unrevoked permit provision without a condition names purpose
@@ -257,7 +262,8 @@ func Counts(p *Project, part *Participation, cs []cc.Consent, t time.Time) (bool
 		}
 		for _, pv := range c.Provisions {
 			if pv.Type == cc.Deny && (len(pv.Purposes) == 0 || slices.Contains(pv.Purposes, Purpose)) &&
-				namesInstitute(pv.Actors, p.Org) && pv.Period.Contains(t) {
+				namesInstitute(pv.Actors, p.Org) && pv.Period.Contains(t) &&
+				len(pv.Categories) == 0 && overlaps(pv.ResourceTypes, p.ResourceTypes) {
 				return false, ""
 			}
 		}

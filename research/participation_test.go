@@ -128,6 +128,11 @@ func TestCounts(t *testing.T) {
 		{"treatment permit only", p, none, []cc.Consent{{ID: "c", Patient: pat.did, Provisions: []cc.Provision{{Type: cc.Permit, Purposes: []string{"TREAT"}}}}}, at, false, ""},
 		{"conditional permit fails closed", p, none, []cc.Consent{{ID: "c", Patient: pat.did, Provisions: []cc.Provision{{Type: cc.Permit, Purposes: []string{Purpose}, Condition: "true"}}}}, at, false, ""},
 		{"research deny beats opt-in", p, in, []cc.Consent{optConsent, research(cc.Deny, nil)}, at, false, ""},
+		{"deny of the project's types beats opt-in", p, in, []cc.Consent{optConsent, research(cc.Deny, nri, "Immunization")}, at, false, ""},
+		{"deny of other types keeps the opt-in", p, in, []cc.Consent{optConsent, research(cc.Deny, nri, "Condition")}, at, true, BasisProject},
+		{"deny of a sensitive category keeps the opt-in", p, in, []cc.Consent{optConsent, {ID: "c", Patient: pat.did, Provisions: []cc.Provision{{Type: cc.Deny, Categories: []string{"PSY"}}}}}, at, true, BasisProject},
+		{"blanket deny of everything", p, in, []cc.Consent{optConsent, {ID: "c", Patient: pat.did, Provisions: []cc.Provision{{Type: cc.Deny}}}}, at, false, ""},
+		{"expired deny", p, in, []cc.Consent{optConsent, {ID: "c", Patient: pat.did, Provisions: []cc.Provision{{Type: cc.Deny, Period: cc.Period{End: at.Add(-time.Hour)}}}}}, at, true, BasisProject},
 		{"another patient's consent", p, none, []cc.Consent{{ID: "c", Patient: pat2.did, Provisions: []cc.Provision{{Type: cc.Permit, Purposes: []string{Purpose}}}}}, at, false, ""},
 		{"nil project", nil, in, []cc.Consent{optConsent}, at, false, ""},
 	}
