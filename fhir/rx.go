@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -45,6 +46,12 @@ type DispenseFacts struct {
 	QuantityMilli int64
 	QuantityOK    bool
 	Unit          string
+	// Receivers are the carechain DIDs that receiver names by identifier
+	// (system DIDSystem, "did:cc:…"), in order, without repeats: who
+	// collected the medication when it was not the patient (a delegate).
+	// Receivers given by a literal reference ("Patient/…") are not
+	// listed.
+	Receivers []string
 }
 
 // rxIntents are the MedicationRequest intents that authorize dispensing.
@@ -101,6 +108,18 @@ func rxFactsOf(r *Resource, top map[string]json.RawMessage) {
 		if unmarshal(top["quantity"], &q) == nil && len(q.Value) > 0 {
 			f.QuantityMilli, f.QuantityOK = MilliOf(string(q.Value))
 			f.Unit = q.unit()
+		}
+		var receivers []struct {
+			Identifier struct {
+				System string `json:"system"`
+				Value  string `json:"value"`
+			} `json:"identifier"`
+		}
+		_ = unmarshal(top["receiver"], &receivers)
+		for _, rc := range receivers {
+			if rc.Identifier.System == DIDSystem && rc.Identifier.Value != "" && !slices.Contains(f.Receivers, rc.Identifier.Value) {
+				f.Receivers = append(f.Receivers, rc.Identifier.Value)
+			}
 		}
 		r.Dispense = f
 	}

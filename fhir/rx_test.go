@@ -1,7 +1,9 @@
 package fhir
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -50,6 +52,8 @@ func TestRxFactsOfficialExamples(t *testing.T) {
 	}{
 		{"MedicationDispense-meddisp0302.json", &DispenseFacts{Prescription: "MedicationRequest/medrx0321", QuantityMilli: 10000, QuantityOK: true, Unit: "ml"}},
 		{"MedicationDispense-meddisp0319.json", &DispenseFacts{Prescription: "MedicationRequest/medrx0302", QuantityMilli: 6000, QuantityOK: true, Unit: "TAB"}},
+		// receiver Patient/pat1: a literal reference, no DID receiver
+		{"MedicationDispense-meddisp0301.json", &DispenseFacts{Prescription: "MedicationRequest/medrx0318", QuantityMilli: 12000, QuantityOK: true, Unit: "Vial"}},
 		{"MedicationDispense-meddisp0305.json", nil}, // entered-in-error
 		{"MedicationDispense-meddisp0303.json", nil}, // on-hold
 	}
@@ -59,8 +63,48 @@ func TestRxFactsOfficialExamples(t *testing.T) {
 			switch {
 			case tt.want == nil && r.Dispense != nil:
 				t.Errorf("facts %+v, want none", r.Dispense)
-			case tt.want != nil && (r.Dispense == nil || *r.Dispense != *tt.want):
+			case tt.want != nil && (r.Dispense == nil || !reflect.DeepEqual(*r.Dispense, *tt.want)):
 				t.Errorf("facts %+v, want %+v", r.Dispense, tt.want)
+			}
+		})
+	}
+}
+
+// TestDispenseReceivers: receivers named by a carechain DID identifier
+// are listed, once each and in order; literal references are not.
+func TestDispenseReceivers(t *testing.T) {
+	raw := mustRead(t, filepath.Join(testdataDir(t, "fhir-r4-examples"), "MedicationDispense-meddisp0319.json"))
+	did := func(v string) map[string]any {
+		return map[string]any{"identifier": map[string]any{"system": DIDSystem, "value": v}}
+	}
+	tests := []struct {
+		name     string
+		receiver []any
+		want     []string
+	}{
+		{"none", nil, nil},
+		{"the patient by reference", []any{map[string]any{"reference": "Patient/pat1"}}, nil},
+		{"a delegate by DID", []any{did("did:cc:carer")}, []string{"did:cc:carer"}},
+		{"two, one repeated", []any{did("did:cc:a"), map[string]any{"reference": "Patient/pat1"}, did("did:cc:b"), did("did:cc:a")}, []string{"did:cc:a", "did:cc:b"}},
+		{"another identifier system", []any{map[string]any{"identifier": map[string]any{"system": "urn:other", "value": "did:cc:x"}}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, "receiver")
+			if tt.receiver != nil {
+				m["receiver"] = tt.receiver
+			}
+			b, _ := json.Marshal(m)
+			r := mustParse(t, b)
+			if r.Dispense == nil {
+				t.Fatal("no dispense facts")
+			}
+			if got := r.Dispense.Receivers; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("receivers %q, want %q", got, tt.want)
 			}
 		})
 	}

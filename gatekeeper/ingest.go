@@ -275,6 +275,13 @@ func administerRefusal(data []byte) error {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return cc.E("ingest", cc.Internal, err)
 	}
+	return refusedDoses(res)
+}
+
+// refusedDoses returns the error of a supply.administer result that
+// recorded fraud alerts instead of the immunizations (nil when it
+// recorded them).
+func refusedDoses(res supply.AdministerResult) error {
 	if len(res.Rejected) == 0 {
 		return nil
 	}

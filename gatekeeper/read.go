@@ -142,8 +142,10 @@ func (g *Gatekeeper) decider(ctx context.Context, req *access.ReadRequest) (*dec
 }
 
 // release logs one access event for ids (the records the event names) and
-// then returns the versions of anchors from the vault. Only a "logged"
-// event releases anything; otherwise the answer is NotFound.
+// then returns the versions of anchors from the vault (the current
+// version of an e-prescription's MedicationRequest with the ledger's
+// status, see withRxLedger). Only a "logged" event releases anything;
+// otherwise the answer is NotFound.
 func (g *Gatekeeper) release(ctx context.Context, sr access.SignedRead, ids []string, anchors []*cc.RecordAnchor) (*Release, error) {
 	ev, height, err := g.logger().log(ctx, logItem{Read: sr, Records: ids})
 	if err != nil {
@@ -161,6 +163,9 @@ func (g *Gatekeeper) release(ctx context.Context, sr access.SignedRead, ids []st
 		}
 		// As a FHIR server answers: the version and when it was anchored.
 		b = fhir.WithMeta(b, a.Version, a.Time)
+		if b, err = g.withRxLedger(a, b); err != nil {
+			return nil, err
+		}
 		out.Records = append(out.Records, Released{ID: a.ID, Version: a.Version, JSON: b, Anchor: a})
 	}
 	return out, nil

@@ -28,9 +28,12 @@ type rxWorld struct {
 	patient seed.Identity
 }
 
-func mustRxWorld(t *testing.T) *rxWorld {
+func mustRxWorld(t *testing.T) *rxWorld { t.Helper(); return mustRxWorldOf(t, "gatekeeper-rx", 1) }
+
+// mustRxWorldOf is mustRxWorld for a world of n patients, seeded by name.
+func mustRxWorldOf(t *testing.T, name string, n int) *rxWorld {
 	t.Helper()
-	w := recordtest.MustWorld(t, "gatekeeper-rx", 1)
+	w := recordtest.MustWorld(t, name, n)
 	pt := w.Pop.Patients[0]
 	expires := time.Now().UTC().Add(365 * 24 * time.Hour).Truncate(time.Second)
 	for _, org := range []string{central, harbour} {

@@ -32,6 +32,9 @@ func Domain(log *slog.Logger) Config {
 	// Programs count the doses that supply.administer records, in the same
 	// transaction.
 	handlers[supply.TypeAdminister] = programs.Observe(handlers[supply.TypeAdminister])
+	// A bundle of immunizations and e-prescriptions goes through the same
+	// (observed) supply.administer, then rx, in one transaction.
+	handlers[rx.TypeBundle] = rx.BundleHandler(handlers[supply.TypeAdminister])
 	return Config{
 		Handlers:    handlers,
 		SignerKey:   identity.SignerKey,

@@ -27,6 +27,11 @@
 //	rx.dispense   {org, pharmacist, anchors?, dispenses: [{record_id, prescription, quantity_milli, unit?, collected_by?}]}
 //	rx.cancel     {prescription, reason}
 //	rx.collection {prescription, allow}
+//	rx.bundle     {org, pharmacist?, anchors, administrations, prescriptions? | dispenses?}
+//
+// rx.bundle (BundleHandler, wired by the ledger around its
+// supply.administer handler) records a FHIR bundle that holds
+// immunizations and e-prescription facts in one transaction.
 //
 // rx.issue and rx.dispense may carry record anchors exactly as
 // record.anchor takes them (like supply.administer): the records are then
@@ -46,7 +51,8 @@
 //   - cc.Unauthorized, cc.NotFound, cc.Gone, cc.Conflict,
 //     cc.FailedPrecondition: as documented on each transaction type.
 //
-// Dependencies: rx imports only the root package, identity and records.
+// Dependencies: rx imports only the root package, identity, records and
+// supply (for rx.bundle's supply.administer result).
 package rx
 
 import (

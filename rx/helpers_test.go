@@ -16,6 +16,7 @@ import (
 	"carechain/ledger/store"
 	"carechain/ledger/tx"
 	"carechain/records"
+	"carechain/supply"
 )
 
 const testChain = "carechain-test"
@@ -70,6 +71,7 @@ func allHandlers() map[string]cc.Handler {
 	h := identity.Handlers()
 	maps.Copy(h, records.Handlers())
 	maps.Copy(h, Handlers())
+	h[TypeBundle] = BundleHandler(supply.Handlers()[supply.TypeAdminister])
 	return h
 }
 
