@@ -260,6 +260,46 @@ func (c *Client) Claim(ctx context.Context, did cc.DID, code string, newKey ed25
 	return c.do(ctx, http.MethodPost, "/v1/claims", body, nil)
 }
 
+// KickOffSystemExport starts a FHIR Bulk Data system-level export (GET
+// /fhir/$export with Prefer: respond-async) of the records of patients
+// that s may see, with one signed export request per patient (for
+// o.Purpose and o.Org; o.Patient is not used); query may give _type,
+// _since and _count. It returns the status URL to poll.
+func (c *Client) KickOffSystemExport(ctx context.Context, s *Signer, o ReadOptions, patients []cc.DID, query url.Values) (string, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return "", err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/fhir/$export", nil)
+	if err != nil {
+		return "", cc.E("client", cc.Invalid, err)
+	}
+	if len(query) > 0 {
+		hreq.URL.RawQuery = query.Encode()
+	}
+	for _, p := range patients {
+		req := access.ReadRequest{ChainID: chainID, Requester: s.DID, Patient: p, Purpose: o.Purpose, Org: o.Org,
+			Issued: time.Now().UTC(), Nonce: nonce(), Action: access.ActionExport, Query: access.SearchQuery("", query)}
+		sr, err := access.SignRead(req, s.Key)
+		if err != nil {
+			return "", err
+		}
+		hreq.Header.Add(access.HeaderRead, sr.Header())
+	}
+	hreq.Header.Set("Prefer", "respond-async")
+	hreq.Header.Set("Accept", "application/fhir+json")
+	resp, err := c.HTTP.Do(hreq)
+	if err != nil {
+		return "", c.sendError(hreq, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return "", outcomeError("GET /fhir/$export", resp.StatusCode, b)
+	}
+	return resp.Header.Get("Content-Location"), nil
+}
+
 // KickOffExport starts a FHIR Bulk Data export of one patient's records
 // (GET /fhir/Patient/{id}/$export with Prefer: respond-async), signed by s
 // as an export for o.Patient with o.Purpose; query may give _type, _count

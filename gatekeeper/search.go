@@ -35,8 +35,9 @@ type SearchResult struct {
 // (repeatable, with the prefixes eq, ne, gt, lt, ge, le; date is the
 // clinical time, _lastUpdated when the version was anchored), code and
 // category (comma lists of tokens "system|code", "code" or "system|"),
-// _sort (date or _lastUpdated, "-" for descending; ties by id), _count and
-// _offset. Anything else is cc.Invalid.
+// _sort (date or _lastUpdated, "-" for descending; ties by id), _count,
+// _offset, and _since (Bulk Data: versions anchored after a FHIR instant
+// with a time zone). Anything else is cc.Invalid.
 type Query struct {
 	PatientRef  string
 	Types       []string
@@ -48,6 +49,7 @@ type Query struct {
 	Sort        string // "", "date", "-date", "_lastUpdated" or "-_lastUpdated"
 	Count       int
 	Offset      int
+	Since       time.Time // zero: no _since
 }
 
 type dateFilter struct {
@@ -106,6 +108,12 @@ func ParseQuery(q string) (*Query, error) {
 					out.LastUpdated = append(out.LastUpdated, f)
 				}
 			}
+		case "_since":
+			t, err := time.Parse(time.RFC3339Nano, vals[0])
+			if err != nil || len(vals) > 1 {
+				return bad("_since %q must be one FHIR instant with a time zone (2026-01-02T15:04:05Z)", cc.Echo(vals[0]))
+			}
+			out.Since = t
 		case "_id":
 			out.IDs = list(vals)
 		case "_sort":
@@ -130,7 +138,7 @@ func ParseQuery(q string) (*Query, error) {
 				out.Offset = n
 			}
 		default:
-			return bad("search parameter %q is not supported (patient, subject, _type, _id, date, _lastUpdated, code, category, _sort, _count, _offset)", cc.Echo(k))
+			return bad("search parameter %q is not supported (patient, subject, _type, _id, date, _lastUpdated, code, category, _sort, _count, _offset, _since)", cc.Echo(k))
 		}
 	}
 	return out, nil
@@ -237,6 +245,9 @@ func (g *Gatekeeper) matches(q *Query, a *cc.RecordAnchor) bool {
 		if !f.match(a.Time) {
 			return false
 		}
+	}
+	if !q.Since.IsZero() && !a.Time.After(q.Since) {
+		return false
 	}
 	if len(q.Dates) == 0 && len(q.Codes) == 0 {
 		return true

@@ -16,6 +16,7 @@ import (
 
 	cc "carechain"
 	"carechain/access"
+	"carechain/gatekeeper"
 )
 
 // Bulk Data export limits.
@@ -44,7 +45,12 @@ type exportJob struct {
 	counts   map[string]int
 	event    string // the access event that logged the release
 	next     string // kick-off URL of the rest, when the export was capped
-	cancel   context.CancelFunc
+	// A system-level export (see systemExportKickOff) logs one access
+	// event per patient, and names the patients whose records were more
+	// than one release.
+	events    []string
+	truncated []truncatedPatient
+	cancel    context.CancelFunc
 }
 
 // exports holds the node's export jobs.
@@ -74,6 +80,7 @@ func (e *exports) sweep() {
 
 func (s *Server) exportRoutes() {
 	s.mux.HandleFunc("GET /fhir/Patient/{id}/$export", s.exportKickOff)
+	s.mux.HandleFunc("GET /fhir/$export", s.systemExportKickOff)
 	s.mux.HandleFunc("GET /fhir/$export-status/{job}", s.exportStatus)
 	s.mux.HandleFunc("DELETE /fhir/$export-status/{job}", s.exportDelete)
 	s.mux.HandleFunc("GET /v1/exports/{job}/{file}", s.exportFile)
@@ -109,6 +116,15 @@ func (s *Server) exportKickOff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patientRef := "Patient/" + r.PathValue("id")
+	s.startExport(w, r, func(ctx context.Context, job *exportJob, base string) error {
+		return s.runExport(ctx, job, sr, patientRef, r.URL, base)
+	})
+}
+
+// startExport registers a new export job for the kick-off r, runs it in
+// the background with run, and answers 202 with Content-Location, the
+// status URL (or 503 with Retry-After when MaxExportJobs run).
+func (s *Server) startExport(w http.ResponseWriter, r *http.Request, run func(ctx context.Context, job *exportJob, base string) error) {
 	var b [16]byte
 	rand.Read(b[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -123,7 +139,7 @@ func (s *Server) exportKickOff(w http.ResponseWriter, r *http.Request) {
 		s.exports.mu.Unlock()
 		cancel()
 		w.Header().Set("Retry-After", "60")
-		writeOutcome(w, s.log, cc.Errorf(op, cc.Unavailable, "too many export jobs; try again later"))
+		writeOutcome(w, s.log, cc.Errorf("fhir.export", cc.Unavailable, "too many export jobs; try again later"))
 		return
 	}
 	s.exports.jobs[job.id] = job
@@ -131,7 +147,7 @@ func (s *Server) exportKickOff(w http.ResponseWriter, r *http.Request) {
 	base := baseURL(r)
 	go func() {
 		defer cancel()
-		err := s.runExport(ctx, job, sr, patientRef, r.URL, base)
+		err := run(ctx, job, base)
 		job.mu.Lock()
 		job.done, job.err, job.finished = true, err, time.Now()
 		job.mu.Unlock()
@@ -154,7 +170,21 @@ func (s *Server) runExport(ctx context.Context, job *exportJob, sr access.Signed
 	job.mu.Lock()
 	defer job.mu.Unlock()
 	job.event = res.Event.ID
-	for _, rec := range res.Records {
+	if err := job.add(res.Records); err != nil {
+		return err
+	}
+	if res.Offset+len(res.Records) < res.Total && len(res.Records) > 0 {
+		q := u.Query()
+		q.Set("_offset", strconv.Itoa(res.Offset+len(res.Records)))
+		job.next = base + strings.TrimPrefix(u.Path, "/fhir/") + "?" + q.Encode()
+	}
+	return nil
+}
+
+// add appends released records to the job's NDJSON files, one line each,
+// by resource type. job.mu is held.
+func (job *exportJob) add(recs []gatekeeper.Released) error {
+	for _, rec := range recs {
 		typ, _, _ := strings.Cut(rec.ID, "/")
 		buf := job.files[typ]
 		if buf == nil {
@@ -168,11 +198,6 @@ func (s *Server) runExport(ctx context.Context, job *exportJob, sr access.Signed
 		buf.Write(compact.Bytes())
 		buf.WriteByte('\n')
 		job.counts[typ]++
-	}
-	if res.Offset+len(res.Records) < res.Total && len(res.Records) > 0 {
-		q := u.Query()
-		q.Set("_offset", strconv.Itoa(res.Offset+len(res.Records)))
-		job.next = base + strings.TrimPrefix(u.Path, "/fhir/") + "?" + q.Encode()
 	}
 	return nil
 }
@@ -224,6 +249,12 @@ func (s *Server) exportStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	if job.next != "" {
 		manifest["cc:next"] = job.next
+	}
+	if len(job.events) > 0 {
+		manifest["cc:accessEvents"] = job.events
+	}
+	if len(job.truncated) > 0 {
+		manifest["cc:truncated"] = job.truncated
 	}
 	writeJSON(w, http.StatusOK, manifest)
 }

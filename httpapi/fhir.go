@@ -361,14 +361,15 @@ func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
 		"implementation": map[string]string{"description": "carechain gatekeeper: consent-checked, ledger-logged FHIR R4", "url": baseURL(r)},
 		"rest": []any{map[string]any{
 			"mode":          "server",
-			"documentation": fmt.Sprintf("Sign every request: reads in the %s header, writes in %s. Searches are within one patient's compartment; results sort by _sort=date|_lastUpdated (prefix - for descending) and page with _count and _offset.", access.HeaderRead, access.HeaderWrite),
+			"documentation": fmt.Sprintf("Sign every request: reads in the %s header, writes in %s. Searches are within one patient's compartment; results sort by _sort=date|_lastUpdated (prefix - for descending) and page with _count and _offset. Bulk Data: Patient/{id}/$export and the system-level $export (one signed %s header per patient; no Group export) take _type, _since and _outputFormat=application/fhir+ndjson; every exported resource is released under a logged access event.", access.HeaderRead, access.HeaderWrite, access.HeaderRead),
 			"resource": []any{map[string]any{
 				"type": "Resource", "interaction": []map[string]string{{"code": "read"}, {"code": "vread"}, {"code": "history-instance"}, {"code": "search-type"}, {"code": "create"}},
 				"searchParam": search,
 			}},
 			"interaction": []map[string]string{{"code": "transaction"}, {"code": "batch"}},
 			"operation": []map[string]string{{"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"},
-				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"}},
+				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"},
+				{"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}},
 		}},
 	}
 	b, _ := json.Marshal(doc)
