@@ -79,7 +79,7 @@ func TestBrowser(t *testing.T) {
 	defer cancelA()
 	ctx, cancelC := chromedp.NewContext(actx)
 	defer cancelC()
-	ctx, cancelT := context.WithTimeout(ctx, 6*time.Minute)
+	ctx, cancelT := context.WithTimeout(ctx, 12*time.Minute)
 	defer cancelT()
 
 	// Start the browser, then collect every console error, uncaught
@@ -111,7 +111,11 @@ func TestBrowser(t *testing.T) {
 	}
 	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
+		// Each step has its own deadline, so a wait that never comes true
+		// fails that step (with a screenshot) rather than the whole test.
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
 			shot(ctx, t, artifacts, "failed-"+slug(step))
 			t.Fatalf("%s: %v", step, err)
 		}
@@ -183,11 +187,100 @@ func TestBrowser(t *testing.T) {
 	}
 	shot(ctx, t, artifacts, "3-clinician-reads")
 
+	// 3b. St Mary's physician (the patient's custodian) prescribes and
+	// records an immunization from the hospital's usable stock.
+	physicianKey, err := os.ReadFile(filepath.Join(home, "keys", "st-mary-physician.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signInAs := func(who string, key []byte, ready string) {
+		t.Helper()
+		run(who+" signs in",
+			chromedp.WaitVisible(chromedp.CSS(`form.signin textarea`)),
+			chromedp.SetValue(chromedp.CSS(`form.signin textarea`), string(key)),
+			chromedp.SendKeys(chromedp.CSS(`form.signin input[type=password]`), "demo"),
+			chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(ready)),
+		)
+	}
+	run("clinician signs out", chromedp.Click(chromedp.CSS(`.whoami button.secondary`)))
+	signInAs("St Mary's physician", physicianKey, `#prescribe button[type=submit]`)
+	run("physician prescribes",
+		chromedp.SendKeys(chromedp.CSS(`#find-patient`), patientDID),
+		chromedp.SetValue(chromedp.CSS(`#rx-qty`), "20"),
+		chromedp.SetValue(chromedp.CSS(`#rx-repeats`), "1"),
+		chromedp.Click(chromedp.CSS(`#prescribe button[type=submit]`)),
+		waitJS(`/Prescribed|Not prescribed/.test((document.querySelector('#prescribe .status') || {}).textContent)`),
+	)
+	if st := textOf(ctx, t, `#prescribe .status`); !strings.HasPrefix(st, "Prescribed: MedicationRequest/") {
+		t.Fatalf("the prescription was not issued: %s", st)
+	}
+	stockDoses := func() int {
+		var k struct {
+			Stock []struct {
+				Org   string `json:"org"`
+				Lot   string `json:"lot"`
+				Doses int    `json:"doses"`
+			} `json:"stock"`
+		}
+		getJSON(t, base+"/v1/supply/kpis", &k)
+		n := 0
+		for _, s := range k.Stock {
+			if s.Org == "st-mary-hospital" {
+				n += s.Doses
+			}
+		}
+		return n
+	}
+	dosesBefore := stockDoses()
+	run("physician records an immunization from usable stock",
+		waitJS(`[...document.querySelectorAll('#imm-lot option')].some(o => o.value !== '')`),
+		chromedp.SetValue(chromedp.CSS(`#imm-dose`), "3"),
+		chromedp.Click(chromedp.CSS(`#immunize button[type=submit]`)),
+		waitJS(`/Recorded|Not recorded/.test((document.querySelector('#immunize .status') || {}).textContent)`),
+	)
+	if st := textOf(ctx, t, `#immunize .status`); !strings.HasPrefix(st, "Recorded Immunization/") {
+		t.Fatalf("the immunization was not recorded: %s", st)
+	}
+	// The read model follows the chain every second.
+	deadline := time.Now().Add(15 * time.Second)
+	for stockDoses() != dosesBefore-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("St Mary's usable doses went from %d to %d, want one fewer", dosesBefore, stockDoses())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	shot(ctx, t, artifacts, "3b-physician-prescribes-and-immunizes")
+
+	// 3c. An emergency clinician without consent breaks the glass with a
+	// reason and reads for emergency treatment.
+	emergencyKey, err := os.ReadFile(filepath.Join(home, "keys", "riverside-emergency.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("physician signs out", chromedp.Click(chromedp.CSS(`.whoami button.secondary`)))
+	signInAs("the emergency clinician", emergencyKey, `#breakglass button[type=submit]`)
+	run("break the glass",
+		chromedp.SendKeys(chromedp.CSS(`#find-patient`), patientDID),
+		chromedp.SetValue(chromedp.CSS(`#bg-code`), "unconscious"),
+		chromedp.SendKeys(chromedp.CSS(`#bg-reason`), "Brought in unconscious after a road accident"),
+		chromedp.Click(chromedp.CSS(`#breakglass button[type=submit]`)),
+		waitJS(`/Emergency window open|Could not/.test((document.querySelector('#breakglass .status') || {}).textContent)`),
+		waitJS(`document.querySelectorAll('#read-results section:not(.not-shared)').length > 0 || /Could not/.test((document.querySelector('#breakglass .status') || {}).textContent)`),
+	)
+	if st := textOf(ctx, t, `#breakglass .status`); !strings.HasPrefix(st, "Emergency window open") {
+		t.Fatalf("break-glass failed: %s", st)
+	}
+	shot(ctx, t, artifacts, "3c-break-glass")
+
 	// 4. The patient sees the clinician's access and verifies its proof.
 	row := fmt.Sprintf(`#access-log tr[data-accessor=%q]`, clinicianDID)
 	run("patient sees the new access",
 		chromedp.Navigate(base+"/#/patient"),
 		waitJS(fmt.Sprintf(`document.querySelector(%q) !== null`, row)),
+	)
+	run("the break-glass access is flagged",
+		waitJS(`document.querySelector('#access-log tr.breakglass') !== null`),
 	)
 	var rowText string
 	rowText = textOf(ctx, t, row)
@@ -210,7 +303,7 @@ func TestBrowser(t *testing.T) {
 	// would (signature, issuer key on the ledger, revocation).
 	run("patient gets a health card",
 		chromedp.Click(chromedp.CSS(`#health-card button`)),
-		waitJS(`document.querySelector('[data-testid=shc-verified]') !== null || /Could not/.test(document.querySelector('#health-card .status').textContent)`),
+		waitJS(`document.querySelector('[data-testid=shc-verified]') !== null || /Could not/.test((document.querySelector('#health-card .status') || {}).textContent)`),
 	)
 	if v := textOf(ctx, t, `#health-card`); !strings.Contains(v, "✓ Verified") {
 		t.Fatalf("the health card was not issued and verified: %s", v)
@@ -226,29 +319,42 @@ func TestBrowser(t *testing.T) {
 	// 4c. A delegate, a research choice and an erasure, each a transaction
 	// signed in the browser.
 	delegateDID := keyDID(t, filepath.Join(home, "keys", "patient-002.json"))
+	// The portal reloads its sections after each change: act once it has.
+	settled := func() chromedp.Action[chromedp.Void] { return waitJS(`document.querySelector('[data-refreshing]') === null`) }
 	run("patient adds a delegate",
+		settled(),
 		chromedp.SetValue(chromedp.CSS(`#delegate-did`), delegateDID),
 		chromedp.Click(chromedp.CSS(`#delegate-form button[type=submit]`)),
-		waitJS(fmt.Sprintf(`document.querySelector('#people li.delegation[data-delegate=%q]') !== null`, delegateDID)),
+		waitJS(fmt.Sprintf(`document.querySelector('#people li.delegation[data-delegate=%q]') !== null || /Could not/.test((document.querySelector('#people .body > .status') || {}).textContent)`, delegateDID)),
 	)
+	if st := textOf(ctx, t, `#people .body > .status`); !strings.Contains(st, "Delegate added") {
+		t.Fatalf("the delegate was not added: %s", st)
+	}
 	if g := textOf(ctx, t, `#guardians-now`); !strings.Contains(g, "guardians can recover") {
 		t.Fatalf("the patient's guardians are not shown: %q", g)
 	}
 	before := evalJS[string](ctx, t, `document.querySelector('#research-choices li[data-project]').dataset.participation`)
 	run("patient changes a research choice",
+		settled(),
 		chromedp.Click(chromedp.CSS(`#research-choices li[data-project] button`)),
 		waitJS(fmt.Sprintf(`(() => { const li = document.querySelector('#research-choices li[data-project]'); return li && li.dataset.participation !== %q && li.dataset.participation !== undefined; })()`, before)),
 	)
+	run("the portal has reloaded", waitJS(`document.querySelector('[data-refreshing]') === null && document.querySelector('#erase-record') !== null`))
 	after := evalJS[string](ctx, t, `document.querySelector('#research-choices li[data-project]').dataset.participation`)
 	if (before == "in") == (after == "in") {
 		t.Fatalf("the research choice did not change: %s → %s", before, after)
 	}
-	erased := evalJS[string](ctx, t, `(() => { const o = document.querySelector('#erase-record option'); o.selected = true; return o.value; })()`)
+	erased := evalJS[string](ctx, t, `(() => { const o = [...document.querySelectorAll('#erase-record option')].find(o => o.value.startsWith('Observation/')); o.selected = true; return o.value; })()`)
 	run("patient erases a record",
+		settled(),
 		chromedp.Click(chromedp.CSS(`#erase-sure`)),
 		chromedp.Click(chromedp.CSS(`#erase-form button[type=submit]`)),
-		waitJS(`/erased in block/.test(document.querySelector('#erasure .status').textContent)`),
+		waitJS(`/erased in block|Could not/.test((document.querySelector('#erasure .status') || {}).textContent)`),
 	)
+	eraseStatus := textOf(ctx, t, `#erasure .status`)
+	if !strings.Contains(eraseStatus, "erased in block") {
+		t.Fatalf("the erasure failed: %s", eraseStatus)
+	}
 	var anchors []struct {
 		ID     string `json:"id"`
 		Erased bool   `json:"erased"`
@@ -264,6 +370,48 @@ func TestBrowser(t *testing.T) {
 	}
 	shot(ctx, t, artifacts, "4c-patient-delegate-research-erasure")
 
+	// 4d. The patient signs a pharmacy code; Central Pharmacy's pharmacist
+	// links with it, finds the prescription and dispenses one fill; the
+	// patient sees the dispense.
+	run("patient signs a pharmacy code",
+		settled(),
+		chromedp.SetValue(chromedp.CSS(`#phc-org`), "central-pharmacy"),
+		chromedp.Click(chromedp.CSS(`#pharmacy-code button`)),
+		waitJS(`document.querySelector('#phc-code').value.length > 40`),
+	)
+	linkCode := evalJS[string](ctx, t, `document.querySelector('#phc-code').value`)
+	pharmacistKey, err := os.ReadFile(filepath.Join(home, "keys", "central-pharmacist.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("open the pharmacy", chromedp.Navigate(base+"/#/pharmacy"))
+	signInAs("the pharmacist", pharmacistKey, `#ph-patient`)
+	run("pharmacist finds the prescription",
+		chromedp.SendKeys(chromedp.CSS(`#ph-patient`), patientDID),
+		chromedp.SetValue(chromedp.CSS(`#ph-code`), linkCode),
+		chromedp.Click(chromedp.CSS(`#ph-h ~ button[type=submit]`)),
+		waitJS(`document.querySelector('#ph-results form.dispense') !== null || document.querySelector('#ph-h ~ .status.error') !== null`),
+	)
+	if st := textOf(ctx, t, `#ph-h ~ .status`); !strings.Contains(st, "to dispense") {
+		t.Fatalf("the pharmacist cannot see the prescription: %s", st)
+	}
+	run("pharmacist dispenses",
+		chromedp.Click(chromedp.CSS(`#ph-results form.dispense button`)),
+		waitJS(`/Dispensed/.test((document.querySelector('#ph-h ~ .status') || {}).textContent) || document.querySelector('#ph-results form.dispense .status.error') !== null`),
+	)
+	if st := textOf(ctx, t, `#ph-h ~ .status`); !strings.Contains(st, "Dispensed 20") {
+		t.Fatalf("the dispense was not recorded: %s / %s", st, textOf(ctx, t, `#ph-results`))
+	}
+	shot(ctx, t, artifacts, "4d-pharmacy-dispensed")
+	run("patient sees the dispense",
+		chromedp.Navigate(base+"/#/patient"),
+		waitJS(`/Central Pharmacy/.test((document.querySelector('#prescriptions table') || {}).textContent || '')`),
+	)
+	if rx := textOf(ctx, t, `#prescriptions table`); !strings.Contains(rx, "20 TAB of 40 TAB (1 fill)") || !strings.Contains(rx, "active") {
+		t.Fatalf("the patient's prescriptions do not show the dispense: %s", rx)
+	}
+	shot(ctx, t, artifacts, "4e-patient-prescription-dispensed")
+
 	// 5. The explorer's proof checker accepts the bundle and refuses it tampered.
 	proofKey := evalJS[string](ctx, t, fmt.Sprintf(`document.querySelector(%q).dataset.event`, row))
 	bundle := fetchProof(t, base, patientDID, proofKey)
@@ -272,7 +420,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#proof-json`)),
 		chromedp.SetValue(chromedp.CSS(`#proof-json`), bundle),
 		chromedp.Click(chromedp.CSS(`#proof-checker > button[type=submit]`)),
-		waitJS(`/Valid|Invalid/.test(document.querySelector('#proof-checker .status').textContent)`),
+		waitJS(`/Valid|Invalid/.test((document.querySelector('#proof-checker .status') || {}).textContent)`),
 	)
 	var ok string
 	ok = textOf(ctx, t, `#proof-checker .status`)
@@ -284,9 +432,29 @@ func TestBrowser(t *testing.T) {
 	run("check a tampered proof",
 		chromedp.SetValue(chromedp.CSS(`#proof-json`), tampered),
 		chromedp.Click(chromedp.CSS(`#proof-checker > button[type=submit]`)),
-		waitJS(`/Invalid/.test(document.querySelector('#proof-checker .status').textContent)`),
+		waitJS(`/Invalid/.test((document.querySelector('#proof-checker .status') || {}).textContent)`),
 	)
 	shot(ctx, t, artifacts, "6-explorer-proof-tampered")
+
+	// 5b. The explorer opens a block from the list, and the block of the
+	// patient's erasure by its height, with its transactions.
+	run("open the latest block",
+		chromedp.Click(chromedp.CSS(`button[data-height]`)),
+		waitJS(`/^Block \d+/.test((document.querySelector('#block h2') || {}).textContent || '') && !/Loading/.test(document.querySelector('#block').textContent)`),
+	)
+	eraseHeight := regexp.MustCompile(`block (\d+)`).FindStringSubmatch(eraseStatus)
+	if eraseHeight == nil {
+		t.Fatalf("no block height in %q", eraseStatus)
+	}
+	run("open the erasure's block",
+		chromedp.SetValue(chromedp.CSS(`#block-height`), eraseHeight[1]),
+		chromedp.Click(chromedp.CSS(`form[aria-label="Open a block by height"] button`)),
+		waitJS(fmt.Sprintf(`(document.querySelector('#block h2') || {}).textContent === 'Block %s' && document.querySelector('#block table.txs') !== null`, eraseHeight[1])),
+	)
+	if txs := textOf(ctx, t, `#block table.txs`); !strings.Contains(txs, "record.erase") {
+		t.Fatalf("block %s does not list the erasure: %s", eraseHeight[1], txs)
+	}
+	shot(ctx, t, artifacts, "6b-explorer-block")
 
 	// 6. The dashboard draws coverage and supply charts with data.
 	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "stock", "excursions",
@@ -327,7 +495,7 @@ func TestBrowser(t *testing.T) {
 
 	// 7. Phone width: no page scrolls sideways.
 	run("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)))
-	for _, page := range []string{"dashboard", "patient", "clinician", "explorer"} {
+	for _, page := range []string{"dashboard", "patient", "clinician", "pharmacy", "explorer"} {
 		run("phone "+page,
 			chromedp.Navigate(base+"/#/"+page),
 			chromedp.Sleep(1500*time.Millisecond),
@@ -335,7 +503,7 @@ func TestBrowser(t *testing.T) {
 		overflow := evalJS[bool](ctx, t, `document.documentElement.scrollWidth > window.innerWidth + 1`)
 		shot(ctx, t, artifacts, "8-phone-"+page)
 		if overflow {
-			wide := evalJS[[]string](ctx, t, `[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.scroll')).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 60))`)
+			wide := evalJS[[]string](ctx, t, `[...document.querySelectorAll('main *')].filter(e => (e.getBoundingClientRect().right > window.innerWidth + 1 || getComputedStyle(e).overflowX === 'visible' && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0) && !(e.parentElement && e.parentElement.closest('.scroll'))).slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 60))`)
 			t.Errorf("the %s page is wider than a phone's screen: %v", page, wide)
 		}
 	}

@@ -50,7 +50,7 @@ export interface Account {
   did: string;
   kind: string;
   sequence: number;
-  memberships: { org: string; did: string; role: string }[] | null;
+  memberships: { org: string; did: string; roles: string[] }[] | null;
 }
 
 interface SubmitResult {
@@ -79,4 +79,17 @@ export async function submit(id: Identity, type: string, payload: unknown): Prom
   if (!res) throw new APIError(out.detail || `HTTP ${r.status}`, r.status);
   if (!res.accepted) throw new APIError((res.log || res.kind || "rejected").replace(/^[^:]+: [^:]+: /, ""), r.status, res.kind);
   return res;
+}
+
+/** POSTs a FHIR resource with a signed write; answers the new record's reference and block height. */
+export async function postFHIR(type: string, body: Uint8Array, writeHeader: string): Promise<{ ref: string; height: number }> {
+  const r = await fetch("/fhir/" + encodeURIComponent(type), {
+    method: "POST",
+    headers: { "Content-Type": "application/fhir+json", Accept: "application/fhir+json", "Carechain-Write": writeHeader },
+    body: body as BodyInit,
+  });
+  if (!r.ok) await answer(r);
+  const loc = r.headers.get("Location") || "";
+  const m = loc.match(/([A-Za-z]+\/[^/]+)\/_history/);
+  return { ref: m ? m[1] : loc, height: Number(r.headers.get("Carechain-Height") || 0) };
 }

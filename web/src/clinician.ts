@@ -3,6 +3,7 @@
 // and logged on the ledger before the custodian releases anything.
 import { get, getChainID, type Account } from "./api";
 import { goQueryEncode, signRead, type Identity } from "./crypto";
+import { breakGlassCard, immunizationCard, prescriptionCard } from "./clinical";
 import { directory } from "./directory";
 import { signInForm } from "./signin";
 import { errorText, field, fmtDate, h, purposes, shortDID, statusLine } from "./ui";
@@ -45,11 +46,18 @@ export function clinicianPage(root: HTMLElement): void {
     status,
   );
   const whoami = h("span", {}, "");
-  root.append(h("h1", {}, "Clinician view"), h("p", { class: "whoami" }, "Signed in as ", h("code", {}, id.did), " ", whoami, " ", signOut), form, results);
+  const tools = h("div", { class: "grid" });
+  root.append(h("h1", {}, "Clinician view"), h("p", { class: "whoami" }, "Signed in as ", h("code", {}, id.did), " ", whoami, " ", signOut), form, results, tools);
   Promise.all([get<Account>("/v1/accounts/" + id.did), directory()]).then(
     ([acct, dir]) => {
       whoami.textContent = dir.describe(id.did) ? `(${dir.describe(id.did)})` : "";
       for (const m of acct.memberships || []) org.append(h("option", { value: m.org }, dir.orgName(m.org)));
+      const readAs = (p: string, o?: string) => {
+        purpose.value = p;
+        if (o) org.value = o;
+        form.requestSubmit();
+      };
+      tools.append(breakGlassCard(id, acct, dir, patient, readAs), immunizationCard(id, acct, dir, patient), prescriptionCard(id, acct, dir, patient));
     },
     (e) => status.set("Your account: " + errorText(e), "error"),
   );

@@ -257,3 +257,31 @@ export function goQueryEncode(params: Record<string, string[]>): string {
     .flatMap((k) => params[k].map((v) => esc(k) + "=" + esc(v)))
     .join("&");
 }
+
+/** The fields of a signed write request (access.WriteRequest) the caller chooses. */
+export interface WriteRequest {
+  org: string;
+  patient?: string;
+}
+
+/**
+ * The Carechain-Write header value for body: base64url(canonical request)
+ * "." base64url(signature over "carechain-write-v1\n" + author + "\n" +
+ * request), the request binding the body by its SHA-256.
+ */
+export async function signWrite(id: Identity, chainID: string, w: WriteRequest, body: Uint8Array): Promise<string> {
+  const hash = b64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", body as BufferSource)));
+  const nonce = b64urlEncode(crypto.getRandomValues(new Uint8Array(18)));
+  const req = canonicalJSON({ chain_id: chainID, author: id.did, org: w.org, patient: w.patient, body: hash, issued: new Date().toISOString(), nonce });
+  const sig = await sign(id, utf8("carechain-write-v1\n" + id.did + "\n" + req));
+  return b64urlEncode(utf8(req)) + "." + sig;
+}
+
+/**
+ * A patient's approval of a link to an organization (patient.link): the
+ * signature over "carechain-link-v1\n" + chain + "\n" + patient + "\n" +
+ * org + "\n" + expires (RFC 3339, whole seconds).
+ */
+export async function signLinkApproval(id: Identity, chainID: string, org: string, expires: string): Promise<string> {
+  return sign(id, utf8("carechain-link-v1\n" + chainID + "\n" + id.did + "\n" + org + "\n" + expires));
+}

@@ -2,7 +2,7 @@
 // transaction by hash, and a proof checker that runs in the browser.
 import { get, type Status } from "./api";
 import { verifyBundle, type ProofBundle } from "./proof";
-import { errorText, field, fmtTime, h, statusLine, table } from "./ui";
+import { errorText, field, fmtTime, h, shortDID, statusLine, table } from "./ui";
 
 interface Block {
   height: number;
@@ -37,18 +37,95 @@ export function explorerPage(root: HTMLElement): void {
       ),
     (e) => statusSec.append(h("p", { class: "error", role: "alert" }, errorText(e))),
   );
+  const blockSec = h("section", { class: "card", id: "block", "aria-labelledby": "blk-h", hidden: true });
+  blocksSec.after(blockSec);
+  const show = (height: number) => showBlock(blockSec, height);
   get<{ blocks: Block[] }>("/v1/blocks?limit=20").then(
     (r) =>
       blocksSec.append(
         table(
-          "The 20 latest blocks, newest first",
+          "The 20 latest blocks, newest first; open one to see its transactions",
           ["Height", "Time", "Transactions", "Hash"],
-          r.blocks.map((b) => [String(b.height), fmtTime(b.time), String(b.num_txs ?? (b as any).txs?.length ?? "—"), h("code", {}, String(b.hash || "").slice(0, 16) + "…")]),
+          r.blocks.map((b) => [
+            h("button", { type: "button", class: "linklike", "data-height": b.height, "aria-label": `Block ${b.height}: show its transactions`, onclick: (() => show(b.height)) as EventListener }, String(b.height)),
+            fmtTime(b.time),
+            String(b.num_txs ?? "—"),
+            h("code", {}, String(b.hash || "").slice(0, 16) + "…"),
+          ]),
           "data",
         ),
+        blockJump(show),
       ),
     (e) => blocksSec.append(h("p", { class: "error", role: "alert" }, errorText(e))),
   );
+}
+
+function blockJump(show: (height: number) => void): HTMLElement {
+  const n = h("input", { type: "number", id: "block-height", min: "1", inputmode: "numeric" });
+  const form = h("form", { class: "row", "aria-label": "Open a block by height" }, field("Block height", n), h("button", { type: "submit", class: "secondary" }, "Open"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (Number(n.value) > 0) show(Number(n.value));
+  });
+  return form;
+}
+
+interface BlockDetail extends Block {
+  tx_hashes: string[];
+}
+
+interface TxDetail {
+  hash: string;
+  height: number;
+  index: number;
+  code: number;
+  tx: { body: { type: string; sequence: number; payload: unknown }; signer: string };
+}
+
+async function showBlock(sec: HTMLElement, height: number) {
+  sec.hidden = false;
+  sec.replaceChildren(h("h2", { id: "blk-h", tabindex: "-1" }, `Block ${height}`), h("p", { class: "muted" }, "Loading…"));
+  (sec.firstChild as HTMLElement).focus();
+  try {
+    const b = await get<BlockDetail>(`/v1/blocks/${height}`);
+    const txs = await Promise.all((b.tx_hashes || []).map((x) => get<TxDetail>(`/v1/txs/${x}`)));
+    sec.replaceChildren(
+      h("h2", { id: "blk-h", tabindex: "-1" }, `Block ${b.height}`),
+      h(
+        "dl",
+        { class: "kv" },
+        h("dt", {}, "Time"),
+        h("dd", {}, fmtTime(b.time)),
+        h("dt", {}, "Hash"),
+        h("dd", {}, h("code", {}, b.hash)),
+        h("dt", {}, "AppHash"),
+        h("dd", {}, h("code", {}, b.app_hash)),
+        h("dt", {}, "Proposer"),
+        h("dd", {}, h("code", {}, String(b.proposer || "—"))),
+      ),
+      txs.length === 0
+        ? h("p", { class: "muted" }, "No transactions in this block.")
+        : h(
+            "div",
+            { class: "scroll" },
+            table(
+              `${txs.length} transaction${txs.length === 1 ? "" : "s"}`,
+              ["#", "Type", "Signer", "Result", "Payload"],
+              txs.map((t) => [
+                t.index,
+                h("code", { class: "tx-type" }, t.tx.body.type),
+                h("code", { title: t.tx.signer }, shortDID(t.tx.signer)),
+                t.code === 0 ? "ok" : `code ${t.code}`,
+                h("details", {}, h("summary", {}, h("code", {}, t.hash.slice(0, 12) + "…")), h("pre", { class: "json", tabindex: "0" }, JSON.stringify(t.tx.body.payload, null, 2))),
+              ]),
+              "data txs",
+            ),
+          ),
+    );
+    (sec.firstChild as HTMLElement).focus();
+  } catch (e) {
+    sec.replaceChildren(h("h2", { id: "blk-h" }, `Block ${height}`), h("p", { class: "error", role: "alert" }, errorText(e)));
+  }
 }
 
 function txForm(): HTMLElement {

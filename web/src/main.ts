@@ -4,15 +4,19 @@ import { clinicianPage } from "./clinician";
 import { dashboardPage } from "./dashboard";
 import { explorerPage } from "./explorer";
 import { patientPage } from "./patient";
+import { pharmacyPage } from "./pharmacy";
 
 const pages: Record<string, [string, (root: HTMLElement) => void]> = {
   patient: ["Patient portal", patientPage],
   clinician: ["Clinician", clinicianPage],
+  pharmacy: ["Pharmacy", pharmacyPage],
   dashboard: ["Public health", dashboardPage],
   explorer: ["Explorer", explorerPage],
 };
 
 function route() {
+  // The skip link's own target is not a page.
+  if (location.hash === "#main" && document.getElementById("main")!.childElementCount > 0) return;
   const name = location.hash.replace(/^#\/?/, "") || "patient";
   const [title, render] = pages[name] || pages.patient;
   const main = document.getElementById("main")!;

@@ -5,6 +5,7 @@ import { get, submit } from "./api";
 import type { Identity } from "./crypto";
 import { directory, practitioners, type Directory } from "./directory";
 import { verifyBundle, type ProofBundle } from "./proof";
+import { pharmacyCodeCard } from "./pharmacy";
 import { healthCard, loadErasure, loadPeople, loadPrescriptions, loadResearchChoices } from "./portal";
 import { signInForm } from "./signin";
 import { errorText, field, fmtDate, fmtTime, h, nextID, purposeName, purposes, shortDID, statusLine } from "./ui";
@@ -99,6 +100,7 @@ export function patientPage(root: HTMLElement): void {
     h("p", { class: "whoami" }, "Signed in as ", h("code", { "data-testid": "whoami" }, id.did), id.name ? ` (${id.name}) ` : " ", signOut),
     h("div", { class: "grid" }, notes, timeline),
     h("div", { class: "grid" }, rxSec, shcSec),
+    pharmacyCodeCard(id, dir),
     accessSec,
     consentsSec,
     peopleSec,
@@ -108,6 +110,10 @@ export function patientPage(root: HTMLElement): void {
   // Each refresh re-reads everything; the notice goes to the section whose
   // form caused it.
   const refresh = async (notice = "", to = "consents") => {
+    // Marked while sections reload, so nobody (a test included) acts on a
+    // form about to be replaced.
+    const n = Number(root.dataset.refreshing || 0) + 1;
+    root.dataset.refreshing = String(n);
     await Promise.all([
       loadNotifications(id, notes),
       loadTimeline(id, timeline, dir),
@@ -117,7 +123,11 @@ export function patientPage(root: HTMLElement): void {
       loadPeople(id, peopleSec, dir, (n) => refresh(n, "people"), to === "people" ? notice : ""),
       loadResearchChoices(id, researchSec, dir, (n) => refresh(n, "research"), to === "research" ? notice : ""),
       loadErasure(id, eraseSec, dir, (n) => refresh(n, "erasure"), to === "erasure" ? notice : ""),
-    ]);
+    ]).finally(() => {
+      const left = Number(root.dataset.refreshing || 1) - 1;
+      if (left > 0) root.dataset.refreshing = String(left);
+      else delete root.dataset.refreshing;
+    });
   };
   refresh();
   healthCard(id, shcSec, dir);

@@ -6,7 +6,7 @@ import QRCode from "qrcode";
 import { get, getChainID, submit, APIError } from "./api";
 import { goQueryEncode, signRead, type Identity } from "./crypto";
 import type { Directory } from "./directory";
-import { errorText, field, fmtDate, fmtTime, h, nextID, shortDID, statusLine, table } from "./ui";
+import { errorText, field, fmtDate, fmtTime, h, medications, nextID, shortDID, statusLine, table } from "./ui";
 
 type Refresh = (notice?: string) => Promise<void>;
 
@@ -53,9 +53,12 @@ interface Dispense {
 
 const qty = (milli: number, unit?: string) => `${milli / 1000}${unit ? " " + unit : ""}`;
 
+/** A readable name of a ledger medication ("system|code"). */
 export function medicationName(code: string | undefined): string {
   if (!code) return "—";
-  return code.split("|").pop() || code;
+  const [system, c] = [code.slice(0, code.lastIndexOf("|")), code.slice(code.lastIndexOf("|") + 1)];
+  const known = system.endsWith("/rxnorm") ? medications.find((m) => m[0] === c) : undefined;
+  return known ? `${known[1]} (RxNorm ${c})` : system.endsWith("/rxnorm") ? `RxNorm ${c}` : code;
 }
 
 export async function loadPrescriptions(id: Identity, sec: HTMLElement, dirP: Promise<Directory>): Promise<void> {

@@ -88,3 +88,13 @@ export const purposes: [string, string][] = [
 export function purposeName(code: string): string {
   return purposes.find((p) => p[0] === code)?.[1] ?? code;
 }
+
+// RxNorm medications the prescription form offers: [code, name, dose form].
+// The ledger holds only "system|code" of a prescription's medication.
+export const medications: [string, string, string][] = [
+  ["314076", "lisinopril 10 MG Oral Tablet", "TAB"],
+  ["197361", "amlodipine 5 MG Oral Tablet", "TAB"],
+  ["860975", "metformin 500 MG Oral Tablet (24 HR)", "TAB"],
+  ["308182", "amoxicillin 250 MG Oral Capsule", "CAP"],
+  ["313782", "acetaminophen 325 MG Oral Tablet", "TAB"],
+];
