@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"carechain/node"
 )
 
 // TestBrowser drives the real UI in headless Chromium against a real demo
@@ -589,22 +587,8 @@ func startDemo(t *testing.T, bin, home, artifacts string) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	// CometBFT's own P2P and RPC ports: free ones, not the fixed defaults
-	// another test's demo may hold. The demo keeps an existing config.toml.
-	scratch := t.TempDir()
-	if err := node.Init(node.InitOptions{Home: scratch, Moniker: "demo", ChainID: "carechain-demo", P2PAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(filepath.Join(scratch, "config", "config.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(home, "config"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(home, "config", "config.toml"), cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "demo", "--home", home, "--http", addr, "--patients", "150")
+	// another test's demo may hold.
+	cmd := exec.Command(bin, "demo", "--home", home, "--http", addr, "--p2p", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--patients", "150")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

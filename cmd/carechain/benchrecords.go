@@ -585,7 +585,7 @@ func startBenchDemo(ctx context.Context, moniker, seedName string, patients int,
 		P2PAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]), RPCAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]), TimeoutCommit: timeoutCommit}); err != nil {
 		return nil, err
 	}
-	if err := createDemoHome(d.home, addr, d.pop); err != nil {
+	if err := createDemoHome(d.home, addr, "", "", d.pop); err != nil {
 		return nil, err
 	}
 	log, closeLog, err := newLogger(d.home)

@@ -33,7 +33,7 @@ func defaultDemoHome() string {
 }
 
 func newDemoCmd(g *globals) *cobra.Command {
-	var home, httpAddr, seedStr string
+	var home, httpAddr, p2pAddr, rpcAddr, seedStr string
 	var patients int
 	var fresh bool
 	c := &cobra.Command{
@@ -54,7 +54,7 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 			sigs := stopSignals()
 			pop := seed.NewPopulation(seedStr, patients)
 			if _, err := os.Stat(filepath.Join(home, "config", "genesis.json")); os.IsNotExist(err) {
-				if err := createDemoHome(home, httpAddr, pop); err != nil {
+				if err := createDemoHome(home, httpAddr, p2pAddr, rpcAddr, pop); err != nil {
 					return err
 				}
 			}
@@ -123,6 +123,8 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 	}
 	c.Flags().StringVar(&home, "home", defaultDemoHome(), "demo home directory")
 	c.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "API listen address")
+	c.Flags().StringVar(&p2pAddr, "p2p", "127.0.0.1:26656", "CometBFT P2P listen address, set when HOME is created (127.0.0.1:0 picks a free port)")
+	c.Flags().StringVar(&rpcAddr, "rpc", "127.0.0.1:26657", "CometBFT RPC listen address, set when HOME is created (127.0.0.1:0 picks a free port)")
 	c.Flags().StringVar(&seedStr, "seed", "carechain-demo", "seed for the demo identities (same seed, same DIDs)")
 	c.Flags().IntVar(&patients, "patients", 200, "number of demo patients (the coverage figures need a few hundred)")
 	c.Flags().BoolVar(&fresh, "fresh", false, "delete HOME first and start a new chain")
@@ -130,13 +132,14 @@ passphrase "demo". Ctrl-C stops cleanly.`,
 }
 
 // createDemoHome writes the validator home with the population's genesis
-// and puts every demo key in HOME/keys.
-func createDemoHome(home, httpAddr string, pop *seed.Population) error {
+// and puts every demo key in HOME/keys. p2pAddr and rpcAddr are CometBFT's
+// listen addresses ("" for the defaults, 127.0.0.1:26656 and :26657).
+func createDemoHome(home, httpAddr, p2pAddr, rpcAddr string, pop *seed.Population) error {
 	state, err := json.Marshal(pop.Genesis())
 	if err != nil {
 		return err
 	}
-	if err := node.Init(node.InitOptions{Home: home, Moniker: "demo", ChainID: "carechain-demo", AppState: state}); err != nil {
+	if err := node.Init(node.InitOptions{Home: home, Moniker: "demo", ChainID: "carechain-demo", AppState: state, P2PAddr: p2pAddr, RPCAddr: rpcAddr}); err != nil {
 		return err
 	}
 	if err := saveSettings(home, settings{HTTP: httpAddr}); err != nil {
