@@ -454,6 +454,20 @@ func TestBrowser(t *testing.T) {
 	}
 	shot(ctx, t, artifacts, "6b-explorer-block")
 
+	// 5c. Keyboard: the skip link shows when focused, Enter moves focus to
+	// the content and stays on the page; a block opens from the keyboard.
+	run("keyboard: skip link",
+		chromedp.Navigate(base+"/#/explorer"),
+		waitJS(`document.querySelector('button[data-height]') !== null`),
+		chromedp.Focus(chromedp.CSS(`a.skip`)),
+		waitJS(`document.activeElement.classList.contains('skip') && document.activeElement.getBoundingClientRect().left >= 0`),
+		chromedp.KeyEvent("\r"),
+		waitJS(`document.activeElement && document.activeElement.id === 'main' && document.querySelector('button[data-height]') !== null`),
+		chromedp.Focus(chromedp.CSS(`button[data-height]`)),
+		chromedp.KeyEvent("\r"),
+		waitJS(`/^Block \d+/.test((document.querySelector('#block h2') || {}).textContent || '') && document.activeElement === document.querySelector('#block h2')`),
+	)
+
 	// 6. The dashboard draws coverage and supply charts with data.
 	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "stock", "excursions",
 		"disparities-coverage-region", "disparities-completion-quintile", "flows", "research-budget",
