@@ -96,35 +96,25 @@ type CaptureResult struct {
 // sup/ev/{height}/{tx hash}/{idx}, each fraud alert
 // sup/fraud/{height}/{idx} and each excursion sup/exc/{height}/{idx};
 // emits a supply.capture event, one supply.excursion event per excursion
-// and one supply.fraud event per alert; Data is a CaptureResult.
+// and one supply.fraud event per alert; Data is a CaptureResult. In
+// CheckTx (ctx.Check) it applies every rule and buffers every write except
+// the stored events sup/ev/, which no transition reads (the read model
+// reads them from committed state); the decoded payload is kept for the
+// transaction's FinalizeBlock (see decodedCaptures).
 func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypeCapture
-	var p capturePayload
-	if err := decodeObject(op, "payload", payload, &p); err != nil {
+	d, checked, err := decodeCapture(ctx, payload)
+	if err != nil {
+		if err := checkExpiry(ctx, checked); err != nil {
+			return cc.Result{}, err
+		}
 		return cc.Result{}, err
 	}
-	if !cc.ValidOrgID(p.Org) {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "org %q must be an organization id", cc.Echo(p.Org))
+	if err := checkExpiry(ctx, d.events); err != nil {
+		return cc.Result{}, err
 	}
-	if len(p.Events) == 0 || len(p.Events) > MaxEventsPerTx {
-		return cc.Result{}, cc.Errorf(op, cc.Invalid, "events must list 1 to %d events", MaxEventsPerTx)
-	}
-	events := make([]Event, len(p.Events))
-	total := 0
-	for i, raw := range p.Events {
-		if err := decodeObject(op, "events["+strconv.Itoa(i)+"]", raw, &events[i]); err != nil {
-			return cc.Result{}, err
-		}
-		if err := checkEvent(op, i, &events[i]); err != nil {
-			return cc.Result{}, err
-		}
-		if ev := &events[i]; len(ev.commissioned()) > 0 && ev.Expiry != "" && ev.Expiry < ctx.Time.UTC().Format(time.DateOnly) {
-			return cc.Result{}, cc.Errorf(op, cc.Invalid, "events[%d]: expiry %s is before the block date: expired stock cannot be commissioned", i, ev.Expiry)
-		}
-		if total += events[i].epcCount(); total > MaxEPCsPerTx {
-			return cc.Result{}, cc.Errorf(op, cc.Invalid, "events[%d]: at most %d EPCs per transaction", i, MaxEPCsPerTx)
-		}
-	}
+	p := struct{ Org string }{d.org}
+	events := d.events
 	allowed := false
 	for _, r := range captureRoles {
 		has, err := identity.HasRole(kv, p.Org, ctx.Signer, r)
@@ -202,6 +192,12 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 	}
 	res.Quarantined = quarantined
 	for _, i := range accepted {
+		if ctx.Check {
+			// Mempool admission: the stored events are read only from
+			// committed state (EventsAt, by the read model), never by a
+			// transition, so CheckTx does not encode them.
+			break
+		}
 		se := StoredEvent{Event: events[i], Org: p.Org, Signer: ctx.Signer, Height: ctx.Height, TxHash: txHash, Index: i}
 		if err := cc.SetJSON(kv, eventKey(ctx.Height, txHash, i), se); err != nil {
 			return cc.Result{}, err
