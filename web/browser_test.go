@@ -213,6 +213,27 @@ func TestBrowser(t *testing.T) {
 	if st := textOf(ctx, t, `#prescribe .status`); !strings.HasPrefix(st, "Prescribed: MedicationRequest/") {
 		t.Fatalf("the prescription was not issued: %s", st)
 	}
+	// A second prescription, which the physician then cancels.
+	run("physician prescribes again",
+		chromedp.SetValue(chromedp.CSS(`#rx-med`), "308182"),
+		chromedp.Click(chromedp.CSS(`#prescribe button[type=submit]`)),
+		waitJS(`/amoxicillin/.test((document.querySelector('#my-rx table') || {}).textContent || '')`),
+	)
+	second := evalJS[string](ctx, t, `document.querySelector('#prescribe form').dataset.issued`)
+	run("physician cancels it",
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#my-rx tr:has([data-rx=%q]) button`, second))),
+		waitJS(`/Cancelled in block|Could not/.test((document.querySelector('#my-rx .status') || {}).textContent || '')`),
+	)
+	if st := textOf(ctx, t, `#my-rx .status`); !strings.HasPrefix(st, "Cancelled in block") {
+		t.Fatalf("the prescription was not cancelled: %s", st)
+	}
+	var cancelled struct {
+		Status string `json:"status"`
+	}
+	getJSON(t, base+"/v1/prescriptions/"+second, &cancelled)
+	if cancelled.Status != "cancelled" {
+		t.Fatalf("%s is %q on the ledger, want cancelled", second, cancelled.Status)
+	}
 	stockDoses := func() int {
 		var k struct {
 			Stock []struct {
@@ -270,6 +291,23 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("break-glass failed: %s", st)
 	}
 	shot(ctx, t, artifacts, "3c-break-glass")
+
+	// 3d. Riverside's privacy officer reviews the emergency access.
+	privacyKey, err := os.ReadFile(filepath.Join(home, "keys", "riverside-privacy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("emergency clinician signs out", chromedp.Click(chromedp.CSS(`.whoami button.secondary`)))
+	signInAs("the privacy officer", privacyKey, `#reviews`)
+	run("privacy officer accepts the break-glass",
+		waitJS(`document.querySelector('#reviews [data-window] button') !== null`),
+		chromedp.Click(chromedp.CSS(`#reviews [data-window] button`)),
+		waitJS(`/Reviewed|Could not/.test((document.querySelector('#reviews .status') || {}).textContent || '')`),
+	)
+	if st := textOf(ctx, t, `#reviews .status`); !strings.HasPrefix(st, "Reviewed (accepted)") {
+		t.Fatalf("the review was not recorded: %s", st)
+	}
+	shot(ctx, t, artifacts, "3d-breakglass-reviewed")
 
 	// 4. The patient sees the clinician's access and verifies its proof.
 	row := fmt.Sprintf(`#access-log tr[data-accessor=%q]`, clinicianDID)

@@ -4,7 +4,7 @@
 import { get, getChainID, postFHIR, submit, type Account } from "./api";
 import { signWrite, type Identity } from "./crypto";
 import type { Directory } from "./directory";
-import { errorText, field, fmtDate, h, medications, statusLine } from "./ui";
+import { errorText, field, fmtDate, h, medications, statusLine, table } from "./ui";
 
 interface Anchor {
   id: string;
@@ -244,6 +244,7 @@ export function prescriptionCard(id: Identity, acct: Account, dir: Directory, pa
       const res = await postFHIR("MedicationRequest", body, header);
       status.set(`Prescribed: ${res.ref} — ${q} ${unit} × ${1 + (Number(repeats.value) || 0)} fills, valid until ${fmtDate(until.value)}.`, "ok");
       form.dataset.issued = res.ref;
+      document.getElementById("my-rx")?.dispatchEvent(new Event("rx-changed"));
     } catch (e) {
       status.set("Not prescribed: " + errorText(e), "error");
     } finally {
@@ -251,5 +252,137 @@ export function prescriptionCard(id: Identity, acct: Account, dir: Directory, pa
     }
   });
   card.append(form);
+  return card;
+}
+
+interface PrescriberRx {
+  id: string;
+  patient: string;
+  medication?: string;
+  quantity_milli: number;
+  unit?: string;
+  status: string;
+  dispensed_milli: number;
+  total_milli: number;
+  fills: number;
+  valid_until: string;
+  issued_time: string;
+}
+
+/** A prescriber's own e-prescriptions with their dispense status; cancel an active one (rx.cancel). */
+export function myPrescriptionsCard(id: Identity, acct: Account, medName: (m?: string) => string): HTMLElement {
+  const card = h("section", { class: "card", id: "my-rx", "aria-labelledby": "myrx-h" }, h("h2", { id: "myrx-h" }, "My prescriptions"));
+  if (memberOrgs(acct, ["physician"]).length === 0) return card;
+  const list = h("div", { class: "scroll" });
+  const status = statusLine();
+  const load = async (notice = "") => {
+    try {
+      const r = await get<{ prescriptions: PrescriberRx[] }>(`/v1/prescribers/${id.did}/prescriptions`);
+      const ps = r.prescriptions || [];
+      if (notice) status.set(notice, "ok");
+      list.replaceChildren(
+        ps.length === 0
+          ? h("p", { class: "muted" }, "None issued yet.")
+          : table(
+              "What pharmacies dispensed of the prescriptions you issued",
+              ["Medication", "Patient", "Dispensed", "Status", "Cancel"],
+              ps.map((p) => {
+                const reason = h("select", { "aria-label": "Reason to cancel" }, ["changed-therapy", "adverse-reaction", "entered-in-error", "patient-request"].map((c) => h("option", { value: c }, c.replace(/-/g, " "))));
+                const btn = h("button", { type: "button", class: "secondary small" }, "Cancel");
+                btn.addEventListener("click", async () => {
+                  btn.disabled = true;
+                  status.set("Cancelling on the ledger…", "busy");
+                  try {
+                    const res = await submit(id, "rx.cancel", { prescription: p.id, reason: reason.value });
+                    await load(`Cancelled in block ${res.height}: no pharmacy can dispense it any more.`);
+                  } catch (e) {
+                    status.set("Could not cancel: " + errorText(e), "error");
+                    btn.disabled = false;
+                  }
+                });
+                return [
+                  h("span", { "data-rx": p.id }, medName(p.medication)),
+                  h("code", { title: p.patient }, p.patient.slice(0, 14) + "…"),
+                  `${p.dispensed_milli / 1000} of ${p.total_milli / 1000} ${p.unit || ""} (${p.fills} fill${p.fills === 1 ? "" : "s"})`,
+                  h("strong", { class: "rx-status rx-" + p.status }, p.status),
+                  p.status === "active" ? h("span", { class: "row" }, reason, btn) : "—",
+                ];
+              }),
+              "data",
+            ),
+      );
+    } catch (e) {
+      status.set("Prescriptions: " + errorText(e), "error");
+    }
+  };
+  card.append(list, status);
+  card.addEventListener("rx-changed", () => load());
+  load();
+  return card;
+}
+
+interface ReviewItem {
+  id: string;
+  patient: string;
+  clinician: string;
+  org: string;
+  reason: string;
+  start: string;
+  end: string;
+  height: number;
+  overdue: boolean;
+}
+
+/** A privacy officer's queue of break-glass windows to review (breakglass.review). */
+export function reviewsCard(id: Identity, acct: Account, dir: Directory): HTMLElement | null {
+  const orgs = memberOrgs(acct, ["privacy-officer"]);
+  if (orgs.length === 0) return null;
+  const card = h("section", { class: "card", id: "reviews", "aria-labelledby": "rev-h" }, h("h2", { id: "rev-h" }, "Break-glass reviews"));
+  const list = h("div", { class: "scroll" });
+  const status = statusLine();
+  const load = async (notice = "") => {
+    try {
+      const items = (await Promise.all(orgs.map((o) => get<ReviewItem[]>(`/v1/orgs/${encodeURIComponent(o)}/breakglass-reviews`)))).flat();
+      if (notice) status.set(notice, "ok");
+      list.replaceChildren(
+        items.length === 0
+          ? h("p", { class: "muted" }, "Nothing awaits your review.")
+          : table(
+              "Emergency accesses awaiting your review",
+              ["When", "Clinician", "Patient", "Reason", "Review"],
+              items.map((w) => {
+                const note = h("input", { type: "text", maxlength: 200, "aria-label": "Review note", placeholder: "note" });
+                const decide = (outcome: string) => {
+                  const b = h("button", { type: "button", class: outcome === "misuse" ? "danger small" : "small" }, outcome === "misuse" ? "Misuse" : "Accept");
+                  b.addEventListener("click", async () => {
+                    b.disabled = true;
+                    status.set("Recording the review…", "busy");
+                    try {
+                      const res = await submit(id, "breakglass.review", { id: w.id, outcome, note: note.value.trim() });
+                      await load(`Reviewed (${outcome}) in block ${res.height}; the patient is notified.`);
+                    } catch (e) {
+                      status.set("Could not review: " + errorText(e), "error");
+                      b.disabled = false;
+                    }
+                  });
+                  return b;
+                };
+                return [
+                  `${fmtDate(w.start)}${w.overdue ? " ⚠ overdue" : ""}`,
+                  [h("code", { title: w.clinician }, w.clinician.slice(0, 14) + "…"), h("br"), h("small", {}, dir.describe(w.clinician))],
+                  h("code", { title: w.patient }, w.patient.slice(0, 14) + "…"),
+                  w.reason,
+                  h("span", { class: "row review", "data-window": w.id }, note, decide("accepted"), decide("misuse")),
+                ];
+              }),
+              "data",
+            ),
+      );
+    } catch (e) {
+      status.set("Reviews: " + errorText(e), "error");
+    }
+  };
+  card.append(list, status);
+  load();
   return card;
 }

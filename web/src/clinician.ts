@@ -3,7 +3,8 @@
 // and logged on the ledger before the custodian releases anything.
 import { get, getChainID, type Account } from "./api";
 import { goQueryEncode, signRead, type Identity } from "./crypto";
-import { breakGlassCard, immunizationCard, prescriptionCard } from "./clinical";
+import { breakGlassCard, immunizationCard, myPrescriptionsCard, prescriptionCard, reviewsCard } from "./clinical";
+import { medicationName } from "./portal";
 import { directory } from "./directory";
 import { signInForm } from "./signin";
 import { errorText, field, fmtDate, h, purposes, shortDID, statusLine } from "./ui";
@@ -57,7 +58,10 @@ export function clinicianPage(root: HTMLElement): void {
         if (o) org.value = o;
         form.requestSubmit();
       };
+      const reviews = reviewsCard(id, acct, dir);
+      if (reviews) tools.before(reviews);
       tools.append(breakGlassCard(id, acct, dir, patient, readAs), immunizationCard(id, acct, dir, patient), prescriptionCard(id, acct, dir, patient));
+      if ((acct.memberships || []).some((m) => m.roles.includes("physician"))) tools.after(myPrescriptionsCard(id, acct, medicationName));
     },
     (e) => status.set("Your account: " + errorText(e), "error"),
   );
