@@ -356,7 +356,9 @@ func TestBrowser(t *testing.T) {
 	// signed in the browser.
 	delegateDID := keyDID(t, filepath.Join(home, "keys", "patient-002.json"))
 	// The portal reloads its sections after each change: act once it has.
-	settled := func() chromedp.Action[chromedp.Void] { return waitJS(`document.querySelector('[data-refreshing]') === null`) }
+	settled := func() chromedp.Action[chromedp.Void] {
+		return waitJS(`document.querySelector('[data-refreshing]') === null`)
+	}
 	run("patient adds a delegate",
 		settled(),
 		chromedp.SetValue(chromedp.CSS(`#delegate-did`), delegateDID),
