@@ -391,6 +391,12 @@ func suppress(groups []*group, ndims int, min int64) {
 	for _, g := range groups {
 		g.suppressed = small(g.num, min) || g.den < min
 	}
+	complement(groups, ndims)
+}
+
+// complement applies suppress's complementary suppression to groups whose
+// primary suppression is already marked.
+func complement(groups []*group, ndims int) {
 	if ndims == 0 {
 		return
 	}

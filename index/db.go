@@ -80,6 +80,11 @@ CREATE TABLE pop_agg(reg INTEGER NOT NULL, birth_year INTEGER NOT NULL, sex TEXT
 	n INTEGER NOT NULL, PRIMARY KEY(reg, birth_year, sex, area)) WITHOUT ROWID;
 CREATE TABLE areas(code TEXT PRIMARY KEY, name TEXT NOT NULL, region TEXT NOT NULL, quintile INTEGER NOT NULL) WITHOUT ROWID;
 `,
+	// 2: the occurrence date of the administrations this node's custodians
+	// ingested (node-local like the register; see trend.go).
+	`
+CREATE TABLE occurrences(record_id TEXT PRIMARY KEY, day TEXT NOT NULL) WITHOUT ROWID;
+`,
 }
 
 // chainTables are the tables derived from the chain, emptied by Rebuild.
