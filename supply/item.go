@@ -68,7 +68,7 @@ func (s *state) get(epc string) (*Item, error) {
 		return it, nil
 	}
 	var it Item
-	found, err := cc.GetJSON(s.kv, itemKey(epc), &it)
+	found, err := getItem(s.kv, epc, &it)
 	if err != nil {
 		return nil, err
 	}
@@ -97,9 +97,7 @@ func (s *state) flush(kv cc.KV) error {
 	slices.Sort(keys)
 	for _, epc := range keys {
 		it := s.items[epc]
-		if err := cc.SetJSON(kv, itemKey(epc), it); err != nil {
-			return err
-		}
+		setItem(kv, it)
 		var old *Item
 		if o, ok := s.orig[epc]; ok {
 			old = &o

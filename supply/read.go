@@ -13,7 +13,7 @@ func GetItem(kv cc.Reader, epc string) (*Item, error) {
 	found := false
 	if ValidEPC(epc) {
 		var err error
-		if found, err = cc.GetJSON(kv, itemKey(epc), &it); err != nil {
+		if found, err = getItem(kv, epc, &it); err != nil {
 			return nil, err
 		}
 	}

@@ -220,7 +220,7 @@ func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 	for _, key := range keys {
 		epc := unescapeSegment(key[strings.LastIndexByte(key, '/')+1:])
 		var it Item
-		found, err := cc.GetJSON(kv, itemKey(epc), &it)
+		found, err := getItem(kv, epc, &it)
 		if err != nil {
 			return cc.Result{}, err
 		}
@@ -233,9 +233,7 @@ func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 			it.PrevStatus, it.PrevDisposition = it.Status, it.Disposition
 		}
 		it.Status, it.Disposition, it.UpdatedAt = StatusRecalled, DispositionRecalled, ctx.Height
-		if err := cc.SetJSON(kv, itemKey(epc), it); err != nil {
-			return cc.Result{}, err
-		}
+		setItem(kv, &it)
 		if err := indexItem(kv, &old, &it); err != nil {
 			return cc.Result{}, err
 		}

@@ -98,9 +98,7 @@ func indexItem(kv cc.KV, old, it *Item) error {
 		if old != nil && old.Lot != "" {
 			kv.Delete(lotItemsPrefix(old.Lot) + epcSegment(it.EPC))
 		}
-		if err := cc.SetJSON(kv, lotItemsPrefix(it.Lot)+epcSegment(it.EPC), true); err != nil {
-			return err
-		}
+		kv.Set(lotItemsPrefix(it.Lot)+epcSegment(it.EPC), []byte("true")) // JSON true, as cc.SetJSON writes it
 	}
 	held := func(x *Item) string {
 		if x == nil || x.Lot == "" || x.Status == StatusDecommissioned {
@@ -121,9 +119,7 @@ func indexItem(kv cc.KV, old, it *Item) error {
 				kv.Delete(before)
 			}
 			if after != "" {
-				if err := cc.SetJSON(kv, after, true); err != nil {
-					return err
-				}
+				kv.Set(after, []byte("true"))
 			}
 		}
 	}

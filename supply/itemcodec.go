@@ -1,0 +1,206 @@
+package supply
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+
+	cc "carechain"
+)
+
+// Items are the bulk of the supply state (one per tracked EPC, rewritten
+// by every custody change), so they are stored in a compact binary form
+// instead of JSON: encodeItem/decodeItem are far cheaper than reflective
+// encoding/json, and the values are about half the size.
+//
+// The encoding is deterministic (one byte string per Item): the version
+// byte itemV1, then the fields in declaration order — strings as a
+// uvarint length and the bytes, integers as zig-zag varints, Container as
+// one byte 0 or 1 — except that EPC is not repeated (it is the key's
+// segment; the decoder gets it from the caller) and each child after the
+// first is a uvarint count of bytes shared with the child before it (the
+// children are sorted, so siblings share their company prefix) and the
+// rest as a string. A value starting with '{' is an Item in JSON (state
+// written before this encoding), still read.
+const itemV1 = 0x01
+
+var errItemEncoding = errors.New("supply: malformed item value")
+
+// encodeItem returns the stored form of it.
+func encodeItem(it *Item) []byte {
+	n := 16 + len(it.Owner) + len(it.Status) + len(it.InTransitTo) + len(it.Location) + len(it.Parent) +
+		len(it.Lot) + len(it.Expiry) + len(it.Disposition) + len(it.CommissionedBy) + len(it.PrevStatus) + len(it.PrevDisposition) + 16*binary.MaxVarintLen64
+	for _, ch := range it.Children {
+		n += len(ch) + 2*binary.MaxVarintLen64
+	}
+	b := make([]byte, 0, n)
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	b = append(b, itemV1)
+	str(it.Owner)
+	str(it.Status)
+	str(it.InTransitTo)
+	str(it.Location)
+	str(it.Parent)
+	b = binary.AppendUvarint(b, uint64(len(it.Children)))
+	prev := ""
+	for _, ch := range it.Children {
+		k := 0
+		for k < len(prev) && k < len(ch) && prev[k] == ch[k] {
+			k++
+		}
+		b = binary.AppendUvarint(b, uint64(k))
+		str(ch[k:])
+		prev = ch
+	}
+	str(it.Lot)
+	str(it.Expiry)
+	str(it.Disposition)
+	if it.Container {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendVarint(b, int64(it.DosesUsed))
+	b = binary.AppendVarint(b, it.CommissionedAt)
+	str(it.CommissionedBy)
+	b = binary.AppendVarint(b, it.UpdatedAt)
+	b = binary.AppendVarint(b, it.ExcursionSeconds)
+	str(it.PrevStatus)
+	str(it.PrevDisposition)
+	return b
+}
+
+// decodeItem decodes the stored item of epc into it.
+func decodeItem(epc string, b []byte, it *Item) error {
+	if len(b) > 0 && b[0] == '{' {
+		*it = Item{}
+		return json.Unmarshal(b, it)
+	}
+	if len(b) == 0 || b[0] != itemV1 {
+		return errItemEncoding
+	}
+	d := itemDecoder{b: b[1:]}
+	*it = Item{EPC: epc}
+	it.Owner = d.str()
+	it.Status = d.str()
+	it.InTransitTo = d.str()
+	it.Location = d.str()
+	it.Parent = d.str()
+	if n := d.uvarint(); n > 0 && d.err == nil {
+		if n > uint64(len(d.b)) { // each child takes at least one byte
+			return errItemEncoding
+		}
+		it.Children = make([]string, 0, n)
+		prev := ""
+		for range n {
+			k := d.uvarint()
+			if k > uint64(len(prev)) {
+				return errItemEncoding
+			}
+			ch := prev[:k] + d.str()
+			if d.err != nil {
+				return d.err
+			}
+			it.Children = append(it.Children, ch)
+			prev = ch
+		}
+	}
+	it.Lot = d.str()
+	it.Expiry = d.str()
+	it.Disposition = d.str()
+	switch c := d.byte(); c {
+	case 0, 1:
+		it.Container = c == 1
+	default:
+		return errItemEncoding
+	}
+	it.DosesUsed = int(d.varint())
+	it.CommissionedAt = d.varint()
+	it.CommissionedBy = d.str()
+	it.UpdatedAt = d.varint()
+	it.ExcursionSeconds = d.varint()
+	it.PrevStatus = d.str()
+	it.PrevDisposition = d.str()
+	if d.err == nil && len(d.b) != 0 {
+		return errItemEncoding
+	}
+	return d.err
+}
+
+type itemDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *itemDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errItemEncoding
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *itemDecoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errItemEncoding
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *itemDecoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = errItemEncoding
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *itemDecoder) str() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errItemEncoding
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// getItem reads the stored item of epc into it; false if there is none.
+func getItem(kv cc.Reader, epc string, it *Item) (bool, error) {
+	b, err := kv.Get(itemKey(epc))
+	if err != nil {
+		return false, cc.E("state.get", cc.Internal, err)
+	}
+	if b == nil {
+		return false, nil
+	}
+	if err := decodeItem(epc, b, it); err != nil {
+		return false, cc.E("state.get", cc.Internal, err)
+	}
+	return true, nil
+}
+
+// setItem writes it.
+func setItem(kv cc.KV, it *Item) {
+	kv.Set(itemKey(it.EPC), encodeItem(it))
+}

@@ -1,0 +1,72 @@
+package supply
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func TestItemCodec(t *testing.T) {
+	items := []Item{
+		{EPC: sgtin("1")},
+		{EPC: sscc("0614141000000001"), Owner: "pharma-co", Status: StatusInTransit, InTransitTo: "distrib",
+			Location: "urn:epc:id:sgln:0614141.00001.0", Parent: "urn:epc:id:sscc:0614141.9",
+			Children: []string{sgtin("10"), sgtin("11"), sgtin("2"), "https://id.gs1.org/01/10614141073464/21/x%2Fy", "z"},
+			Lot:      "LOT-1", Expiry: "2027-06-30", Disposition: "in_transit", Container: true, DosesUsed: 3,
+			CommissionedAt: 12, CommissionedBy: "pharma-co", UpdatedAt: 1 << 40, ExcursionSeconds: -5,
+			PrevStatus: StatusReceived, PrevDisposition: "é\x00"},
+	}
+	for _, it := range items {
+		b := encodeItem(&it)
+		var got Item
+		if err := decodeItem(it.EPC, b, &got); err != nil {
+			t.Fatalf("decode %q: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, it) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, it)
+		}
+		if again := encodeItem(&got); string(again) != string(b) {
+			t.Errorf("not deterministic: %q, then %q", b, again)
+		}
+		// Every truncation and a trailing byte are errors, never a panic.
+		for n := range len(b) {
+			if err := decodeItem(it.EPC, b[:n], &got); err == nil {
+				t.Errorf("decode of %d of %d bytes succeeded", n, len(b))
+			}
+		}
+		if err := decodeItem(it.EPC, append(b, 0), &got); err == nil {
+			t.Error("decode with a trailing byte succeeded")
+		}
+		// JSON (state written before the binary encoding) still reads.
+		js, _ := json.Marshal(it)
+		if err := decodeItem(it.EPC, js, &got); err != nil || !reflect.DeepEqual(got, it) {
+			t.Errorf("JSON item: %v, %+v", err, got)
+		}
+	}
+	// Corrupted bytes never panic.
+	b := encodeItem(&items[1])
+	for i := range b {
+		for _, v := range []byte{0, 0x7f, 0x80, 0xff} {
+			c := append([]byte(nil), b...)
+			c[i] = v
+			var got Item
+			_ = decodeItem("x", c, &got)
+		}
+	}
+}
+
+// TestItemStoredCompact: the handler writes items in the binary form and
+// GetItem reads them back.
+func TestItemStoredCompact(t *testing.T) {
+	e := newEnv(t)
+	e.mustCapture(t, mfg, "pharma-co", commission(sgtin("c1"), sgtin("c2")), pack(sscc("99"), sgtin("c1"), sgtin("c2")))
+	for _, epc := range []string{sgtin("c1"), sscc("99")} {
+		v, err := e.kv.Get(itemKey(epc))
+		if err != nil || len(v) == 0 || v[0] != itemV1 {
+			t.Fatalf("stored %s: %q, %v", epc, v, err)
+		}
+	}
+	if it := e.item(t, sscc("99")); !reflect.DeepEqual(it.Children, []string{sgtin("c1"), sgtin("c2")}) || it.EPC != sscc("99") {
+		t.Errorf("container read back: %+v", it)
+	}
+}
