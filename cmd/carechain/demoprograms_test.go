@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	cc "carechain"
 	"carechain/client"
 	"carechain/httpapi"
-	"carechain/index"
-	"carechain/internal/recordtest"
 	"carechain/programs"
 	"carechain/seed"
 )
@@ -25,18 +21,8 @@ func TestDemoPrograms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds a demo world")
 	}
-	w := recordtest.MustWorld(t, "demo-programs", 40)
-	idx, err := index.Open(filepath.Join(t.TempDir(), "readmodel.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idx.Close() })
-	api := httpapi.New(w.Chain, nil)
-	api.SetRecords(w.All()...)
-	api.SetIndex(idx)
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	c := client.New(srv.URL)
+	da := mustDemoAPI(t, "demo-programs", 40)
+	w, idx, c := da.w, da.idx, da.c
 	ctx := context.Background()
 	now := time.Now()
 	pop := w.Pop

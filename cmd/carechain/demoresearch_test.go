@@ -3,15 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"carechain/client"
-	"carechain/httpapi"
-	"carechain/index"
-	"carechain/internal/recordtest"
 	"carechain/research"
 )
 
@@ -19,18 +14,8 @@ import (
 // ledger behind the real HTTP API, checks who counts, asks a question as
 // `carechain research ask` does and prints its answer.
 func TestDemoResearch(t *testing.T) {
-	w := recordtest.MustWorld(t, "demo-research", 30)
-	idx, err := index.Open(filepath.Join(t.TempDir(), "readmodel.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idx.Close() })
-	api := httpapi.New(w.Chain, nil)
-	api.SetRecords(w.All()...)
-	api.SetIndex(idx)
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	c := client.New(srv.URL)
+	da := mustDemoAPI(t, "demo-research", 30)
+	w, c := da.w, da.c
 	ctx := context.Background()
 	for range 2 { // the second run finds the project and does nothing
 		if err := seedResearch(ctx, c, w.Pop); err != nil {

@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"carechain/client"
-	"carechain/httpapi"
 	"carechain/index"
-	"carechain/internal/recordtest"
 	"carechain/records"
 	"carechain/seed"
 	"carechain/supply"
@@ -25,18 +20,8 @@ func TestDemoSupplyChain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds a demo world")
 	}
-	w := recordtest.MustWorld(t, "demo-supply", 45)
-	idx, err := index.Open(filepath.Join(t.TempDir(), "readmodel.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idx.Close() })
-	api := httpapi.New(w.Chain, nil)
-	api.SetRecords(w.All()...)
-	api.SetIndex(idx)
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	c := client.New(srv.URL)
+	da := mustDemoAPI(t, "demo-supply", 45)
+	w, idx, c := da.w, da.idx, da.c
 	ctx := context.Background()
 	now := time.Now()
 	pop := w.Pop

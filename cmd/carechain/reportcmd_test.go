@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,10 +14,7 @@ import (
 	"time"
 
 	cc "carechain"
-	"carechain/client"
-	"carechain/httpapi"
 	"carechain/index"
-	"carechain/internal/recordtest"
 	"carechain/report"
 	"carechain/seed"
 )
@@ -33,18 +29,8 @@ func TestReportDisparities(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds a demo world")
 	}
-	w := recordtest.MustWorld(t, "report-disparities", 45)
-	idx, err := index.Open(filepath.Join(t.TempDir(), "readmodel.sqlite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { idx.Close() })
-	api := httpapi.New(w.Chain, nil)
-	api.SetRecords(w.All()...)
-	api.SetIndex(idx)
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	c := client.New(srv.URL)
+	da := mustDemoAPI(t, "report-disparities", 45)
+	w, idx, srv, c := da.w, da.idx, da.srv, da.c
 	ctx := context.Background()
 	pop := w.Pop
 	if err := seedRecords(ctx, func(string) string { return "" }, c, pop, time.Now(), nil); err != nil {
