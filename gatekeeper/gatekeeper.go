@@ -37,6 +37,10 @@ type Config struct {
 	// in the node: the node's read model keeps them as the population
 	// register of coverage statistics).
 	OnPatients func([]PatientDemographics)
+	// OnImmunizations, when set, is called after an ingest committed new
+	// or updated Immunization resources, with their occurrence dates (PHI
+	// that stays in the node: the read model's coverage trends).
+	OnImmunizations func([]ImmunizationDate)
 }
 
 // PatientDemographics are the demographics of a patient's Patient

@@ -233,6 +233,9 @@ func (g *Gatekeeper) store(ctx context.Context, entries []fhir.ResolvedEntry, wh
 			g.cfg.OnPatients(people)
 		}
 	}
+	if dates := immunizationDates(fresh); g.cfg.OnImmunizations != nil && len(dates) > 0 {
+		g.cfg.OnImmunizations(dates)
+	}
 	return res, nil
 }
 

@@ -93,6 +93,7 @@ func (s *Server) routes() {
 	s.researchRoutes()
 	s.reportRoutes()
 	s.patientResearchRoutes()
+	s.trendRoutes()
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf("http", cc.NotFound, "no route %s %s", r.Method, r.URL.Path))
 	})

@@ -148,7 +148,7 @@ type recordsService struct {
 // openRecords opens home's vault and index and a gatekeeper per custodian
 // key, reconciles the vault with the ledger (crash recovery) and starts
 // the erasure sweep. A home without custodian keys serves no records.
-func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func([]gatekeeper.PatientDemographics)) (*recordsService, error) {
+func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func([]gatekeeper.PatientDemographics), onImmunizations func([]gatekeeper.ImmunizationDate)) (*recordsService, error) {
 	files, keys, err := loadNodeKeys(home)
 	if err != nil || len(files) == 0 {
 		return &recordsService{}, err
@@ -168,7 +168,8 @@ func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func(
 	rs := &recordsService{vault: v, index: idx, stopped: make(chan struct{})}
 	for i, f := range files {
 		rs.gks = append(rs.gks, gatekeeper.New(gatekeeper.Config{Chain: chain, Vault: v, Index: idx, Org: f.Org,
-			NodeDID: f.DID, NodeKey: keys[i], Log: log.With("custodian", f.Org), OnPatients: onPatients}))
+			NodeDID: f.DID, NodeKey: keys[i], Log: log.With("custodian", f.Org), OnPatients: onPatients,
+			OnImmunizations: onImmunizations}))
 	}
 	removed, err := rs.gks[0].Recover()
 	if err != nil {
