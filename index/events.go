@@ -212,34 +212,56 @@ func (b *batch) addEvent(e *supply.StoredEvent) error {
 		return err
 	}
 	step, disp := cbvWord(e.BizStep), cbvWord(e.Disposition)
-	s, err := b.stmt(`INSERT INTO events(height, tx, idx, type, action, time_ns, biz_step, disposition,
-		read_point, biz_location, org, lot, body) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT DO NOTHING RETURNING id`)
-	if err != nil {
-		return err
-	}
-	var id int64
-	err = s.QueryRowContext(b.ctx, e.Height, e.TxHash, e.Index, e.Type, e.Action, timeNS(e.EventTime),
-		step, disp, e.ReadPoint, e.BizLocation, e.Org, e.Lot, body).Scan(&id)
-	if err == sql.ErrNoRows {
-		return nil // indexed before
-	}
-	if err != nil {
-		return err
-	}
 	all := append(append([]string{}, e.EPCs...), e.ChildEPCs...)
 	if e.ParentID != "" {
 		all = append(all, e.ParentID)
 	}
-	for _, epc := range all {
-		if err := b.exec("INSERT OR IGNORE INTO event_epcs(epc, ev) VALUES(?, ?)", epc, id); err != nil {
+	if r := b.rows; r != nil {
+		// Fast path (startFastEvents): the rows go into multi-row INSERTs.
+		b.lastID++
+		id := b.lastID
+		if err := b.add(&r.events, id, e.Height, e.TxHash, e.Index, e.Type, e.Action, timeNS(e.EventTime),
+			step, disp, e.ReadPoint, e.BizLocation, e.Org, e.Lot, body); err != nil {
 			return err
 		}
-	}
-	if e.Lot != "" {
-		for _, epc := range e.EPCs {
-			if err := b.exec("INSERT OR REPLACE INTO epc_lot(epc, lot) VALUES(?, ?)", epc, e.Lot); err != nil {
+		for _, epc := range all {
+			if err := b.add(&r.epcs, epc, id); err != nil {
 				return err
+			}
+		}
+		if e.Lot != "" {
+			for _, epc := range e.EPCs {
+				if err := b.add(&r.lots, epc, e.Lot); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		s, err := b.stmt(`INSERT INTO events(height, tx, idx, type, action, time_ns, biz_step, disposition,
+		read_point, biz_location, org, lot, body) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT DO NOTHING RETURNING id`)
+		if err != nil {
+			return err
+		}
+		var id int64
+		err = s.QueryRowContext(b.ctx, e.Height, e.TxHash, e.Index, e.Type, e.Action, timeNS(e.EventTime),
+			step, disp, e.ReadPoint, e.BizLocation, e.Org, e.Lot, body).Scan(&id)
+		if err == sql.ErrNoRows {
+			return nil // indexed before
+		}
+		if err != nil {
+			return err
+		}
+		for _, epc := range all {
+			if err := b.exec("INSERT OR IGNORE INTO event_epcs(epc, ev) VALUES(?, ?)", epc, id); err != nil {
+				return err
+			}
+		}
+		if e.Lot != "" {
+			for _, epc := range e.EPCs {
+				if err := b.exec("INSERT OR REPLACE INTO epc_lot(epc, lot) VALUES(?, ?)", epc, e.Lot); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -93,6 +93,9 @@ func (d *DB) syncBatch(ctx context.Context, kv cc.Reader, from, to int64) error 
 	defer tx.Rollback()
 	b := newBatch(ctx, tx)
 	defer b.close()
+	if err := b.startFastEvents(ctx, from, to); err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
 	for h := from; h <= to; h++ {
 		evs, err := supply.EventsAt(kv, h)
 		if err != nil {
@@ -170,6 +173,9 @@ type batch struct {
 	popDelta map[cell]int      // pop_agg changes
 	vacDelta map[string][2]int // vaccine_stats changes: linked, unlinked
 	orgDelta map[[2]string]int // org_counts changes: (org, kind)
+
+	rows   *eventRows // fast event indexing (startFastEvents), nil when off
+	lastID int64      // the last event id assigned, with rows
 }
 
 func newBatch(ctx context.Context, tx *sql.Tx) *batch {
@@ -334,8 +340,12 @@ func (b *batch) addDose(patient cc.DID, vaccine string) error {
 	return nil
 }
 
-// flush writes the accumulated dose counts and aggregate changes.
+// flush writes the buffered event rows, the accumulated dose counts and
+// aggregate changes.
 func (b *batch) flush() error {
+	if err := b.flushRows(); err != nil {
+		return err
+	}
 	for k := range b.dirty {
 		if err := b.exec(`INSERT INTO dose_counts(patient, vaccine, n) VALUES(?,?,?)
 			ON CONFLICT(patient, vaccine) DO UPDATE SET n = excluded.n`, string(k.patient), k.vaccine, b.doses[k]); err != nil {

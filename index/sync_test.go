@@ -171,3 +171,23 @@ func splitLines(s string) []string {
 	}
 	return out
 }
+
+// TestSyncMultiRowSameAsOneRow: the multi-row INSERTs of Sync leave the
+// same tables as one statement per row, with batches of every size.
+func TestSyncMultiRowSameAsOneRow(t *testing.T) {
+	l, people := fullLedger(t)
+	fastEvents = false
+	want := reference(t, l, people)
+	fastEvents = true
+	for _, batch := range []int64{1, 3, 1000} {
+		d, _ := openDB(t)
+		d.batch = batch
+		if err := d.UpsertPeople(people); err != nil {
+			t.Fatal(err)
+		}
+		mustSync(t, d, l)
+		if got := dump(t, d); got != want {
+			t.Errorf("batch %d: multi-row sync differs from one-row sync:\n%s", batch, diffLines(got, want))
+		}
+	}
+}
