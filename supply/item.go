@@ -95,6 +95,7 @@ func (s *state) flush(kv cc.KV) error {
 		keys = append(keys, epc)
 	}
 	slices.Sort(keys)
+	members := map[string]bool{}
 	for _, epc := range keys {
 		it := s.items[epc]
 		setItem(kv, it)
@@ -102,7 +103,7 @@ func (s *state) flush(kv cc.KV) error {
 		if o, ok := s.orig[epc]; ok {
 			old = &o
 		}
-		if err := indexItem(kv, old, it); err != nil {
+		if err := indexItem(kv, old, it, members); err != nil {
 			return err
 		}
 	}

@@ -234,7 +234,7 @@ func handleRecall(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resul
 		}
 		it.Status, it.Disposition, it.UpdatedAt = StatusRecalled, DispositionRecalled, ctx.Height
 		setItem(kv, &it)
-		if err := indexItem(kv, &old, &it); err != nil {
+		if err := indexItem(kv, &old, &it, nil); err != nil {
 			return cc.Result{}, err
 		}
 		rec.Items++

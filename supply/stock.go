@@ -92,8 +92,9 @@ func markMember(kv cc.KV, org string) error {
 }
 
 // indexItem updates the indexes of an item written over old (nil when the
-// item is new).
-func indexItem(kv cc.KV, old, it *Item) error {
+// item is new). members, if not nil, remembers the organizations known to
+// be supply-chain members (a transaction's many items share a few owners).
+func indexItem(kv cc.KV, old, it *Item, members map[string]bool) error {
 	if it.Lot != "" && (old == nil || old.Lot != it.Lot) {
 		if old != nil && old.Lot != "" {
 			kv.Delete(lotItemsPrefix(old.Lot) + epcSegment(it.EPC))
@@ -113,7 +114,21 @@ func indexItem(kv cc.KV, old, it *Item) error {
 		gtin, _ := GTINOf(x.EPC)
 		return unrecalledPrefix(x.Lot, gtin) + epcSegment(x.EPC)
 	}
-	for _, key := range [][2]string{{held(old), held(it)}, {unrecalled(old), unrecalled(it)}} {
+	// The keys of old and it are equal, so nothing changes, when what they
+	// derive from is (the most common case: a custody move of an item).
+	ended := func(x *Item) bool { return x.Status == StatusDecommissioned }
+	endedOrRecalled := func(x *Item) bool { return x.Status == StatusDecommissioned || x.Status == StatusRecalled }
+	sameLot := old != nil && old.Lot == it.Lot && old.EPC == it.EPC
+	sameHeld := sameLot && old.Owner == it.Owner && ended(old) == ended(it)
+	sameUnrecalled := sameLot && endedOrRecalled(old) == endedOrRecalled(it)
+	var keys [][2]string
+	if !sameHeld {
+		keys = append(keys, [2]string{held(old), held(it)})
+	}
+	if !sameUnrecalled {
+		keys = append(keys, [2]string{unrecalled(old), unrecalled(it)})
+	}
+	for _, key := range keys {
 		if before, after := key[0], key[1]; before != after {
 			if before != "" {
 				kv.Delete(before)
@@ -123,10 +138,13 @@ func indexItem(kv cc.KV, old, it *Item) error {
 			}
 		}
 	}
-	if it.Owner != "" && (old == nil || old.Owner != it.Owner) {
+	if it.Owner != "" && (old == nil || old.Owner != it.Owner) && !members[it.Owner] {
 		b, err := kv.Get(memberKey(it.Owner))
 		if err != nil {
 			return err
+		}
+		if members != nil {
+			members[it.Owner] = true // a member from here on (marked below if not yet)
 		}
 		if b == nil {
 			return markMember(kv, it.Owner)
