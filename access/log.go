@@ -288,6 +288,12 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 	} else if b != nil {
 		return set(StatusReplay, "logged before")
 	}
+	// A search that names no patient (a patient lookup by identifier)
+	// releases Patient resources of one patient, whose event it is.
+	patient := req.Patient
+	if patient == "" && len(ev.anchors) > 0 && ev.anchors[0] != nil {
+		patient = ev.anchors[0].Patient
+	}
 	for j, id := range ev.records {
 		a := ev.anchors[j]
 		switch {
@@ -295,8 +301,10 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 			return set(StatusInvalid, "not_requested")
 		case a == nil:
 			return set(StatusInvalid, "unknown_record")
-		case a.Patient != req.Patient:
+		case a.Patient != patient || patient == "":
 			return set(StatusInvalid, "other_patient")
+		case req.Patient == "" && a.Type != "Patient":
+			return set(StatusInvalid, "not_a_patient_lookup")
 		case a.Erased:
 			return set(StatusDenied, "erased")
 		}
@@ -351,7 +359,7 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 		}
 	}
 	res.event = cc.AccessEvent{
-		ID: res.ID, Patient: req.Patient, Accessor: req.Requester, Org: org, Records: ev.records,
+		ID: res.ID, Patient: patient, Accessor: req.Requester, Org: org, Records: ev.records,
 		Action: req.Action, Purpose: req.Purpose, Basis: basis, Bases: bases, Ref: res.Ref,
 		BreakGlass: basis == cc.BasisBreakGlass || slices.Contains(bases, cc.BasisBreakGlass), Request: hash, Height: d.ctx.Height, Time: d.ctx.Time.UTC(),
 	}

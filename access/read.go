@@ -185,7 +185,8 @@ func verifyCanonical(op string, kv cc.Reader, prefix string, s SignedRead, v any
 }
 
 // checkRequest enforces a read request's rules (cc.Invalid): a chain id;
-// requester and patient DIDs; a known action; a purpose code of 1..
+// requester and patient DIDs (a search may name no patient: a patient
+// lookup); a known action; a purpose code of 1..
 // MaxPurposeLen letters, digits and ".-_:"; for read 1..MaxReadRecords
 // distinct record ids and no query, for search a query of 1..MaxQueryLen
 // printable characters and no ids, for export optional ids and query;
@@ -199,8 +200,12 @@ func checkRequest(op string, r *ReadRequest) error {
 	if err := cc.CheckDID(op, "requester", r.Requester); err != nil {
 		return err
 	}
-	if err := cc.CheckDID(op, "patient", r.Patient); err != nil {
-		return err
+	// A search may name no patient: a lookup of a Patient by identifier,
+	// whose event is the found patient's (see the access log's rules).
+	if r.Patient != "" || r.Action != ActionSearch {
+		if err := cc.CheckDID(op, "patient", r.Patient); err != nil {
+			return err
+		}
 	}
 	if !validPurpose(r.Purpose) {
 		return bad("purpose %q must be 1 to %d letters, digits or \".-_:\"", cc.Echo(r.Purpose), MaxPurposeLen)

@@ -35,6 +35,10 @@ type SearchResult struct {
 // (repeatable, with the prefixes eq, ne, gt, lt, ge, le; date is the
 // clinical time, _lastUpdated when the version was anchored), code and
 // category (comma lists of tokens "system|code", "code" or "system|"),
+// identifier (a comma list of tokens "system|value", "value", "|value" or
+// "system|", matched against the identifiers this node indexed; see
+// findpatient.go for a Patient search by identifier that names no
+// patient),
 // _sort (date or _lastUpdated, "-" for descending; ties by id), _count,
 // _offset, and _since (Bulk Data: versions anchored after a FHIR instant
 // with a time zone). Anything else is cc.Invalid.
@@ -46,6 +50,8 @@ type Query struct {
 	LastUpdated []dateFilter
 	Codes       []string
 	Categories  []string
+	Identifiers []string // tokens of the identifier parameter
+	identIDs    map[string]bool
 	Sort        string // "", "date", "-date", "_lastUpdated" or "-_lastUpdated"
 	Count       int
 	Offset      int
@@ -127,6 +133,10 @@ func ParseQuery(q string) (*Query, error) {
 			out.Codes = list(vals)
 		case "category":
 			out.Categories = list(vals)
+		case "identifier":
+			if out.Identifiers = list(vals); len(out.Identifiers) == 0 {
+				return bad("identifier must be a token: system|value, value or |value")
+			}
 		case "_count", "_offset":
 			n, err := strconv.Atoi(vals[0])
 			if err != nil || n < 0 || len(vals) > 1 {
@@ -138,7 +148,7 @@ func ParseQuery(q string) (*Query, error) {
 				out.Offset = n
 			}
 		default:
-			return bad("search parameter %q is not supported (patient, subject, _type, _id, date, _lastUpdated, code, category, _sort, _count, _offset, _since)", cc.Echo(k))
+			return bad("search parameter %q is not supported (patient, subject, _type, _id, date, _lastUpdated, code, category, identifier, _sort, _count, _offset, _since)", cc.Echo(k))
 		}
 	}
 	return out, nil
@@ -235,6 +245,9 @@ func (g *Gatekeeper) matches(q *Query, a *cc.RecordAnchor) bool {
 	if len(q.Categories) > 0 && !anyToken(a.Categories, q.Categories) {
 		return false
 	}
+	if q.identIDs != nil && !q.identIDs[a.ID] {
+		return false
+	}
 	if len(q.IDs) > 0 {
 		_, id, _ := strings.Cut(a.ID, "/")
 		if !slices.Contains(q.IDs, id) {
@@ -287,6 +300,12 @@ func (g *Gatekeeper) search(ctx context.Context, sr access.SignedRead, action st
 	q, err := ParseQuery(req.Query)
 	if err != nil {
 		return nil, err
+	}
+	if req.Patient == "" {
+		return g.findPatient(ctx, sr, req, q)
+	}
+	if len(q.Identifiers) > 0 {
+		q.identIDs = g.cfg.Index.WithIdentifier(g.cfg.Org, "", q.Identifiers)
 	}
 	state := g.cfg.Chain.State()
 	out := &SearchResult{Offset: q.Offset, Count: q.Count, Release: Release{Records: []Released{}}}

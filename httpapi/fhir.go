@@ -289,6 +289,10 @@ func (s *Server) searchOrExport(w http.ResponseWriter, r *http.Request, action, 
 		writeOutcome(w, s.log, cc.Errorf("fhir", cc.Invalid, "the signed request must be a %s with query %q", action, want))
 		return
 	}
+	if patientRef == "" && action == access.ActionSearch && typ == "Patient" && q.Has("identifier") && req.Patient == "" {
+		s.findPatient(w, r, sr) // a lookup by identifier, signed for no patient
+		return
+	}
 	if patientRef == "" {
 		writeOutcome(w, s.log, cc.Errorf("fhir", cc.Invalid, "give the patient: ?patient=Patient/{id} (or subject=, or _id= for Patient)"))
 		return
@@ -354,14 +358,15 @@ func pageLinks(r *http.Request, offset, count, total int) (next, prev string) {
 func (s *Server) fhirMetadata(w http.ResponseWriter, r *http.Request) {
 	search := []map[string]string{{"name": "patient", "type": "reference"}, {"name": "subject", "type": "reference"},
 		{"name": "_id", "type": "token"}, {"name": "_lastUpdated", "type": "date"}, {"name": "_type", "type": "token"},
-		{"name": "date", "type": "date"}, {"name": "code", "type": "token"}, {"name": "category", "type": "token"}}
+		{"name": "date", "type": "date"}, {"name": "code", "type": "token"}, {"name": "category", "type": "token"},
+		{"name": "identifier", "type": "token", "documentation": "Identifiers this node indexed (system|value, value, |value or system|). Patient?identifier=… signed for no patient finds a patient by identifier: only a Patient the requester may see, released under a logged access event; none answers an empty searchset; more than one patient is refused (give system|value)."}}
 	doc := map[string]any{
 		"resourceType": "CapabilityStatement", "status": "active", "date": time.Now().UTC().Format("2006-01-02"),
 		"kind": "instance", "fhirVersion": "4.0.1", "format": []string{"json"},
 		"implementation": map[string]string{"description": "carechain gatekeeper: consent-checked, ledger-logged FHIR R4", "url": baseURL(r)},
 		"rest": []any{map[string]any{
 			"mode":          "server",
-			"documentation": fmt.Sprintf("Sign every request: reads in the %s header, writes in %s. Searches are within one patient's compartment; results sort by _sort=date|_lastUpdated (prefix - for descending) and page with _count and _offset. Bulk Data: Patient/{id}/$export and the system-level $export (one signed %s header per patient; no Group export) take _type, _since and _outputFormat=application/fhir+ndjson; every exported resource is released under a logged access event.", access.HeaderRead, access.HeaderWrite, access.HeaderRead),
+			"documentation": fmt.Sprintf("Sign every request: reads in the %s header, writes in %s. Searches are within one patient's compartment, except Patient?identifier=…, a lookup signed for no patient; results sort by _sort=date|_lastUpdated (prefix - for descending) and page with _count and _offset. Bulk Data: Patient/{id}/$export and the system-level $export (one signed %s header per patient; no Group export) take _type, _since and _outputFormat=application/fhir+ndjson; every exported resource is released under a logged access event.", access.HeaderRead, access.HeaderWrite, access.HeaderRead),
 			"resource": []any{map[string]any{
 				"type": "Resource", "interaction": []map[string]string{{"code": "read"}, {"code": "vread"}, {"code": "history-instance"}, {"code": "search-type"}, {"code": "create"}},
 				"searchParam": search,
