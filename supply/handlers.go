@@ -71,6 +71,17 @@
 //   - cc.Unauthorized, cc.NotFound, cc.Conflict, cc.FailedPrecondition,
 //     cc.Gone: custody violations, as documented on handleCapture.
 //
+// # Mempool admission
+//
+// In CheckTx (cc.TxContext.Check) supply.capture applies every rule, as in
+// FinalizeBlock, so that a capture that would fail is refused before it
+// takes its signer's sequence: the gatekeeper pipelines its node key's
+// sequence on CheckTx's answer, so a capture failing only in FinalizeBlock
+// would make the node's next transactions fail with a sequence gap. It
+// buffers no stored event (sup/ev/, which no transition reads) and keeps
+// the decoded payload for the transaction's FinalizeBlock (decodecache.go).
+// Items are stored in a compact binary form (itemcodec.go).
+//
 // # Fraud alerts
 //
 // A rejected transaction cannot write, yet a fraud signal must be recorded.
