@@ -201,6 +201,21 @@ func TestBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(ready)),
 		)
 	}
+	// 3a. The clinician finds the patient by medical record number (the
+	// consent covers the Patient resource): a logged search signed for no
+	// patient that names the patient's DID.
+	run("clinician finds the patient by MRN",
+		chromedp.SetValue(chromedp.CSS(`#find-patient`), demoMRN),
+		chromedp.Click(chromedp.CSS(`#find-h ~ button[type=submit]`)),
+		waitJS(`/Found by identifier|Could not|No patient/.test((document.querySelector('form[aria-labelledby=find-h] .status') || {}).textContent) && document.querySelectorAll('#read-results section').length > 0`),
+	)
+	if st := textOf(ctx, t, `form[aria-labelledby=find-h] .status`); !strings.Contains(st, "Found by identifier "+demoMRN) {
+		t.Fatalf("the MRN lookup status: %q", st)
+	}
+	if found := evalJS[string](ctx, t, `document.querySelector('#find-patient').value`); found != patientDID {
+		t.Fatalf("the MRN lookup found %q, want %s", found, patientDID)
+	}
+	shot(ctx, t, artifacts, "3a-clinician-finds-by-mrn")
 	run("clinician signs out", chromedp.Click(chromedp.CSS(`.whoami button.secondary`)))
 	signInAs("St Mary's physician", physicianKey, `#prescribe button[type=submit]`)
 	run("physician prescribes",
@@ -279,8 +294,21 @@ func TestBrowser(t *testing.T) {
 	}
 	run("physician signs out", chromedp.Click(chromedp.CSS(`.whoami button.secondary`)))
 	signInAs("the emergency clinician", emergencyKey, `#breakglass button[type=submit]`)
+	// Without consent, the lookup by MRN answers as for an unknown
+	// identifier, and releases nothing.
+	run("the emergency clinician looks the patient up by MRN, not shared",
+		chromedp.SetValue(chromedp.CSS(`#find-patient`), demoMRN),
+		chromedp.Click(chromedp.CSS(`#find-h ~ button[type=submit]`)),
+		waitJS(`/No patient you may see|Could not|Found/.test((document.querySelector('form[aria-labelledby=find-h] .status') || {}).textContent)`),
+	)
+	if st := textOf(ctx, t, `form[aria-labelledby=find-h] .status`); !strings.HasPrefix(st, "No patient you may see has the identifier "+demoMRN) {
+		t.Fatalf("a lookup without consent: %q", st)
+	}
+	if n := evalJS[int](ctx, t, `document.querySelectorAll('#read-results section').length`); n != 0 {
+		t.Fatalf("a lookup without consent released %d sections", n)
+	}
 	run("break the glass",
-		chromedp.SendKeys(chromedp.CSS(`#find-patient`), patientDID),
+		chromedp.SetValue(chromedp.CSS(`#find-patient`), patientDID),
 		chromedp.SetValue(chromedp.CSS(`#bg-code`), "unconscious"),
 		chromedp.SendKeys(chromedp.CSS(`#bg-reason`), "Brought in unconscious after a road accident"),
 		chromedp.Click(chromedp.CSS(`#breakglass button[type=submit]`)),
@@ -509,7 +537,7 @@ func TestBrowser(t *testing.T) {
 	)
 
 	// 6. The dashboard draws coverage and supply charts with data.
-	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "stock", "excursions",
+	charts := []string{"coverage-region", "coverage-age_band", "coverage-sex", "coverage-quintile", "coverage-trend", "stock", "excursions",
 		"disparities-coverage-region", "disparities-completion-quintile", "flows", "research-budget",
 		"program-childhood-mmr-incentive", "program-regions-covid-second-dose", "program-disbursements-childhood-mmr-incentive"}
 	run("open the dashboard",
@@ -709,6 +737,10 @@ func startDemo(t *testing.T, bin, home, artifacts string) string {
 	}
 	return base
 }
+
+// demoMRN is patient-001's medical record number in the demo (seed
+// "carechain-demo"; seed/fhir.go writes DEMO-{seed}-{index}).
+const demoMRN = "urn:carechain:demo:mrn|DEMO-carechain-demo-001"
 
 func keyDID(t *testing.T, path string) string {
 	t.Helper()

@@ -6,6 +6,7 @@ import { goQueryEncode, signRead, type Identity } from "./crypto";
 import { breakGlassCard, immunizationCard, myPrescriptionsCard, prescriptionCard, reviewsCard } from "./clinical";
 import { medicationName } from "./portal";
 import { directory } from "./directory";
+import { findByIdentifier } from "./findpatient";
 import { signInForm } from "./signin";
 import { errorText, field, fmtDate, h, purposes, shortDID, statusLine } from "./ui";
 
@@ -30,7 +31,7 @@ export function clinicianPage(root: HTMLElement): void {
     root.replaceChildren();
     clinicianPage(root);
   });
-  const patient = h("input", { type: "text", id: "find-patient", required: true, placeholder: "did:cc:…", autocomplete: "off", spellcheck: "false" });
+  const patient = h("input", { type: "text", id: "find-patient", required: true, placeholder: "did:cc:… or system|value", autocomplete: "off", spellcheck: "false" });
   const purpose = h("select", { id: "read-purpose" }, purposes.map(([c, n]) => h("option", { value: c }, `${n} (${c})`)));
   const org = h("select", { id: "read-org" }, h("option", { value: "" }, "Any of my organizations"));
   const status = statusLine();
@@ -40,7 +41,7 @@ export function clinicianPage(root: HTMLElement): void {
     "form",
     { class: "card", "aria-labelledby": "find-h" },
     h("h2", { id: "find-h" }, "Find a patient"),
-    field("Patient DID", patient),
+    field("Patient DID or identifier", patient, "A did:cc identifier, or an identifier such as a medical record number (system|value): found only if the patient's consent lets you see them, and logged."),
     field("Purpose of use", purpose, "Logged on the ledger with every record released."),
     field("Acting for", org),
     button,
@@ -67,15 +68,27 @@ export function clinicianPage(root: HTMLElement): void {
   );
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const did = patient.value.trim();
-    if (!/^did:cc:[a-z2-7]+$/.test(did)) {
-      status.set("Enter the patient's did:cc identifier.", "error");
+    let did = patient.value.trim();
+    if (!did) {
+      status.set("Enter the patient's did:cc identifier or an identifier (system|value).", "error");
       return;
     }
     button.disabled = true;
     results.replaceChildren();
     status.set("Signing the requests and waiting for the access log…", "busy");
     try {
+      let found = "";
+      if (!/^did:cc:[a-z2-7]+$/.test(did)) {
+        const f = await findByIdentifier(id, await getChainID(), did, purpose.value, org.value);
+        if (!f) {
+          status.set(`No patient you may see has the identifier ${did}.`, "error");
+          return;
+        }
+        found = `Found by identifier ${did}: ${describe(f.patient)}. `;
+        did = f.did;
+        patient.value = did;
+        patient.dataset.found = did;
+      }
       const anchors = await get<{ id: string; type: string }[]>(`/v1/patients/${did}/records`);
       const ref = anchors.find((a) => a.type === "Patient")?.id;
       if (!ref) throw new Error("no Patient record is anchored for this DID");
@@ -83,7 +96,7 @@ export function clinicianPage(root: HTMLElement): void {
       const chainID = await getChainID();
       const sections = await Promise.all(types.map((t) => searchType(id, chainID, did, ref, t, purpose.value, org.value)));
       const shared = sections.filter((s) => s.shared).length;
-      status.set(`${shared} of ${types.length} record types shared with you for ${purpose.value}.`, "ok");
+      status.set(`${found}${shared} of ${types.length} record types shared with you for ${purpose.value}.`, "ok");
       results.replaceChildren(...sections.map((s) => s.el));
     } catch (e) {
       status.set("Could not read: " + errorText(e), "error");

@@ -5,6 +5,7 @@ import { get } from "./api";
 import { colors, draw } from "./charts";
 import { directory } from "./directory";
 import { loadDisparities, loadFlows, loadPrograms, loadResearch } from "./publichealth";
+import { loadTrend } from "./trend";
 import { errorText, field, fmtTime, h, statusLine, table } from "./ui";
 
 interface Cell {
@@ -53,6 +54,7 @@ export function dashboardPage(root: HTMLElement): void {
     status,
   );
   const supply = h("section", { "aria-labelledby": "sup-h" }, h("h2", { id: "sup-h" }, "Vaccine supply"));
+  const trendSec = h("section", { id: "trend" });
   const disparities = h("section", { id: "disparities", "aria-labelledby": "disp-h" });
   const programsSec = h("section", { id: "programs", "aria-labelledby": "prog-h" });
   const researchSec = h("section", { id: "research", "aria-labelledby": "res-h" });
@@ -63,6 +65,7 @@ export function dashboardPage(root: HTMLElement): void {
       { class: "toc", "aria-label": "Dashboard sections" },
       [
         ["#cov-h", "Coverage"],
+        ["#trend-h", "Trend"],
         ["#disp-h", "Disparities"],
         ["#sup-h", "Supply"],
         ["#prog-h", "Programs"],
@@ -71,6 +74,7 @@ export function dashboardPage(root: HTMLElement): void {
     ),
     form,
     covGrid,
+    trendSec,
     disparities,
     supply,
     programsSec,
@@ -92,6 +96,7 @@ export function dashboardPage(root: HTMLElement): void {
     } catch (e) {
       status.set("Coverage: " + errorText(e), "error");
     }
+    loadTrend(trendSec, vaccine.value.trim(), t);
     await loadDisparities(disparities, vaccine.value.trim(), dose.value, t);
   };
   form.addEventListener("submit", (ev) => {
