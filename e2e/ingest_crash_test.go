@@ -121,9 +121,15 @@ func TestIngestKillRecoverTamper(t *testing.T) {
 		t.Log("every bundle finished before the kill: the recovery check still runs")
 	}
 
-	// Restart: recovery removes blobs whose anchors never committed.
+	// Restart: once the block that was in flight at the kill is decided,
+	// recovery removes the blobs whose anchors never committed.
 	nw.start(t, 0)
 	nw.waitHeight(t, []int{0}, 1)
+	logFile := filepath.Join(nw.homes[0], "carechain.log")
+	waitFor(t, commitTimeout, "the record vault recovered after the restart", func() (bool, string) {
+		b, _ := os.ReadFile(logFile) // both starts log to it: the second recovery is the restart's
+		return strings.Count(string(b), "record vault recovered") >= 2, lastLine(string(b), "msg=")
+	})
 	nw.stopAll(t)
 	r := mustCLI(t, "verify", "--home", nw.homes[0])
 	if !strings.Contains(r.Stdout, "record vault:      ok") {

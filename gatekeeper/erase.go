@@ -50,9 +50,38 @@ func (g *Gatekeeper) SweepErased() (int, error) {
 // and committing their anchors) is removed, and erased records are
 // shredded. Anchors are only submitted after their blobs are synced, so
 // no anchor can lack its blob. It returns how many blobs it removed.
-func (g *Gatekeeper) Recover() (int, error) {
+//
+// Recover considers every blob, so it must run before the node ingests
+// anything; a node that recovers later (once blocks in flight at startup
+// are decided) lists the blobs at startup with Stored and calls
+// RecoverAmong.
+func (g *Gatekeeper) Recover() (int, error) { return g.RecoverAmong(nil) }
+
+// VersionRef names one stored version of a record.
+type VersionRef struct {
+	ID      string
+	Version int
+}
+
+// Stored lists the record versions in the vault now.
+func (g *Gatekeeper) Stored() (map[VersionRef]bool, error) {
+	out := map[VersionRef]bool{}
+	err := g.cfg.Vault.Records(func(id string, version int) bool {
+		out[VersionRef{id, version}] = true
+		return true
+	})
+	return out, err
+}
+
+// RecoverAmong is Recover limited to the versions in among (every version
+// when among is nil): blobs written since among was listed — ingests in
+// flight — are left alone.
+func (g *Gatekeeper) RecoverAmong(among map[VersionRef]bool) (int, error) {
 	state := g.cfg.Chain.State()
 	n, err := g.cfg.Vault.Prune(func(id string, version int) (bool, error) {
+		if among != nil && !among[VersionRef{id, version}] {
+			return true, nil
+		}
 		_, err := records.GetVersion(state, id, version)
 		if cc.Is(cc.NotFound, err) {
 			return false, nil

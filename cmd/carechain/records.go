@@ -171,21 +171,62 @@ func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func(
 			NodeDID: f.DID, NodeKey: keys[i], Log: log.With("custodian", f.Org), OnPatients: onPatients,
 			OnImmunizations: onImmunizations}))
 	}
-	removed, err := rs.gks[0].Recover()
+	stored, err := rs.gks[0].Stored() // what recovery may remove: nothing ingested from now on
 	if err != nil {
 		rs.close()
 		return nil, err
 	}
-	if removed > 0 {
-		log.Warn("recovery removed blobs whose anchors never committed", "count", removed)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rs.cancel = cancel
+	started := chainHeight(ctx, chain)
 	go func() {
 		defer close(rs.stopped)
+		if !rs.recover(ctx, chain, started, stored, log) {
+			return
+		}
 		rs.gks[0].Watch(ctx, time.Minute) // reads of erased records answer 410 at once; the sweep destroys the keys
 	}()
 	return rs, nil
+}
+
+// recover reconciles the vault with the ledger once the chain has
+// committed a block above started, the height at which the node opened:
+// a block that was in flight when the node stopped (its proposal and
+// votes in CometBFT's consensus WAL) is decided by then, so a blob whose
+// anchor it carries is not mistaken for one whose anchor never committed.
+// The blobs of stored (the vault at startup) without a committed anchor
+// are then removed; blobs written since, by ingests in flight, are not
+// touched. It reports false when ctx ended first (the next start
+// recovers).
+func (rs *recordsService) recover(ctx context.Context, chain cc.Chain, started int64, stored map[gatekeeper.VersionRef]bool, log *slog.Logger) bool {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for chainHeight(ctx, chain) <= started {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	removed, err := rs.gks[0].RecoverAmong(stored)
+	if err != nil {
+		log.Error("record vault recovery", "err", err)
+		return ctx.Err() == nil
+	}
+	if removed > 0 {
+		log.Warn("recovery removed blobs whose anchors never committed", "count", removed)
+	}
+	log.Info("record vault recovered", "removed", removed, "after_height", started)
+	return true
+}
+
+// chainHeight is the chain's latest committed height (0 if unknown).
+func chainHeight(ctx context.Context, chain cc.Chain) int64 {
+	st, err := chain.Status(ctx)
+	if err != nil {
+		return 0
+	}
+	return st.LatestHeight
 }
 
 func (rs *recordsService) close() {
