@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"net/http"
-	"strconv"
-	"time"
 
 	cc "carechain"
 	"carechain/index"
@@ -31,9 +29,10 @@ func (s *Server) getDisparities(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	dq := index.DisparityQuery{Vaccine: q.Get("vaccine"), Dose: 1}
-	if dq.Vaccine == "" {
-		writeError(w, s.log, cc.Errorf(op, cc.Invalid, "vaccine is required (a code such as 208, or system|code)"))
+	dq := index.DisparityQuery{Dose: 1}
+	if dq.Vaccine, err = readModelQuery(op, q, intParam{"dose", &dq.Dose}, intParam{"as_of", &dq.AsOf},
+		intParam{"target", &dq.Target}, intParam{"min_cell", &dq.MinCell}, intParam{"top", &dq.Top}); err != nil {
+		writeError(w, s.log, err)
 		return
 	}
 	format := q.Get("format")
@@ -43,34 +42,13 @@ func (s *Server) getDisparities(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, cc.Errorf(op, cc.Invalid, "format must be json, csv or html"))
 		return
 	}
-	ints := []struct {
-		name string
-		dst  *int
-	}{{"dose", &dq.Dose}, {"as_of", &dq.AsOf}, {"target", &dq.Target}, {"min_cell", &dq.MinCell}, {"top", &dq.Top}}
-	for _, p := range ints {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				writeError(w, s.log, cc.Errorf(op, cc.Invalid, "%s must be an integer", p.name))
-				return
-			}
-			*p.dst = n
-		}
-	}
 	if dq.Tables, err = index.ParseDisparityTables(q.Get("by")); err != nil {
 		writeError(w, s.log, err)
 		return
 	}
-	if dq.AsOf == 0 {
-		st, err := s.chain.Status(r.Context())
-		if err != nil {
-			writeError(w, s.log, err)
-			return
-		}
-		dq.AsOf = st.LatestBlockTime.Year()
-		if st.LatestBlockTime.IsZero() {
-			dq.AsOf = time.Now().Year()
-		}
+	if err := s.defaultAsOf(r.Context(), &dq.AsOf); err != nil {
+		writeError(w, s.log, err)
+		return
 	}
 	rep, err := x.Disparities(dq)
 	if err != nil {

@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	cc "carechain"
 	"carechain/index"
@@ -104,38 +102,18 @@ func (s *Server) getCoverage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	cq := index.CoverageQuery{Vaccine: q.Get("vaccine"), Dose: 1}
-	if cq.Vaccine == "" {
-		writeError(w, s.log, cc.Errorf(op, cc.Invalid, "vaccine is required (a code such as 208, or system|code)"))
+	cq := index.CoverageQuery{Dose: 1}
+	if cq.Vaccine, err = readModelQuery(op, q, intParam{"dose", &cq.Dose}, intParam{"as_of", &cq.AsOf},
+		intParam{"target", &cq.Target}, intParam{"min_cell", &cq.MinCell}); err != nil {
+		writeError(w, s.log, err)
 		return
-	}
-	ints := []struct {
-		name string
-		dst  *int
-	}{{"dose", &cq.Dose}, {"as_of", &cq.AsOf}, {"target", &cq.Target}, {"min_cell", &cq.MinCell}}
-	for _, p := range ints {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				writeError(w, s.log, cc.Errorf(op, cc.Invalid, "%s must be an integer", p.name))
-				return
-			}
-			*p.dst = n
-		}
 	}
 	if v := q.Get("by"); v != "" {
 		cq.By = strings.Split(v, ",")
 	}
-	if cq.AsOf == 0 {
-		st, err := s.chain.Status(r.Context())
-		if err != nil {
-			writeError(w, s.log, err)
-			return
-		}
-		cq.AsOf = st.LatestBlockTime.Year()
-		if st.LatestBlockTime.IsZero() {
-			cq.AsOf = time.Now().Year()
-		}
+	if err := s.defaultAsOf(r.Context(), &cq.AsOf); err != nil {
+		writeError(w, s.log, err)
+		return
 	}
 	rep, err := x.Coverage(cq)
 	if err != nil {

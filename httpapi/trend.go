@@ -2,10 +2,8 @@ package httpapi
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
-	cc "carechain"
 	"carechain/index"
 )
 
@@ -29,23 +27,10 @@ func (s *Server) getCoverageTrend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	tq := index.TrendQuery{Vaccine: q.Get("vaccine"), Dose: 1, Interval: q.Get("interval")}
-	if tq.Vaccine == "" {
-		writeError(w, s.log, cc.Errorf(op, cc.Invalid, "vaccine is required (a code such as 208, or system|code)"))
+	tq := index.TrendQuery{Dose: 1, Interval: q.Get("interval")}
+	if tq.Vaccine, err = readModelQuery(op, q, intParam{"dose", &tq.Dose}, intParam{"min_cell", &tq.MinCell}); err != nil {
+		writeError(w, s.log, err)
 		return
-	}
-	for _, p := range []struct {
-		name string
-		dst  *int
-	}{{"dose", &tq.Dose}, {"min_cell", &tq.MinCell}} {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				writeError(w, s.log, cc.Errorf(op, cc.Invalid, "%s must be an integer", p.name))
-				return
-			}
-			*p.dst = n
-		}
 	}
 	if v := q.Get("by"); v != "" {
 		tq.By = strings.Split(v, ",")
