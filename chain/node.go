@@ -2,10 +2,12 @@ package chain
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +77,7 @@ func (n *Node) Close() error {
 // Submit hands each transaction to the in-process mempool (CheckTx), then,
 // with wait, waits until each admitted one is committed.
 func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitResult {
+	preVerify(n.App, txs)
 	results := make([]cc.SubmitResult, len(txs))
 	chans := make([]chan ledger.TxOutcome, len(txs))
 	hashes := make([][]byte, len(txs))
@@ -266,4 +269,22 @@ func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, fun
 		}
 		return r
 	}
+}
+
+// preVerify decodes txs and batch-verifies their signatures on every core
+// before they are checked one by one (see ledger.App.PreVerify). Batches
+// below 64 transactions stay on the caller's goroutine.
+func preVerify(app *ledger.App, txs [][]byte) {
+	w := min(runtime.GOMAXPROCS(0), (len(txs)+63)/64)
+	if w <= 1 {
+		app.PreVerify(txs, rand.Reader)
+		return
+	}
+	var wg sync.WaitGroup
+	for g := range w {
+		wg.Go(func() {
+			app.PreVerify(txs[g*len(txs)/w:(g+1)*len(txs)/w], rand.Reader)
+		})
+	}
+	wg.Wait()
 }

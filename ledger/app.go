@@ -4,9 +4,13 @@
 //
 // The consensus path (CheckTx, FinalizeBlock, Commit) is deterministic: time
 // is the block time, state is the injected store, and nothing else is read.
-// The App is driven by one CometBFT local client, which serializes calls;
-// read-only accessors for the HTTP API use the store's committed view and are
-// safe to call concurrently.
+// CometBFT reaches the App through one local client per ABCI connection
+// (node.Start): consensus calls (FinalizeBlock, Commit) are serialized with
+// each other, mempool calls (CheckTx) with each other, and CheckTx runs
+// beside FinalizeBlock. The mempool state (mp, lastTime) has its own lock;
+// FinalizeBlock and Commit take it only for their brief hand-overs with it.
+// Read-only accessors for the HTTP API use the store's committed view and
+// are safe to call concurrently.
 package ledger
 
 import (
@@ -58,12 +62,17 @@ type App struct {
 	log     *slog.Logger
 	chainID string
 
+	// mpMu guards mp and lastTime: CheckTx holds it throughout; FinalizeBlock
+	// and Commit hold it while they hand the mempool state over.
+	mpMu     sync.Mutex
 	mp       *mempoolState // CheckTx's state: committed + admitted-but-uncommitted txs
+	lastTime time.Time     // the last finalized block's time, for CheckTx
+
 	sigs     *sigCache
-	block    *blockRun // the block being finalized, until Commit
+	pre      *preDecoded // envelopes PreVerify decoded, until CheckTx takes them
+	block    *blockRun   // the block being finalized, until Commit (consensus connection only)
 	notifier *Notifier
 	stats    *Stats
-	lastTime time.Time // the last finalized block's time, for CheckTx
 
 	mu sync.RWMutex // guards chainID for concurrent readers
 }
@@ -79,6 +88,7 @@ func New(st *store.Store, cfg Config) *App {
 		store:    st,
 		log:      log,
 		sigs:     newSigCache(1 << 18),
+		pre:      newPreDecoded(1 << 16),
 		notifier: NewNotifier(),
 		stats:    newStats(),
 	}
@@ -152,6 +162,8 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 // admission still stands is answered without executing it again.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
 	hash := sha256.Sum256(req.Tx)
+	a.mpMu.Lock()
+	defer a.mpMu.Unlock()
 	if req.Type == abci.CHECK_TX_TYPE_RECHECK {
 		if a.recheck(hash) {
 			return &abci.CheckTxResponse{Code: abci.CodeTypeOK}, nil
@@ -159,7 +171,11 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	} else {
 		a.closePass()
 	}
-	if err := a.admit(req.Tx, hash, a.cachedTx(hash)); err != nil {
+	t := a.cachedTx(hash)
+	if t == nil && !a.cfg.DisableTxCache {
+		t = a.pre.take(hash)
+	}
+	if err := a.admit(req.Tx, hash, t); err != nil {
 		code := cc.KindOf(err).Code()
 		a.stats.reject(code)
 		return &abci.CheckTxResponse{Code: code, Log: a.userText(err), Codespace: "carechain"}, nil

@@ -12,6 +12,7 @@ import (
 
 	cc "carechain"
 	"carechain/ledger/store"
+	"carechain/ledger/tx"
 )
 
 // TxOutcome is the committed result of one transaction.
@@ -54,9 +55,20 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		// would also drop the genesis writes staged for block 1).
 		return nil, fmt.Errorf("FinalizeBlock(%d) while block %d is not committed", req.Height, a.block.height)
 	}
-	a.closePass() // the recheck pass after the last Commit is over
 	run := &blockRun{height: req.Height, outcomes: make([]TxOutcome, len(req.Txs)), keys: make([][]string, len(req.Txs))}
+	// Hand-over with the mempool state: the recheck pass after the last
+	// Commit is over; take the decoded envelopes CheckTx kept for the
+	// block's transactions. CheckTx may run beside the rest.
+	hashes := make([][32]byte, len(req.Txs))
+	cached := make([]*tx.Tx, len(req.Txs))
+	a.mpMu.Lock()
+	a.closePass()
 	a.lastTime = req.Time.UTC()
+	for i, raw := range req.Txs {
+		hashes[i] = sha256.Sum256(raw)
+		cached[i] = a.cachedTx(hashes[i])
+	}
+	a.mpMu.Unlock()
 	a.block = run
 	working := a.store.Working()
 	base := cc.TxContext{ChainID: a.ChainID(), Height: req.Height, Time: req.Time.UTC()}
@@ -65,8 +77,8 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	var updates []abci.ValidatorUpdate
 	for i, raw := range req.Txs {
 		scratch := store.NewOverlay(working)
-		hash := sha256.Sum256(raw)
-		_, res, err := a.apply(base, scratch, raw, hash[:], a.cachedTx(hash))
+		hash := hashes[i]
+		_, res, err := a.apply(base, scratch, raw, hash[:], cached[i])
 		out := TxOutcome{Hash: hash[:], Height: req.Height, Index: i}
 		if err != nil {
 			scratch.Discard()
@@ -85,7 +97,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 		run.outcomes[i] = out
 	}
+	a.mpMu.Lock()
 	run.fast = run.height > 1 && a.mp.predicted(run, working)
+	a.mpMu.Unlock()
 	appHash, err := a.store.FinalizeBlock(req.Height)
 	if err != nil {
 		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
@@ -100,7 +114,9 @@ func (a *App) Commit(_ context.Context, _ *abci.CommitRequest) (*abci.CommitResp
 	if err := a.store.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	a.mpMu.Lock()
 	a.commitMempool(a.block)
+	a.mpMu.Unlock()
 	if run := a.block; run != nil {
 		a.block = nil
 		a.stats.committed(run)

@@ -67,11 +67,12 @@ type asyncJob struct {
 // Start loads home's config.toml, validator key and genesis, and starts a
 // CometBFT node whose ABCI connections all go to app in-process.
 //
-// The app is reached through proxy.NewLocalClientCreator: one mutex
-// serializes every ABCI call (consensus, mempool, query, snapshot), so the
-// app need not be safe for concurrent use — and CheckTx waits while a block
-// executes. (NewConnSyncLocalClientCreator would let CheckTx and Query run
-// during FinalizeBlock, which is only correct for an app built for it.)
+// The app is reached through proxy.NewConnSyncLocalClientCreator: one
+// mutex per ABCI connection, so consensus calls are serialized with each
+// other and mempool calls with each other, but CheckTx (and Query, Info)
+// run while a block executes. The app must be safe for that — ledger.App
+// is (its mempool state has its own lock) — and CometBFT's mempool still
+// keeps CheckTx out of Commit and the recheck that follows.
 //
 // ctx bounds start-up only (the handshake may replay stored blocks into
 // app); the node then runs until Stop. CometBFT's own log lines go to logger
@@ -119,7 +120,7 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 		}()
 		pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
 		return cmtnode.NewNode(ctx, c, pv, nodeKey,
-			proxy.NewLocalClientCreator(app),
+			proxy.NewConnSyncLocalClientCreator(app),
 			cmtnode.DefaultGenesisDocProviderFunc(c),
 			provider,
 			cmtnode.DefaultMetricsProvider(c.Instrumentation),

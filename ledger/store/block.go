@@ -27,6 +27,7 @@ type stagedBlock struct {
 	meta   *BlockMeta
 	digest digest
 	gen    uint64 // the working overlay's generation when finalized
+	writes []Write
 }
 
 // FinalizeBlock computes AppHash(height) from the working overlay's writes
@@ -125,7 +126,7 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 		batch.Close()
 		return nil, cc.E(op, cc.Internal, err)
 	}
-	s.staged = &stagedBlock{batch: batch, meta: meta, digest: d, gen: s.working.gen}
+	s.staged = &stagedBlock{batch: batch, meta: meta, digest: d, gen: s.working.gen, writes: writes}
 	return bytes.Clone(meta.AppHash), nil
 }
 
@@ -160,7 +161,9 @@ func (s *Store) Commit() error {
 		return cc.Errorf(op, cc.FailedPrecondition, "working state changed after block %d was finalized", st.meta.Height)
 	}
 	s.staged = nil
+	s.reads.begin(st.writes)
 	err := st.batch.Commit(pebble.Sync)
+	s.reads.end()
 	st.batch.Close()
 	s.working.Discard()
 	if err != nil {

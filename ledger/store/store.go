@@ -59,6 +59,8 @@ type Store struct {
 	bmu     sync.Mutex
 	working *Overlay
 	staged  *stagedBlock
+
+	reads *readCache // committed values and absences read through Committed()
 }
 
 // Open opens (creating if needed) the store whose Pebble files are in dir.
@@ -89,7 +91,7 @@ func OpenFS(dir string, fs vfs.FS) (*Store, error) {
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, reads: newReadCache(readCacheBytes)}
 	s.drained = sync.NewCond(&s.rmu)
 	s.working = NewOverlay(s.Committed())
 	if err := s.load(); err != nil {
@@ -273,9 +275,21 @@ func (r committedReader) Get(key string) ([]byte, error) {
 		return nil, errClosed(op)
 	}
 	defer r.s.release()
+	c, ok, gen := r.s.reads.get(key)
+	if ok {
+		if !c.present {
+			return nil, nil
+		}
+		return clone(c.value), nil
+	}
 	v, err := r.s.rawGet(stateKey(key))
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
+	}
+	if v == nil {
+		r.s.reads.put(key, cachedValue{}, gen)
+	} else {
+		r.s.reads.put(key, cachedValue{value: clone(v), present: true}, gen)
 	}
 	return v, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/gowebpki/jcs"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	cc "carechain"
 )
@@ -124,9 +125,17 @@ func SignBytes(signer cc.DID, canonicalBody []byte) []byte {
 // SignBytes returns the bytes t's signature covers.
 func (t *Tx) SignBytes() []byte { return SignBytes(t.Signer, t.BodyBytes) }
 
-// Verify checks t's signature against pub.
+// VerifyOptions are carechain's Ed25519 rules for transaction signatures:
+// ZIP-215 (as CometBFT uses for votes), under which one-at-a-time and
+// batch verification accept exactly the same signatures. A signature cache
+// filled by batch verification (ledger.App.PreVerify) therefore can never
+// make one node accept what another, verifying singly, rejects. It is a
+// consensus rule: every node must use it.
+var VerifyOptions = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// Verify checks t's signature against pub under VerifyOptions.
 func (t *Tx) Verify(pub ed25519.PublicKey) error {
-	if len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, t.SignBytes(), t.Sig) {
+	if len(pub) != ed25519.PublicKeySize || !voi.VerifyWithOptions(voi.PublicKey(pub), t.SignBytes(), t.Sig, VerifyOptions) {
 		return cc.Errorf("tx.verify", cc.BadSignature, "signature does not verify for %s", t.Signer)
 	}
 	return nil

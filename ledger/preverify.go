@@ -1,0 +1,109 @@
+package ledger
+
+import (
+	"crypto/ed25519"
+	"io"
+	"sync"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
+	"carechain/ledger/tx"
+)
+
+// PreVerify decodes transactions about to be submitted and batch-verifies
+// their signatures, before CheckTx and outside the ABCI connection's
+// mutex, so CheckTx, recheck and FinalizeBlock neither decode nor verify
+// them again: the decoded envelopes go to the pre-decoded cache that
+// CheckTx consults, the valid signatures to the signature cache.
+//
+// It rejects nothing and changes no state: a transaction that does not
+// decode, whose signer key cannot be resolved on committed state, or whose
+// signature fails is judged by CheckTx as if PreVerify had not seen it. The
+// signer key is resolved on committed state; if the mempool state gives
+// another key by the time CheckTx runs (a rotation in flight), the cache
+// simply misses. Batch and single verification follow the same rules
+// (tx.VerifyOptions, ZIP-215), so the cache cannot change any outcome.
+//
+// It is safe for concurrent use; callers split large batches across
+// goroutines. rnd (crypto/rand.Reader in production) only weights the
+// batch equation: the verdict for each signature does not depend on it.
+func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
+	if a.cfg.DisableTxCache || len(raws) == 0 {
+		return
+	}
+	kv := a.store.Committed()
+	type item struct {
+		t   *tx.Tx
+		pub ed25519.PublicKey
+	}
+	items := make([]item, 0, len(raws))
+	for _, raw := range raws {
+		if len(raw) > tx.MaxTxBytes {
+			continue
+		}
+		t, err := tx.Decode(raw)
+		if err != nil {
+			continue
+		}
+		a.pre.put(t)
+		pub, err := a.cfg.SignerKey(kv, t.Signer, t.Body.Type, t.Body.Payload)
+		if err != nil || len(pub) != ed25519.PublicKeySize || a.sigs.verified(t.Hash, pub) {
+			continue
+		}
+		items = append(items, item{t, pub})
+	}
+	switch len(items) {
+	case 0:
+		return
+	case 1: // a batch of one costs more than a single verification
+		if items[0].t.Verify(items[0].pub) == nil {
+			a.sigs.add(items[0].t.Hash, items[0].pub)
+		}
+		return
+	}
+	bv := voi.NewBatchVerifierWithCapacity(len(items))
+	for _, it := range items {
+		bv.AddWithOptions(voi.PublicKey(it.pub), it.t.SignBytes(), it.t.Sig, tx.VerifyOptions)
+	}
+	_, valid := bv.Verify(rnd)
+	for i, ok := range valid {
+		if ok {
+			a.sigs.add(items[i].t.Hash, items[i].pub)
+		}
+	}
+}
+
+// preDecoded holds envelopes PreVerify decoded, by the SHA-256 of their
+// bytes, until CheckTx takes them. tx.Decode is a pure function of the
+// bytes and a *tx.Tx is never modified, so using one instead of decoding
+// again cannot change a result. It is bounded: when full it is cleared
+// (the transactions are then decoded by CheckTx, as without it).
+type preDecoded struct {
+	mu  sync.Mutex
+	max int
+	m   map[[32]byte]*tx.Tx
+}
+
+func newPreDecoded(max int) *preDecoded {
+	return &preDecoded{max: max, m: make(map[[32]byte]*tx.Tx, 1024)}
+}
+
+func (c *preDecoded) put(t *tx.Tx) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[[32]byte(t.Hash)] = t
+	c.mu.Unlock()
+}
+
+// take returns and forgets the envelope of hash, nil if it has none.
+func (c *preDecoded) take(hash [32]byte) *tx.Tx {
+	c.mu.Lock()
+	t := c.m[hash]
+	if t != nil {
+		delete(c.m, hash)
+	}
+	c.mu.Unlock()
+	return t
+}

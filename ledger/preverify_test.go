@@ -1,0 +1,202 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+
+	"carechain/ledger/tx"
+)
+
+// TestPreVerifyCachesOnlyValidSignatures: in one batch, PreVerify records
+// good signatures (so CheckTx does not verify them again) and never a
+// forged one (CheckTx still rejects it as a bad signature); input that does
+// not decode or names an unknown signer is ignored.
+func TestPreVerifyCachesOnlyValidSignatures(t *testing.T) {
+	keys := newTestKeys(3)
+	app := MustApp(t, keys)
+	good := MustTx(t, keys, keys.dids[0], 0, "kv.set", "a", "1")
+	good2 := MustTx(t, keys, keys.dids[2], 0, "kv.set", "c", "3")
+	other := MustTx(t, keys, keys.dids[1], 0, "kv.set", "b", "2")
+	var env struct {
+		Sig string `json:"sig"`
+	}
+	if err := json.Unmarshal(other, &env); err != nil {
+		t.Fatal(err)
+	}
+	forged := tamper(t, good, func(e map[string]any) { e["sig"] = env.Sig }) // good's body, another's signature
+	unknown := MustTx(t, newTestKeys(5), newTestKeys(5).dids[4], 0, "kv.set", "d", "4")
+
+	app.PreVerify([][]byte{good, forged, []byte("not json"), good2, unknown}, rand.Reader)
+
+	for _, c := range []struct {
+		name   string
+		raw    []byte
+		signer int
+		cached bool
+	}{
+		{"good", good, 0, true},
+		{"good2", good2, 2, true},
+		{"forged", forged, 0, false},
+	} {
+		d, err := decodeForTest(c.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := keys.priv[keys.dids[c.signer]].Public().(ed25519.PublicKey)
+		if got := app.sigs.verified(d, pub); got != c.cached {
+			t.Errorf("%s: signature cached = %v, want %v", c.name, got, c.cached)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		raw   []byte
+		admit bool
+	}{
+		{"forged", forged, false},
+		{"unknown signer", unknown, false},
+		{"good", good, true},
+		{"good2", good2, true},
+	} {
+		if r := checkTx(t, app, c.raw); (r.Code == 0) != c.admit {
+			t.Errorf("%s: CheckTx code %d (%s), want admitted %v", c.name, r.Code, r.Log, c.admit)
+		}
+	}
+}
+
+// decodeForTest returns the hash PreVerify keys its caches by.
+func decodeForTest(raw []byte) ([]byte, error) {
+	d, err := tx.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	return d.Hash, nil
+}
+
+// TestPreVerifyDoesNotChangeResults: the same blocks give the same results
+// and AppHash whether or not their transactions were pre-verified first,
+// including forged signatures and replays.
+func TestPreVerifyDoesNotChangeResults(t *testing.T) {
+	keys := newTestKeys(4)
+	var blocks [][][]byte
+	for b := range 3 {
+		var txs [][]byte
+		for i, d := range keys.dids {
+			txs = append(txs, MustTx(t, keys, d, uint64(b), "kv.set", fmt.Sprintf("k%d", i), fmt.Sprintf("v%d-%d", b, i)))
+		}
+		forged := tamper(t, txs[0], func(e map[string]any) { e["sig"] = "A" + e["sig"].(string)[1:] })
+		txs = append(txs, forged, txs[1]) // a forged signature and a replay
+		blocks = append(blocks, txs)
+	}
+	plain, pre := MustApp(t, keys), MustApp(t, keys)
+	for h, txs := range blocks {
+		pre.PreVerify(txs, rand.Reader)
+		for _, raw := range txs {
+			checkTx(t, pre, raw)
+		}
+		want := deliver(t, plain, txs...)
+		got := deliver(t, pre, txs...)
+		if !bytes.Equal(got.AppHash, want.AppHash) {
+			t.Fatalf("block %d: AppHash differs with pre-verification", h)
+		}
+		for i := range want.TxResults {
+			if g, w := got.TxResults[i].Code, want.TxResults[i].Code; g != w {
+				t.Errorf("block %d tx %d: code %d with pre-verification, %d without", h, i, g, w)
+			}
+		}
+	}
+}
+
+// TestCheckTxBesideFinalizeBlock: with one client per ABCI connection
+// (node.Start), CheckTx runs while a block is finalized and committed. Under
+// the race detector, CheckTx from several goroutines beside a stream of
+// blocks must leave the App consistent: every admitted transaction commits
+// in a later block with code 0, and the AppHash matches an App that ran the
+// same blocks alone.
+func TestCheckTxBesideFinalizeBlock(t *testing.T) {
+	keys := newTestKeys(8)
+	app, ref := MustApp(t, keys), MustApp(t, keys)
+	const perSigner = 30
+	var mu sync.Mutex // a stand-in for CometBFT's mempool: admitted, not yet in a block
+	var admitted [][]byte
+	var wg sync.WaitGroup
+	for s, d := range keys.dids {
+		wg.Go(func() {
+			for seq := range perSigner {
+				raw := MustTx(t, keys, d, uint64(seq), "kv.set", fmt.Sprintf("s%d", s), fmt.Sprint(seq))
+				// CometBFT's mempool serializes CheckTx calls of one
+				// connection; so does mu here.
+				mu.Lock()
+				r, err := app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_CHECK})
+				if err == nil && r.Code == 0 {
+					admitted = append(admitted, raw)
+				}
+				mu.Unlock()
+				if err != nil || r.Code != 0 {
+					t.Errorf("signer %d seq %d: CheckTx %v code %d %s", s, seq, err, r.GetCode(), r.GetLog())
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	committed := 0
+	for finished := false; !finished || committed < len(keys.dids)*perSigner; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		mu.Lock()
+		txs := admitted
+		admitted = nil
+		mu.Unlock()
+		// FinalizeBlock runs without the mempool lock; Commit holds it, as
+		// CometBFT's BlockExecutor.Commit locks the mempool.
+		h := app.Store().LastHeight() + 1
+		req := &abci.FinalizeBlockRequest{Height: h, Time: blockTime, Txs: txs}
+		got, err := app.FinalizeBlock(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		_, err = app.Commit(context.Background(), &abci.CommitRequest{})
+		if err != nil {
+			mu.Unlock()
+			t.Fatal(err)
+		}
+		// The recheck pass over what is still in the mempool.
+		kept := admitted[:0]
+		for _, raw := range admitted {
+			r, err := app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_RECHECK})
+			if err != nil || r.Code != 0 {
+				t.Errorf("recheck at height %d: %v code %d %s", h, err, r.GetCode(), r.GetLog())
+				continue
+			}
+			kept = append(kept, raw)
+		}
+		admitted = kept
+		mu.Unlock()
+		want := deliver(t, ref, txs...)
+		if !bytes.Equal(got.AppHash, want.AppHash) {
+			t.Fatalf("height %d: AppHash differs from an App that ran the blocks alone", h)
+		}
+		for i, r := range got.TxResults {
+			if r.Code != 0 {
+				t.Fatalf("height %d tx %d: code %d %s", h, i, r.Code, r.Log)
+			}
+		}
+		committed += len(txs)
+		if t.Failed() {
+			return
+		}
+	}
+}

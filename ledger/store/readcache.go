@@ -1,0 +1,107 @@
+package store
+
+import "sync"
+
+// readCache remembers committed values — and absences — read through
+// Committed().Get, so the keys a transaction reads in CheckTx are not
+// looked up in Pebble again by recheck and FinalizeBlock, and the keys a
+// new DID or record does not have yet (the most common read of an
+// admission) cost one map lookup instead of a memtable and sstable search.
+//
+// It is a faithful cache of committed state: before a block's batch goes
+// to Pebble, Commit drops every key the block writes (begin), and until the
+// batch is in (end) nothing is cached; a value read from Pebble while a
+// Commit ran is never cached (generation check). So a Get returns what
+// Pebble holds at some moment during the call, and successive Gets never go
+// back in time, as without the cache. It cannot change any result. It is bounded by total key and value
+// bytes; when full it is cleared.
+type readCache struct {
+	mu       sync.Mutex
+	gen      uint64
+	commit   bool // a block's batch is being committed: cache nothing
+	maxBytes int
+	bytes    int
+	m        map[string]cachedValue
+}
+
+// cachedValue is one cached read; a nil value with present false records
+// an absent key.
+type cachedValue struct {
+	value   []byte
+	present bool
+}
+
+// readCacheBytes bounds the cache's keys and values (64 MiB).
+const readCacheBytes = 64 << 20
+
+// readCacheOverhead approximates a map entry's own cost in bytes.
+const readCacheOverhead = 64
+
+func newReadCache(maxBytes int) *readCache {
+	return &readCache{maxBytes: maxBytes, m: make(map[string]cachedValue, 1024)}
+}
+
+// get returns the cached read of key, whether there is one, and the
+// generation to pass to put after reading Pebble on a miss.
+func (c *readCache) get(key string) (v cachedValue, ok bool, gen uint64) {
+	c.mu.Lock()
+	v, ok = c.m[key]
+	gen = c.gen
+	c.mu.Unlock()
+	return v, ok, gen
+}
+
+// put caches a read of key made after get returned gen, unless a Commit
+// invalidated the cache since. The cache keeps value; the caller must not
+// modify it afterwards.
+func (c *readCache) put(key string, v cachedValue, gen uint64) {
+	size := len(key) + len(v.value) + readCacheOverhead
+	if size > c.maxBytes/64 {
+		return // one huge value would evict everything else
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.commit {
+		return
+	}
+	if old, ok := c.m[key]; ok {
+		c.bytes -= len(key) + len(old.value) + readCacheOverhead
+	}
+	if c.bytes+size > c.maxBytes {
+		clear(c.m)
+		c.bytes = 0
+	}
+	c.m[key] = v
+	c.bytes += size
+}
+
+// begin drops the keys a block writes, before its batch is committed to
+// Pebble, and stops caching until end: no read that overlaps the commit is
+// cached, and none of the block's keys is answered from the cache.
+func (c *readCache) begin(writes []Write) {
+	c.mu.Lock()
+	c.gen++
+	c.commit = true
+	for _, w := range writes {
+		if old, ok := c.m[w.Key]; ok {
+			c.bytes -= len(w.Key) + len(old.value) + readCacheOverhead
+			delete(c.m, w.Key)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// end is called once the batch begin announced is in Pebble (or failed).
+func (c *readCache) end() {
+	c.mu.Lock()
+	c.gen++
+	c.commit = false
+	c.mu.Unlock()
+}
+
+// len reports the number of cached reads (for tests).
+func (c *readCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}

@@ -1,0 +1,173 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// TestReadCacheFollowsCommits: committed reads are cached (values and
+// absences), and every kind of committed change — a new key, an update, a
+// deletion, an empty value — is visible through the cache right after
+// Commit, as it is in Pebble.
+func TestReadCacheFollowsCommits(t *testing.T) {
+	s := MustOpenMem(t)
+	r := s.Committed()
+	MustApply(t, s, set("a", "1"), set("b", "2"))
+	steps := []struct {
+		name   string
+		writes []Write
+		want   map[string]*string
+	}{
+		{"first reads", nil, map[string]*string{"a": ptr("1"), "b": ptr("2"), "c": nil}},
+		{"absent key created", []Write{set("c", "3")}, map[string]*string{"a": ptr("1"), "c": ptr("3")}},
+		{"update and delete", []Write{set("a", "10"), del("b")}, map[string]*string{"a": ptr("10"), "b": nil, "c": ptr("3")}},
+		{"empty value is present", []Write{set("b", "")}, map[string]*string{"b": ptr("")}},
+		{"unrelated block", []Write{set("z", "26")}, map[string]*string{"a": ptr("10"), "b": ptr(""), "c": ptr("3")}},
+	}
+	for _, st := range steps {
+		if st.writes != nil {
+			MustApply(t, s, st.writes...)
+		}
+		for round := range 2 { // the second round is answered from the cache
+			for k, want := range st.want {
+				got, err := r.Get(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case want == nil && got != nil:
+					t.Errorf("%s, round %d: Get(%q) = %q, want absent", st.name, round, k, got)
+				case want != nil && (got == nil || string(got) != *want):
+					t.Errorf("%s, round %d: Get(%q) = %q (nil %v), want %q", st.name, round, k, got, got == nil, *want)
+				}
+			}
+		}
+	}
+	if n := s.reads.len(); n == 0 {
+		t.Errorf("nothing cached after repeated reads")
+	}
+}
+
+// TestReadCacheValuesAreCopies: a caller modifying a returned value does
+// not change what the next reader gets.
+func TestReadCacheValuesAreCopies(t *testing.T) {
+	s := MustOpenMem(t)
+	MustApply(t, s, set("k", "value"))
+	for range 2 {
+		v, err := s.Committed().Get("k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(v), "value"; got != want {
+			t.Fatalf("Get = %q, want %q", got, want)
+		}
+		v[0] = 'X'
+	}
+}
+
+// TestReadCacheBounded: the cache never holds more than its byte bound,
+// and a value too large to cache is still read correctly.
+func TestReadCacheBounded(t *testing.T) {
+	c := newReadCache(64 * 1024)
+	for i := range 10_000 {
+		_, _, gen := c.get(strconv.Itoa(i))
+		c.put(strconv.Itoa(i), cachedValue{value: make([]byte, 100), present: true}, gen)
+		if c.bytes > c.maxBytes {
+			t.Fatalf("after %d puts: %d bytes cached, bound %d", i+1, c.bytes, c.maxBytes)
+		}
+	}
+	_, _, gen := c.get("huge")
+	c.put("huge", cachedValue{value: make([]byte, 64*1024), present: true}, gen)
+	if _, ok, _ := c.get("huge"); ok {
+		t.Errorf("a value of the whole bound was cached")
+	}
+}
+
+// TestReadCacheStaleReadNotCached: a value read from Pebble before a block
+// commits is not cached once the commit has begun (the generation moved),
+// so the next read sees the committed value.
+func TestReadCacheStaleReadNotCached(t *testing.T) {
+	c := newReadCache(1 << 20)
+	_, _, gen := c.get("k") // a reader misses and goes to Pebble …
+	c.begin([]Write{set("k", "new")})
+	c.put("k", cachedValue{value: []byte("old"), present: true}, gen) // … and returns during the commit
+	c.end()
+	if v, ok, _ := c.get("k"); ok {
+		t.Errorf("stale read cached: %q", v.value)
+	}
+	_, _, gen = c.get("k")
+	c.begin(nil)
+	c.put("k", cachedValue{value: []byte("new"), present: true}, gen)
+	if _, ok, _ := c.get("k"); ok {
+		t.Errorf("a read during a commit was cached")
+	}
+	c.end()
+}
+
+// TestReadCacheMonotonicUnderCommits: readers running beside a stream of
+// commits (under -race) never see a counter go back, and end at the last
+// committed value.
+func TestReadCacheMonotonicUnderCommits(t *testing.T) {
+	s := MustOpenMem(t)
+	const blocks = 200
+	keys := []string{"n/a", "n/b", "n/c"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	done := make(chan struct{})
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			last := map[string]int{}
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				for _, k := range keys {
+					v, err := s.Committed().Get(k)
+					if err != nil {
+						errs <- err
+						return
+					}
+					n := -1
+					if v != nil {
+						n, _ = strconv.Atoi(string(v))
+					}
+					if n < last[k] {
+						errs <- fmt.Errorf("%s went back from %d to %d", k, last[k], n)
+						return
+					}
+					last[k] = n
+				}
+			}
+		}()
+	}
+	for i := range blocks {
+		var ws []Write
+		for _, k := range keys {
+			ws = append(ws, set(k, strconv.Itoa(i)))
+		}
+		MustApply(t, s, ws...)
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		v, err := s.Committed().Get(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(v), strconv.Itoa(blocks-1); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }
