@@ -44,12 +44,21 @@ func Echo(s string) string {
 // as time.Time's *time.ParseError), the Error wraps the encoding/json error
 // so that a caller can classify it further with errors.As.
 func DecodeStrict(op, what string, raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return Errorf(op, Malformed, "%s must be a JSON object", what)
-	}
-	if err := checkShape(op, what, raw, reflect.TypeOf(v).Elem()); err != nil {
-		return err
+	if json.Valid(raw) {
+		if raw[skipSpace(raw, 0)] != '{' {
+			return Errorf(op, Malformed, "%s must be a JSON object", what)
+		}
+		if err := validShape(op, what, raw, reflect.TypeOf(v).Elem()); err != nil {
+			return err
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			return Errorf(op, Malformed, "%s must be a JSON object", what)
+		}
+		if err := checkShape(op, what, raw, reflect.TypeOf(v).Elem()); err != nil {
+			return err
+		}
 	}
 	strict := json.NewDecoder(bytes.NewReader(raw))
 	strict.DisallowUnknownFields()

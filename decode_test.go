@@ -3,6 +3,7 @@ package carechain
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +114,36 @@ func TestEcho(t *testing.T) {
 	if got := Echo(strings.Repeat("é", MaxEcho)); len(got) != MaxEcho+len("…") {
 		t.Errorf("Echo of %d bytes has %d bytes", 2*MaxEcho, len(got))
 	}
+}
+
+// FuzzShapeMatchesTokens: on valid JSON, the byte scanner DecodeStrict uses
+// (validShape) gives exactly the answer of the token walk (checkShape):
+// the same error text, or none, for a payload type with nested structs,
+// pointers, slices, raw messages and time values.
+func FuzzShapeMatchesTokens(f *testing.F) {
+	for _, s := range []string{
+		`{"patient":"p","provisions":[{"type":"permit","actors":[{"org":"o"}],"period":{"start":"2025-01-01T00:00:00Z"}}],"next":{"patient":"q"}}`,
+		`{"next":null,"provisions":[{"type":"deny","period":null}]}`,
+		`{"raw":{"Anything":1,"Anything":2}}`,
+		`{"provisions":[{"actors":[{"Org":"o"}]}]}`,
+		`{"provisions":[{"period":{"start":"x","start":"y"}}]}`,
+		`{"next":[1]}`, `{"next":{"next":{"PATIENT":"x"}}}`,
+		`{"pat\u0069ent":"p","\u00e9":1}`, "{\"\xff\":1}", `{"a\"b":[{"c":"]}"}]}`,
+		` [ {"x":1} ] `, `null`, `{"count":-1,"provisions":[]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	typ := reflect.TypeFor[nested]()
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		for _, tt := range []reflect.Type{typ, reflect.TypeFor[[]nested](), reflect.TypeFor[*nested]()} {
+			want := checkShape("test", "payload", raw, tt)
+			got := validShape("test", "payload", raw, tt)
+			if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+				t.Fatalf("%s on %q: validShape %v, checkShape %v", tt, raw, got, want)
+			}
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/google/btree"
@@ -22,6 +23,8 @@ type item struct {
 	key     string
 	value   []byte // owned by the overlay; replaced, never modified in place
 	deleted bool
+	indexed bool // in the B-tree (else in fresh)
+	dropped bool // forgotten before it was indexed: fresh skips it
 }
 
 func itemLess(a, b *item) bool { return a.key < b.key }
@@ -40,11 +43,20 @@ const btreeDegree = 32
 // An Overlay is not safe for concurrent use; its parent must not change
 // while the overlay is iterated. Overlays nest: a per-transaction overlay
 // over the block's overlay is flushed into it when the transaction succeeds.
+//
+// The key order is built lazily: a new key goes to the map and to fresh,
+// and only an ordered read (Iterate, Writes, Keys, Flush) sorts fresh —
+// into the B-tree once the overlay has been iterated, otherwise as a plain
+// sorted slice — so an overlay that is written and flushed but never
+// iterated (most transactions, the mempool state) pays no B-tree inserts.
 type Overlay struct {
-	parent cc.Reader // nil means an empty parent
-	items  map[string]*item
-	tree   *btree.BTreeG[*item]
-	gen    uint64 // bumped by every change; lets Store detect late writes
+	parent   cc.Reader // nil means an empty parent
+	items    map[string]*item
+	tree     *btree.BTreeG[*item] // indexed items; nil until first needed
+	fresh    []*item              // items not in the tree, in no order (unless sorted)
+	sorted   bool                 // fresh is sorted by key
+	nDropped int                  // dropped items in fresh
+	gen      uint64               // bumped by every change; lets Store detect late writes
 }
 
 var _ cc.KV = (*Overlay)(nil)
@@ -89,13 +101,58 @@ func (o *Overlay) put(key string, value []byte, deleted bool) {
 		it.value, it.deleted = value, deleted
 		return
 	}
-	if o.tree == nil {
+	if o.items == nil {
 		o.items = make(map[string]*item)
-		o.tree = btree.NewG(btreeDegree, itemLess)
 	}
 	it := &item{key: key, value: value, deleted: deleted}
 	o.items[key] = it
-	o.tree.ReplaceOrInsert(it)
+	o.fresh = append(o.fresh, it)
+	o.sorted = false
+}
+
+// sortFresh sorts fresh by key, dropping forgotten items.
+func (o *Overlay) sortFresh() {
+	if o.sorted {
+		return
+	}
+	if o.nDropped > 0 {
+		o.compactFresh()
+	}
+	slices.SortFunc(o.fresh, func(a, b *item) int { return strings.Compare(a.key, b.key) })
+	o.sorted = true
+}
+
+// compactFresh removes forgotten items from fresh.
+func (o *Overlay) compactFresh() {
+	kept := o.fresh[:0]
+	for _, it := range o.fresh {
+		if !it.dropped {
+			kept = append(kept, it)
+		}
+	}
+	clear(o.fresh[len(kept):])
+	o.fresh = kept
+	o.nDropped = 0
+}
+
+// index moves fresh into the B-tree.
+func (o *Overlay) index() {
+	if len(o.fresh) == 0 {
+		return
+	}
+	if o.tree == nil {
+		o.tree = btree.NewG(btreeDegree, itemLess)
+	}
+	o.sortFresh()
+	o.nDropped = 0
+	for _, it := range o.fresh {
+		if !it.dropped {
+			it.indexed = true
+			o.tree.ReplaceOrInsert(it)
+		}
+	}
+	clear(o.fresh)
+	o.fresh = o.fresh[:0]
 }
 
 // Iterate calls fn for every live key with the given prefix, in ascending
@@ -149,6 +206,7 @@ func (o *Overlay) snapshot(prefix string) []item {
 	if len(o.items) == 0 {
 		return nil
 	}
+	o.index()
 	var out []item
 	o.tree.AscendGreaterOrEqual(&item{key: prefix}, func(it *item) bool {
 		if !strings.HasPrefix(it.key, prefix) {
@@ -211,9 +269,18 @@ func (o *Overlay) Flush(dst cc.KV) {
 
 // ascend calls fn on the overlay's records in key order.
 func (o *Overlay) ascend(fn func(it *item) bool) {
-	if o.tree != nil {
-		o.tree.Ascend(fn)
+	if o.tree == nil || o.tree.Len() == 0 {
+		// Never iterated: the sorted fresh slice is the order.
+		o.sortFresh()
+		for _, it := range o.fresh {
+			if !it.dropped && !fn(it) {
+				return
+			}
+		}
+		return
 	}
+	o.index()
+	o.tree.Ascend(fn)
 }
 
 // Forget drops the overlay's buffered write of key, if any, so Get shows
@@ -225,17 +292,31 @@ func (o *Overlay) Forget(key string) {
 	}
 	o.gen++
 	delete(o.items, key)
-	o.tree.Delete(it)
+	if it.indexed {
+		o.tree.Delete(it)
+		return
+	}
+	it.dropped = true
+	o.nDropped++
+	if o.nDropped > 1024 && o.nDropped > len(o.fresh)/2 {
+		o.compactFresh() // keeps the order: fresh stays sorted if it was
+	}
 }
 
 // Discard drops every buffered write; the overlay then shows its parent.
 func (o *Overlay) Discard() {
 	o.gen++
-	if len(o.items) == 0 {
+	if len(o.items) == 0 && len(o.fresh) == 0 {
 		return
 	}
 	clear(o.items)
-	o.tree.Clear(false)
+	if o.tree != nil {
+		o.tree.Clear(false)
+	}
+	clear(o.fresh)
+	o.fresh = o.fresh[:0]
+	o.sorted = false
+	o.nDropped = 0
 }
 
 // clone returns a copy of b that is never nil, so a present empty value

@@ -272,10 +272,31 @@ func TestOverlayMatchesModel(t *testing.T) {
 	top := NewOverlay(mid)
 	layers := []*Overlay{base, mid, top}
 	models := []map[string]string{{}, {}, {}} // what each layer shows
-	for step := range 3000 {
+	for step := range 20000 {
 		l := rng.Intn(3)
 		k := keys[rng.Intn(len(keys))]
-		switch op := rng.Intn(10); {
+		switch op := rng.Intn(12); {
+		case op == 10:
+			layers[l].Forget(k)
+			for j := l; j < 3; j++ {
+				if j == l || !overrides(layers[l+1:j+1], k) {
+					if v, ok := lower(models, l, k); ok {
+						models[j][k] = v
+					} else {
+						delete(models[j], k)
+					}
+				}
+			}
+		case op == 11:
+			got := layers[l].Keys()
+			var want []string
+			for key := range layers[l].items {
+				want = append(want, key)
+			}
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d layer %d Keys = %q, want %q", step, l, got, want)
+			}
 		case op < 5:
 			v := fmt.Sprint(step)
 			layers[l].Set(k, []byte(v))
@@ -306,6 +327,15 @@ func TestOverlayMatchesModel(t *testing.T) {
 			t.Fatalf("step %d layer %d Get(%q) = %q,%v, want %q,%v", step, l, k, got, ok, want, wantOK)
 		}
 	}
+}
+
+// lower returns what the layer below l shows for k.
+func lower(models []map[string]string, l int, k string) (string, bool) {
+	if l == 0 {
+		return "", false
+	}
+	v, ok := models[l-1][k]
+	return v, ok
 }
 
 // overrides reports whether any of the overlays has its own write of k.

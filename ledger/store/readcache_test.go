@@ -121,6 +121,9 @@ func TestReadCacheMonotonicUnderCommits(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			last := map[string]int{}
+			for _, k := range keys {
+				last[k] = -1 // absent
+			}
 			for {
 				select {
 				case <-done:
