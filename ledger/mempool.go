@@ -36,6 +36,16 @@ import (
 //     transaction as before, in mempool order, evicting those that became
 //     invalid.
 //
+//   - Independent blocks (another proposer's block, with several
+//     validators): the block holds some pending admissions, in any order,
+//     and perhaps transactions this node never admitted, succeeding or
+//     failing. If no admission still pending read or wrote a key that the
+//     block wrote or that an included admission wrote (keys read are
+//     recorded at admission; an admission that iterated a prefix disables
+//     this path), the remaining admissions would execute exactly as they
+//     did on the new committed state, so Commit drops the included ones,
+//     forgets their keys, and keeps the rest (see independent).
+//
 // A pending admission that no recheck confirmed since the last Commit is
 // no longer in CometBFT's mempool (it refused it after CheckTx, e.g. when
 // full, or recheck is off): closePass, run before the next new CheckTx or
@@ -68,7 +78,27 @@ type admission struct {
 	raw    []byte
 	tx     *tx.Tx        // decoded envelope (its signature verified against the signer's key)
 	writes []store.Write // its admission's writes, sorted by key (values shared with kv)
+	reads  []string      // state keys its admission read from the mempool state
+	iter   bool          // its admission iterated a prefix of the mempool state
 	seen   bool          // rechecked since the last Commit
+}
+
+// readRecorder is the parent of an admission's scratch overlay: it records
+// the keys the admission reads from the mempool state.
+type readRecorder struct {
+	r     cc.Reader
+	reads []string
+	iter  bool
+}
+
+func (rr *readRecorder) Get(key string) ([]byte, error) {
+	rr.reads = append(rr.reads, key)
+	return rr.r.Get(key)
+}
+
+func (rr *readRecorder) Iterate(prefix string, fn func(key string, value []byte) bool) error {
+	rr.iter = true
+	return rr.r.Iterate(prefix, fn)
 }
 
 func newMempoolState(committed cc.Reader) *mempoolState {
@@ -168,6 +198,116 @@ func (m *mempoolState) predicted(run *blockRun, working cc.Reader) bool {
 	return true
 }
 
+// independent reports whether the block run, which was not what CheckTx
+// predicted, still leaves every admission it did not include executing
+// exactly as it did at admission, on the new committed state. It returns
+// the included admissions' hashes.
+//
+// Only keys the block changed matter ("touched": what it wrote, each
+// successful transaction's index entry, and what the included admissions
+// wrote at admission). For each touched key, take the pending admissions
+// that read or wrote it, in admission order: the included ones must come
+// first, and if any remaining one follows, the last included writer's
+// value must be the committed value now — then every remaining admission
+// reads what it read at admission (a signer's pipelined sequences qualify:
+// the included n wrote the sequence n+1 reads). An admission that iterated
+// a prefix makes the answer no.
+func (m *mempoolState) independent(run *blockRun, committed cc.Reader) (map[[32]byte]bool, bool) {
+	touched := map[string]bool{}
+	included := map[[32]byte]bool{}
+	for i, o := range run.outcomes {
+		h := [32]byte(o.Hash)
+		if ad := m.byHash[h]; ad != nil {
+			included[h] = true
+			for _, w := range ad.writes {
+				touched[w.Key] = true
+			}
+		}
+		for _, k := range run.keys[i] {
+			touched[k] = true
+		}
+		if o.Code == 0 {
+			touched[txIndexKey(o.Hash)] = true
+		}
+	}
+	type access struct {
+		remaining bool // the first remaining accessor has been seen
+		last      *store.Write
+	}
+	keys := map[string]*access{}
+	visit := func(ad *admission, k string, w *store.Write) bool {
+		if !touched[k] {
+			return true
+		}
+		a := keys[k]
+		if a == nil {
+			a = &access{}
+			keys[k] = a
+		}
+		if !included[ad.hash] {
+			a.remaining = true
+			return true
+		}
+		if a.remaining {
+			return false // an included admission after a remaining one
+		}
+		if w != nil {
+			a.last = w
+		}
+		return true
+	}
+	for _, ad := range m.pending {
+		if ad.iter {
+			return nil, false
+		}
+		for i := range ad.writes {
+			if !visit(ad, ad.writes[i].Key, &ad.writes[i]) {
+				return nil, false
+			}
+		}
+		for _, k := range ad.reads {
+			if !visit(ad, k, nil) {
+				return nil, false
+			}
+		}
+	}
+	for k, a := range keys {
+		if !a.remaining {
+			continue
+		}
+		if a.last == nil {
+			return nil, false // the block changed what a remaining admission read
+		}
+		v, err := committed.Get(k)
+		if err != nil || (v == nil) != a.last.Deleted || !bytes.Equal(v, a.last.Value) {
+			return nil, false
+		}
+	}
+	return included, true
+}
+
+// dropSet removes the included admissions, now committed (or failed):
+// each key one of them wrote last reads through to the committed state
+// again. independent has checked that no other admission wrote them.
+func (m *mempoolState) dropSet(included map[[32]byte]bool) {
+	kept := m.pending[:0]
+	for _, ad := range m.pending {
+		if !included[ad.hash] {
+			kept = append(kept, ad)
+			continue
+		}
+		for _, w := range ad.writes {
+			if m.owner[w.Key] == ad.serial {
+				m.kv.Forget(w.Key)
+				delete(m.owner, w.Key)
+			}
+		}
+		delete(m.byHash, ad.hash)
+	}
+	clear(m.pending[len(kept):])
+	m.pending = kept
+}
+
 // dropIncluded removes the n oldest admissions, now committed: each key
 // whose last pending writer was one of them reads through to the committed
 // state again.
@@ -192,13 +332,14 @@ func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
 	// time (zero until this process has seen a block), so time-bound rules
 	// are enforced exactly only in FinalizeBlock.
 	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.lastTime, Check: true}
-	scratch := store.NewOverlay(a.mp.kv)
+	rec := &readRecorder{r: a.mp.kv}
+	scratch := store.NewOverlay(rec)
 	t, _, err := a.apply(ctx, scratch, raw, hash[:], t)
 	if err != nil {
 		scratch.Discard()
 		return err
 	}
-	a.mp.push(&admission{hash: hash, raw: raw, tx: t, seen: true}, scratch)
+	a.mp.push(&admission{hash: hash, raw: raw, tx: t, reads: rec.reads, iter: rec.iter, seen: true}, scratch)
 	return nil
 }
 
@@ -244,10 +385,19 @@ func (a *App) closePass() {
 // committed (see mempoolState).
 func (a *App) commitMempool(run *blockRun) {
 	m := a.mp
-	if run != nil && run.fast {
+	switch {
+	case run != nil && run.fast:
 		m.dropIncluded(len(run.outcomes))
 		a.stats.KeptAdmissions.Add(1)
-	} else {
+	case run != nil && run.height > 1:
+		if included, ok := m.independent(run, a.store.Committed()); ok {
+			m.dropSet(included)
+			a.stats.KeptAdmissions.Add(1)
+			a.stats.KeptIndependent.Add(1)
+			break
+		}
+		m.reset(a.store.Committed())
+	default:
 		m.reset(a.store.Committed())
 	}
 	for _, ad := range m.pending {

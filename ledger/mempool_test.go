@@ -11,6 +11,7 @@ import (
 
 	cc "carechain"
 	"carechain/ledger/store"
+	"carechain/ledger/tx"
 )
 
 // fakeMempool drives an App the way CometBFT's CListMempool does: new
@@ -343,4 +344,105 @@ func TestReorderedBlockThatMatters(t *testing.T) {
 		t.Fatal("no recheck answered from the admission log")
 	}
 	sameState(t, "after the harmless reordering", mempoolKeys(keys), m.app.mp.kv, rebuilt(t, m.app))
+}
+
+// TestMempoolIndependentBlocks: with several proposers, a block holds some
+// of this node's admissions in another order, and transactions it never
+// saw. When no remaining admission read or wrote what the block changed,
+// the admissions are kept (no re-execution); either way the mempool state,
+// every CheckTx answer, the results and the AppHash must equal those of an
+// App that re-executes on every recheck.
+func TestMempoolIndependentBlocks(t *testing.T) {
+	keys := newTestKeys(9)
+	signers, foreign := keys.dids[:8], keys.dids[8]
+	stateKeys := mempoolKeys(keys)
+	for i := range signers {
+		stateKeys = append(stateKeys, fmt.Sprintf("kv/s%d", i), fmt.Sprintf("kv/c%d", i))
+	}
+	stateKeys = append(stateKeys, "kv/foreign")
+	fast := &fakeMempool{t: t, app: MustApp(t, keys)}
+	slow := &fakeMempool{t: t, app: MustApp(t, keys), reexecute: true}
+	rnd := rand.New(rand.NewSource(11))
+	seqs := map[cc.DID]uint64{}
+	var foreignSeq uint64
+	for h := 0; h < 150; h++ {
+		for n := rnd.Intn(16); n > 0; n-- {
+			i := rnd.Intn(len(signers))
+			d := signers[i]
+			typ, key, value := "kv.set", fmt.Sprintf("s%d", i), fmt.Sprintf("v%d", rnd.Intn(1000))
+			switch rnd.Intn(12) {
+			case 0: // reads another signer's key: a dependency
+				typ, key, value = "kv.copy", fmt.Sprintf("s%d", rnd.Intn(len(signers))), fmt.Sprintf("c%d", i)
+			case 1: // reads what a foreign transaction writes
+				typ, key, value = "kv.copy", "foreign", fmt.Sprintf("c%d", i)
+			}
+			raw := MustTx(t, keys, d, seqs[d], typ, key, value)
+			c1, c2 := fast.check(raw), slow.check(raw)
+			if c1 != c2 {
+				t.Fatalf("height %d: CheckTx code %d, re-executing app %d", h, c1, c2)
+			}
+			if c1 == 0 {
+				seqs[d]++
+			}
+		}
+		// Another proposer's block: for each signer a prefix of its
+		// pending transactions, interleaved at random, and sometimes a
+		// transaction this node never saw.
+		bySigner := map[cc.DID][][]byte{}
+		for _, raw := range fast.txs {
+			d := signerOf(t, raw)
+			bySigner[d] = append(bySigner[d], raw)
+		}
+		var queues [][][]byte
+		for _, d := range signers {
+			if q := bySigner[d]; len(q) > 0 {
+				queues = append(queues, q[:rnd.Intn(len(q)+1)])
+			}
+		}
+		var txs [][]byte
+		for len(queues) > 0 {
+			j := rnd.Intn(len(queues))
+			if len(queues[j]) == 0 {
+				queues = append(queues[:j], queues[j+1:]...)
+				continue
+			}
+			txs = append(txs, queues[j][0])
+			queues[j] = queues[j][1:]
+		}
+		if rnd.Intn(3) == 0 {
+			txs = append(txs, MustTx(t, keys, foreign, foreignSeq, "kv.set", "foreign", fmt.Sprint(h)))
+			foreignSeq++
+		}
+		r1, r2 := fast.block(txs, true), slow.block(txs, true)
+		sameResults(t, h, r1, r2)
+		sameState(t, fmt.Sprintf("height %d, after recheck", h), stateKeys, fast.app.mp.kv, rebuilt(t, fast.app))
+		if fmt.Sprint(fast.txs) != fmt.Sprint(slow.txs) {
+			t.Fatalf("height %d: the mempools differ after recheck", h)
+		}
+		if len(fast.txs) != len(fast.app.mp.pending) {
+			t.Fatalf("height %d: %d in the mempool, %d pending admissions", h, len(fast.txs), len(fast.app.mp.pending))
+		}
+		for _, d := range signers {
+			n, err := Sequence(fast.app.mp.kv, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs[d] = n
+		}
+	}
+	kept, indep := fast.app.stats.KeptAdmissions.Load(), fast.app.stats.KeptIndependent.Load()
+	t.Logf("150 blocks: %d kept the admissions, %d of them as independent blocks", kept, indep)
+	if indep < 30 {
+		t.Fatalf("only %d blocks took the independent path", indep)
+	}
+}
+
+// signerOf returns the signer of a transaction.
+func signerOf(t *testing.T, raw []byte) cc.DID {
+	t.Helper()
+	d, err := tx.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Signer
 }

@@ -17,6 +17,10 @@ type Stats struct {
 	// answered from the admission log without executing (see mempoolState).
 	KeptAdmissions   atomic.Uint64
 	RechecksAnswered atomic.Uint64
+	// KeptIndependent counts the Commits among KeptAdmissions whose block
+	// was not the predicted one but left the other admissions unchanged
+	// (mempoolState.independent), typically another proposer's block.
+	KeptIndependent atomic.Uint64
 	mu               sync.Mutex
 	rejected         map[uint32]uint64 // by code, CheckTx and FinalizeBlock
 }

@@ -90,7 +90,7 @@ Figures are printed, never judged: compare them with bench/README.md.`,
 	f.StringVar(&o.dir, "dir", "", "directory for the node homes (must not exist or be empty; default a temporary one, removed afterwards)")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	f.DurationVar(&o.timeoutCommit, "timeout-commit", 0, "CometBFT timeout_commit (default carechain's 200ms)")
-	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the load to FILE")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile during the load to FILE: of this process (node and load) with 1 validator, of node0's process (until it stops) with several")
 	f.StringVar(&o.sendTo, "send-to", "all", "with several validators: send to all nodes in turn, or only the first")
 	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "with several validators: block polling interval")
 	f.StringSliceVar(&o.nodes, "nodes", nil, "load an already running network instead (API URLs; its chain id must be "+bench.ChainID+" and its state fresh)")
@@ -220,16 +220,12 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 		target = bench.Carechain(n)
 	}
 
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
+	if o.cpuProfile != "" && o.validators <= 1 {
+		stop, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	cfg := bench.Config{Rate: o.rate, Batch: o.batch, Workers: o.workers, Duration: o.duration, Drain: o.drain,
 		Progress: func(p bench.Progress) {
@@ -295,7 +291,11 @@ func startBenchTestnet(ctx context.Context, dir string, o benchOptions) (*benchN
 			net.stop()
 			return nil, err
 		}
-		p := exec.Command(self, "start", "--home", h)
+		args := []string{"start", "--home", h}
+		if i == 0 && o.cpuProfile != "" {
+			args = append(args, "--cpuprofile", o.cpuProfile) // node0, until it stops
+		}
+		p := exec.Command(self, args...)
 		p.Stdout, p.Stderr = logf, logf
 		if err := p.Start(); err != nil {
 			logf.Close()
@@ -369,4 +369,21 @@ func (n *benchNet) stop() {
 		<-done
 	}
 	n.procs = nil
+}
+
+// startCPUProfile writes a CPU profile of this process to path until the
+// returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

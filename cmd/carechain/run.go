@@ -131,7 +131,7 @@ func stopSignals() <-chan os.Signal {
 }
 
 func newStartCmd(g *globals) *cobra.Command {
-	var home, httpAddr string
+	var home, httpAddr, cpuProfile string
 	c := &cobra.Command{
 		Use:   "start",
 		Short: "Run one validator of a carechain network from its home (see init, testnet)",
@@ -149,6 +149,13 @@ func newStartCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer closeLog()
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			r, err := startNode(context.Background(), home, httpAddr, log)
 			if err != nil {
 				return err
@@ -163,5 +170,6 @@ func newStartCmd(g *globals) *cobra.Command {
 	}
 	c.Flags().StringVar(&home, "home", "", "node home directory (from init or testnet)")
 	c.Flags().StringVar(&httpAddr, "http", "", "API listen address (default from HOME/config/carechain.json, else 127.0.0.1:8080)")
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the node to FILE until it stops (go tool pprof)")
 	return c
 }
