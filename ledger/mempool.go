@@ -30,21 +30,20 @@ import (
 //     last pending writer was included (they read through to the new
 //     committed state), and a recheck of a transaction still pending is
 //     answered from the admission log without executing it.
-//   - Otherwise (another proposer's block, a transaction that failed in
-//     FinalizeBlock, a reordering that mattered, the genesis block): the state is reset to the committed
-//     state, the log is emptied, and every recheck re-executes its
-//     transaction as before, in mempool order, evicting those that became
-//     invalid.
-//
 //   - Independent blocks (another proposer's block, with several
 //     validators): the block holds some pending admissions, in any order,
 //     and perhaps transactions this node never admitted, succeeding or
-//     failing. If no admission still pending read or wrote a key that the
-//     block wrote or that an included admission wrote (keys read are
-//     recorded at admission; an admission that iterated a prefix disables
-//     this path), the remaining admissions would execute exactly as they
-//     did on the new committed state, so Commit drops the included ones,
-//     forgets their keys, and keeps the rest (see independent).
+//     failing. If every remaining admission reads, for each key the block
+//     changed, what it read at admission (keys read are recorded at
+//     admission; an admission that iterated a prefix disables this path),
+//     the remaining admissions would execute exactly as they did, so Commit
+//     drops the included ones, forgets their keys and keeps the rest (see
+//     independent).
+//   - Otherwise (a transaction that failed in FinalizeBlock or a
+//     reordering that mattered, with a remaining admission depending on
+//     it; the genesis block): the state is reset to the committed state,
+//     the log is emptied, and every recheck re-executes its transaction as
+//     before, in mempool order, evicting those that became invalid.
 //
 // A pending admission that no recheck confirmed since the last Commit is
 // no longer in CometBFT's mempool (it refused it after CheckTx, e.g. when
@@ -59,8 +58,9 @@ import (
 // the decoded envelope of an admission (see App.apply), which is what
 // tx.Decode returns for the same bytes.
 //
-// The state is used only from CheckTx, FinalizeBlock and Commit, which the
-// CometBFT local client serializes (see node.Start), so it has no lock.
+// The state is used from CheckTx (the mempool connection) and from
+// FinalizeBlock and Commit (the consensus connection), which CometBFT runs
+// concurrently (see node.Start): App.mpMu guards it.
 type mempoolState struct {
 	kv       *store.Overlay
 	pending  []*admission // oldest first
