@@ -54,8 +54,10 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 
 	writes := s.working.Writes()
 	batch := s.db.NewBatchWithSize(batchSize(writes))
-	// The writes are sorted, so one iterator seeking forward finds every
-	// old value far faster than a Get per key.
+	// The old value of a key the block's transactions read is in the read
+	// cache (which holds committed state: no Commit runs beside this); the
+	// others are sorted, so one iterator seeking forward finds them far
+	// faster than a Get per key.
 	lo := []byte(statePrefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
@@ -69,7 +71,11 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	var key, val []byte
 	for i, w := range writes {
 		key = appendStateKey(key[:0], w.Key)
-		if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
+		if c, ok, _ := s.reads.get(w.Key); ok {
+			if c.present {
+				d.sub(x.entry(w.Key, c.value))
+			}
+		} else if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
 			old, err := it.ValueAndErr()
 			if err != nil {
 				batch.Close()

@@ -48,6 +48,11 @@ func TestReadCacheFollowsCommits(t *testing.T) {
 	if n := s.reads.len(); n == 0 {
 		t.Errorf("nothing cached after repeated reads")
 	}
+	// FinalizeBlock takes old values from the cache: the digest it kept
+	// must match one recomputed from every entry.
+	if err := s.VerifyState(); err != nil {
+		t.Errorf("state digest after cached blocks: %v", err)
+	}
 }
 
 // TestReadCacheValuesAreCopies: a caller modifying a returned value does
