@@ -167,6 +167,15 @@ func (s *Store) Commit() error {
 		return cc.Errorf(op, cc.FailedPrecondition, "working state changed after block %d was finalized", st.meta.Height)
 	}
 	s.staged = nil
+	// Readers must see the block's keys as possibly present before they
+	// are (key filter), and no cached value of them once they are.
+	added := make([]string, 0, len(st.writes))
+	for _, w := range st.writes {
+		if !w.Deleted {
+			added = append(added, w.Key)
+		}
+	}
+	s.keys.add(added...)
 	s.reads.begin(st.writes)
 	err := st.batch.Commit(pebble.Sync)
 	s.reads.end()

@@ -61,6 +61,7 @@ type Store struct {
 	staged  *stagedBlock
 
 	reads *readCache // committed values and absences read through Committed()
+	keys  *keyFilter // every committed state key (and some deleted ones)
 }
 
 // Open opens (creating if needed) the store whose Pebble files are in dir.
@@ -98,7 +99,30 @@ func OpenFS(dir string, fs vfs.FS) (*Store, error) {
 		db.Close()
 		return nil, cc.E(op, err)
 	}
+	if err := s.loadKeys(); err != nil {
+		db.Close()
+		return nil, cc.E(op, cc.Internal, err)
+	}
 	return s, nil
+}
+
+// loadKeys fills the key filter with every committed state key.
+func (s *Store) loadKeys() error {
+	lo := []byte(statePrefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for ok := it.First(); ok; ok = it.Next() {
+		keys = append(keys, string(it.Key()[len(statePrefix):]))
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	s.keys = newKeyFilter(2 * len(keys))
+	s.keys.add(keys...)
+	return nil
 }
 
 // quietLogger drops Pebble's routine informational messages (WAL recovery,
@@ -281,6 +305,10 @@ func (r committedReader) Get(key string) ([]byte, error) {
 			return nil, nil
 		}
 		return clone(c.value), nil
+	}
+	if !r.s.keys.mayHave(key) {
+		r.s.reads.put(key, cachedValue{}, gen)
+		return nil, nil
 	}
 	v, err := r.s.rawGet(stateKey(key))
 	if err != nil {

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestKeyFilterNoFalseNegatives: every added key is reported as possibly
+// present, across several layers, and most keys never added are not.
+func TestKeyFilterNoFalseNegatives(t *testing.T) {
+	f := newKeyFilter(0)
+	const n = 5 * minFilterKeys // several layers
+	for i := range n {
+		f.add(fmt.Sprintf("did/%d", i))
+	}
+	if got := len(f.layers); got < 3 {
+		t.Fatalf("%d layers after %d keys, want several", got, n)
+	}
+	for i := range n {
+		if k := fmt.Sprintf("did/%d", i); !f.mayHave(k) {
+			t.Fatalf("added key %q reported absent", k)
+		}
+	}
+	fp := 0
+	const probes = 100_000
+	for i := range probes {
+		if f.mayHave(fmt.Sprintf("seq/%d", i)) {
+			fp++
+		}
+	}
+	if rate := float64(fp) / probes; rate > 0.05 {
+		t.Errorf("false-positive rate %.3f over %d layers, want ≤ 0.05", rate, len(f.layers))
+	}
+}
+
+// TestKeyFilterAcrossReopen: a reopened store knows every committed key
+// (the filter is rebuilt from Pebble) and answers absent keys correctly.
+func TestKeyFilterAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := MustOpen(t, dir)
+	MustApply(t, s, set("a", "1"), set("b", "2"))
+	MustApply(t, s, del("a"), set("c", ""))
+	MustClose(t, s)
+	s = MustOpen(t, dir)
+	defer MustClose(t, s)
+	for _, c := range []struct {
+		key     string
+		present bool
+		value   string
+	}{
+		{"a", false, ""}, {"b", true, "2"}, {"c", true, ""}, {"d", false, ""},
+	} {
+		got, err := s.Committed().Get(c.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got != nil) != c.present || string(got) != c.value {
+			t.Errorf("after reopen, Get(%q) = %q (present %v), want %q (present %v)", c.key, got, got != nil, c.value, c.present)
+		}
+	}
+	MustApply(t, s, set("d", "4"))
+	if got, _ := s.Committed().Get("d"); string(got) != "4" {
+		t.Errorf("a key created after reopen: Get = %q, want 4", got)
+	}
+}
