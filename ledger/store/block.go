@@ -55,9 +55,10 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	writes := s.working.Writes()
 	batch := s.db.NewBatchWithSize(batchSize(writes))
 	// The old value of a key the block's transactions read is in the read
-	// cache (which holds committed state: no Commit runs beside this); the
-	// others are sorted, so one iterator seeking forward finds them far
-	// faster than a Get per key.
+	// cache (which holds committed state: no Commit runs beside this), a
+	// key the key filter has never seen has none; the others are sorted,
+	// so one iterator seeking forward finds them far faster than a Get per
+	// key.
 	lo := []byte(statePrefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
@@ -75,6 +76,8 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 			if c.present {
 				d.sub(x.entry(w.Key, c.value))
 			}
+		} else if !s.keys.mayHave(w.Key) {
+			// a new key: no old value
 		} else if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
 			old, err := it.ValueAndErr()
 			if err != nil {
