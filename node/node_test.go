@@ -25,7 +25,7 @@ func TestTuneAndLoadConfig(t *testing.T) {
 	c := cmtcfg.DefaultConfig()
 	Tune(c, 0)
 	if c.Consensus.TimeoutCommit != DefaultTimeoutCommit || c.TxIndex.Indexer != "null" ||
-		c.Mempool.Size != 50000 || c.Mempool.MaxTxBytes != 1<<20 || !c.Mempool.Recheck ||
+		c.Mempool.Size != 10000 || c.Mempool.MaxTxBytes != 1<<20 || !c.Mempool.Recheck ||
 		!c.Consensus.CreateEmptyBlocks || c.Consensus.CreateEmptyBlocksInterval != DefaultEmptyBlocksInterval ||
 		c.Instrumentation.Prometheus || c.LogLevel != "error" {
 		t.Fatalf("Tune left %+v %+v %+v", c.Consensus, c.Mempool, c.TxIndex)
