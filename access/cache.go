@@ -9,20 +9,37 @@ import (
 // A node meets every read request three times: its gatekeeper verifies the
 // signed read before it decides and logs it, then the ledger verifies it
 // again in CheckTx and in FinalizeBlock of the access.log transaction that
-// carries it. verifiedSigs remembers Ed25519 signatures that verified (see
-// verifySignature), so the second and third meeting skip the work whose
-// result cannot have changed.
+// carries it. The caches of this package let the second and third meeting
+// skip the work whose result cannot have changed:
 //
-// A cached value is what a pure function of the key's bytes returned, so a
-// hit returns exactly what recomputing would and a miss recomputes: a
-// cache can only skip work, never change an outcome, and the ledger stays
+//   - verifiedSigs remembers Ed25519 signatures that verified (see
+//     verifySignature);
+//   - parsedReads remembers the state-independent part of a signed read
+//     (canonical form, strict decoding, rules; see parseRead);
+//   - parsedLogs remembers the state-independent part of an access.log
+//     payload (see parseLog).
+//
+// Each value is what a pure function of the key's bytes returned, so a hit
+// returns exactly what recomputing would and a miss recomputes: a cache can
+// only skip work, never change an outcome, and the ledger stays
 // deterministic whichever entries a node happens to hold. Everything that
-// depends on state (the requester's current key) is read from the state
-// on every call.
+// depends on state (the requester's current key, anchors, memberships,
+// consent) is read from the state on every call.
 
-// maxVerifiedSigs is the most verified signatures per cache generation (a
-// cache holds at most two).
-const maxVerifiedSigs = 1 << 16
+// Cache bounds, per generation (a cache holds at most two).
+const (
+	// maxVerifiedSigs is the most verified signatures per generation.
+	maxVerifiedSigs = 1 << 16
+	// maxParsedReadBytes bounds the cost of parsed read requests: the
+	// request bytes plus parsedReadOverhead each.
+	maxParsedReadBytes = 16 << 20
+	// maxParsedLogBytes bounds the cost of parsed access.log payloads:
+	// twice the payload bytes each (the decoded events hold a copy).
+	maxParsedLogBytes = 32 << 20
+	// parsedReadOverhead is the cost counted for a parsed read besides its
+	// request bytes: the decoded request, the signed bytes and the hash.
+	parsedReadOverhead = 512
+)
 
 // cache is a bounded, concurrency-safe map from K to V for values a pure
 // function computed from the key. It holds two generations: put adds to

@@ -5,21 +5,27 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gowebpki/jcs"
 
 	cc "carechain"
 	"carechain/identity"
+	"carechain/internal/cctest"
 	"carechain/ledger/tx"
+	"carechain/records"
 )
 
 // resetCaches empties every cache of the package, so that a test can run
 // the same work cold.
 func resetCaches() {
 	verifiedSigs.reset()
+	parsedReads.reset()
+	parsedLogs.reset()
 }
 
 func TestCacheGenerations(t *testing.T) {
@@ -181,4 +187,122 @@ func TestVerifyReadReturnsCopies(t *testing.T) {
 	if got, want := fmt.Sprintf("%v %v %v", r2.Records, r2.Purpose, h2[0] == h1[0]), "[Observation/o1] TREAT false"; got != want {
 		t.Errorf("second call = %s, want %s", got, want)
 	}
+}
+
+// TestLogParsedOnceJudgedOnState runs one access.log payload as CheckTx
+// does (on the state before, thrown away), changes the state, then runs it
+// as FinalizeBlock does: the parse is reused, the decision is the new
+// state's, the same as with cold caches.
+func TestLogParsedOnceJudgedOnState(t *testing.T) {
+	tests := []struct {
+		name    string
+		between func(t *testing.T, e *env, s SignedRead, consentID string)
+		want    string // status/reason of the one event
+	}{
+		{"nothing changed", func(*testing.T, *env, SignedRead, string) {}, "logged/"},
+		{"consent revoked", func(t *testing.T, e *env, _ SignedRead, cid string) {
+			e.mustApply(t, pat, "consent.revoke", obj{"id": cid})
+		}, "denied/not_allowed"},
+		{"record erased", func(t *testing.T, e *env, _ SignedRead, _ string) {
+			e.mustApply(t, pat, records.TypeErase, obj{"patient": pat.did, "ids": []string{"Observation/o1"}})
+		}, "denied/erased"},
+		{"requester's key rotated", func(t *testing.T, e *env, _ SignedRead, _ string) {
+			e.mustApply(t, clindoc, identity.TypeDIDRotate, obj{"new_public_key": tx.EncodeKey(newActor("clindoc-rotated").pub)})
+		}, "invalid/bad_signature"},
+		{"logged by another transaction", func(t *testing.T, e *env, s SignedRead, _ string) {
+			e.logTx(t, node, logEv(s, "Observation/o1"))
+		}, "replay/logged before"},
+		{"block time past the read window", func(_ *testing.T, e *env, _ SignedRead, _ string) {
+			e.time = e.time.Add(ReadWindow + time.Second)
+		}, "stale/issued 2025-03-01T12:02:00Z"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			cid := e.grant(t, pat, permitClindoc)
+			e.next()
+			s := mustSign(t, e.request(clindoc, pat, "TREAT", "Observation/o1"), clindoc)
+			payload := canonicalPayload(t, obj{"events": []obj{logEv(s, "Observation/o1")}})
+			resetCaches()
+			if _, err := handleLog(e.ctx(node.did, TypeLog), cctest.Fork(e.kv), payload); err != nil {
+				t.Fatalf("CheckTx: %v", err)
+			}
+			_, logHits := parsedLogs.stats()
+			tt.between(t, e, s, cid)
+			ctx := e.ctx(node.did, TypeLog)
+			warm, werr := handleLog(ctx, cctest.Fork(e.kv), payload)
+			if _, hits := parsedLogs.stats(); hits <= logHits {
+				t.Errorf("FinalizeBlock parsed the payload again (parsedLogs hits %d → %d)", logHits, hits)
+			}
+			resetCaches()
+			cold, cerr := handleLog(ctx, cctest.Fork(e.kv), payload)
+			if !reflect.DeepEqual(warm, cold) || fmt.Sprint(werr) != fmt.Sprint(cerr) {
+				t.Fatalf("warm caches: %+v, %v\ncold caches: %+v, %v", warm, werr, cold, cerr)
+			}
+			if werr != nil {
+				t.Fatal(werr)
+			}
+			got := cctest.DecodeData[logResult](t, warm).Events
+			if len(got) != 1 || got[0].Status+"/"+got[0].Reason != tt.want {
+				t.Errorf("got %+v, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLogReusesGatekeeperWork checks that CheckTx of an access.log
+// neither parses nor verifies again a signed read the gatekeeper verified.
+func TestLogReusesGatekeeperWork(t *testing.T) {
+	e := newEnv(t)
+	e.grant(t, pat, permitClindoc)
+	e.next()
+	s := mustSign(t, e.request(clindoc, pat, "TREAT", "Observation/o1"), clindoc)
+	resetCaches()
+	if _, _, err := VerifyRead(e.kv, s); err != nil { // the gatekeeper
+		t.Fatal(err)
+	}
+	_, readHits := parsedReads.stats()
+	_, sigHits := verifiedSigs.stats()
+	got := e.logTx(t, node, logEv(s, "Observation/o1")) // CheckTx
+	if len(got) != 1 || got[0].Status != StatusLogged {
+		t.Fatalf("got %+v, want logged", got)
+	}
+	_, readHits2 := parsedReads.stats()
+	_, sigHits2 := verifiedSigs.stats()
+	if readHits2 != readHits+1 || sigHits2 != sigHits+1 {
+		t.Errorf("parsedReads hits %d → %d, verifiedSigs hits %d → %d; want one more each", readHits, readHits2, sigHits, sigHits2)
+	}
+}
+
+// TestDeterminismWarmAndCold runs the determinism scenario with cold
+// caches and again with the caches the first run filled: state and
+// results are the same.
+func TestDeterminismWarmAndCold(t *testing.T) {
+	resetCaches()
+	kv1, res1 := scenario(t)
+	_, logHits := parsedLogs.stats()
+	kv2, res2 := scenario(t)
+	if _, hits := parsedLogs.stats(); hits == logHits {
+		t.Error("the second run did not use the caches")
+	}
+	if d := cctest.Diff(kv1, kv2); d != "" {
+		t.Fatalf("cold and warm runs differ:\n%s", d)
+	}
+	if !reflect.DeepEqual(res1, res2) {
+		t.Fatal("cold and warm runs returned different results")
+	}
+}
+
+// canonicalPayload is v as tx.Build puts a payload in a transaction:
+// JSON, RFC 8785 canonical.
+func canonicalPayload(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err = jcs.Transform(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

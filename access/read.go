@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/gowebpki/jcs"
@@ -102,18 +103,17 @@ func SignRead(r ReadRequest, key ed25519.PrivateKey) (SignedRead, error) {
 // ledger is cc.UnknownSigner. Chain id and freshness are the caller's to
 // check against its own chain and clock.
 //
-// A signature that verified is remembered (verifySignature); the
-// requester's key is read from kv on every call.
+// The checks of the request bytes are remembered (parseRead) and so is a
+// signature that verified (verifySignature); the requester's key is read
+// from kv on every call. The returned request and hash are the caller's.
 func VerifyRead(kv cc.Reader, s SignedRead) (*ReadRequest, []byte, error) {
-	const op = "access.verify_read"
-	var r ReadRequest
-	h, err := verifyCanonical(op, kv, ReadPrefix, s, &r, func() (cc.DID, error) {
-		return r.Requester, checkRequest(op, &r)
-	})
-	if err != nil {
+	p := parseRead(s.Request)
+	if err := p.verify(kv, s.Sig); err != nil {
 		return nil, nil, err
 	}
-	return &r, h, nil
+	r := *p.req
+	r.Records = slices.Clone(r.Records)
+	return &r, slices.Clone(p.hash), nil
 }
 
 // signCanonical signs the RFC 8785 canonical JSON of v for signer under
