@@ -121,7 +121,7 @@ func (d *decision) allow(a *cc.RecordAnchor) bool {
 // decider loads what the consent decision needs for req.
 func (g *Gatekeeper) decider(ctx context.Context, req *access.ReadRequest) (*decision, error) {
 	state := g.cfg.Chain.State()
-	st, err := g.cfg.Chain.Status(ctx)
+	st, err := g.status(ctx)
 	if err != nil {
 		return nil, err
 	}
