@@ -19,6 +19,8 @@ import (
 //
 //   - reads the chain's status (the latest block time its consent
 //     decisions use) once per block instead of once per read (status);
+//   - loads the consent facts of a (requester, organization, patient,
+//     action, purpose) once per block (decider);
 //   - shreds records erased by a committed record.erase when Watch next
 //     runs, promptly and without walking the vault (see Watch).
 //
@@ -35,6 +37,7 @@ func (g *Gatekeeper) Committed(outs []ledger.TxOutcome) {
 		}
 	}
 	g.head.committed(height)
+	g.decisions.committed()
 	g.erasures.add(erased)
 }
 

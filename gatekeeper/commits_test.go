@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/consent"
 	"carechain/ledger"
 	"carechain/records"
 )
@@ -178,5 +179,62 @@ func TestStatusOncePerBlock(t *testing.T) {
 		if c.calls != s.wantCalls {
 			t.Errorf("step %d (%s): %d Status calls, want %d", i, s.do, c.calls, s.wantCalls)
 		}
+	}
+}
+
+// TestDecisionsFollowCommits checks that the consent facts the gatekeeper
+// keeps between commits never outlive a commit: a grant or a revocation
+// decides the very next read.
+func TestDecisionsFollowCommits(t *testing.T) {
+	w := MustWorld(t)
+	ctx := context.Background()
+	pt := w.pop.Patients[0]
+	res, err := w.gk.IngestBundle(ctx, smallBundle(1), w.submitter(pt.DID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := observations(res)[0]
+	cancelSub := w.chain.App.Notifier().Subscribe(w.gk.Committed)
+	defer cancelSub()
+	other := w.staff(t, "riverside-physician")
+	read := func() error {
+		_, err := w.gk.Read(ctx, w.signedRead(t, other, pt.DID, "TREAT", obs))
+		return err
+	}
+	var cid string
+	steps := []struct {
+		name string
+		do   func()
+		want cc.Kind // 0: released
+	}{
+		{"before consent", func() {}, cc.NotFound},
+		{"same block, kept decision", func() {}, cc.NotFound},
+		{"after the grant", func() {
+			data := w.submit(t, pt, consent.TypeGrant, map[string]any{"patient": pt.DID, "provisions": []map[string]any{
+				{"type": "permit", "actors": []map[string]any{{"did": other.DID}}, "purposes": []string{"TREAT"}}}})
+			var r struct{ ID string }
+			if err := json.Unmarshal(data, &r); err != nil {
+				t.Fatal(err)
+			}
+			cid = r.ID
+		}, 0},
+		{"after the revocation", func() {
+			w.submit(t, pt, "consent.revoke", map[string]any{"id": cid})
+		}, cc.NotFound},
+	}
+	for _, s := range steps {
+		s.do()
+		err := read()
+		if got := cc.KindOf(err); err != nil && got != s.want || err == nil && s.want != 0 {
+			t.Errorf("%s: got %v, want kind %v", s.name, err, s.want)
+		}
+	}
+	// A denied pre-check logs nothing, so no block came after the last
+	// read: its decision is kept.
+	w.gk.decisions.mu.Lock()
+	n := len(w.gk.decisions.m)
+	w.gk.decisions.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d decisions kept, want 1", n)
 	}
 }

@@ -66,8 +66,9 @@ type Gatekeeper struct {
 	nonceOnce sync.Once
 	nonce     *nonceCache
 
-	head     headCache  // the chain's status between commits (Committed)
-	erasures eraseQueue // committed erasures not yet shredded (Watch)
+	head      headCache     // the chain's status between commits (Committed)
+	decisions decisionCache // consent pre-check facts between commits
+	erasures  eraseQueue    // committed erasures not yet shredded (Watch)
 }
 
 // New returns a Gatekeeper.
