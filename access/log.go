@@ -120,59 +120,26 @@ func GetLoggedRequest(kv cc.Reader, hash []byte) (*LoggedRequest, error) {
 }
 
 // logEvent is one decoded event with the anchors of its records (nil for
-// an unknown record).
+// an unknown record), read from the state of this execution.
 type logEvent struct {
-	read    SignedRead
-	records []string
+	*parsedEvent
 	anchors []*cc.RecordAnchor
 }
 
 // decodeLog decodes and checks an access.log payload (cc.Malformed,
-// cc.Invalid), reads the anchors of its records and authorizes the signer
-// for each existing record's custodian organization, or, when no record
-// exists, as the node of some active organization (cc.Unauthorized).
+// cc.Invalid; parseLog, whose result is reused between CheckTx and
+// FinalizeBlock), reads the anchors of its records and authorizes the
+// signer for each existing record's custodian organization, or, when no
+// record exists, as the node of some active organization
+// (cc.Unauthorized). Everything after parseLog reads the state of kv.
 func decodeLog(op string, ctx cc.TxContext, kv cc.Reader, payload []byte) ([]logEvent, error) {
-	var p logPayload
-	if err := decodeObject(op, "payload", payload, &p); err != nil {
+	parsed, err := parseLog(op, payload)
+	if err != nil {
 		return nil, err
 	}
-	if len(p.Events) == 0 || len(p.Events) > MaxEventsPerTx {
-		return nil, cc.Errorf(op, cc.Invalid, "events must list 1 to %d events", MaxEventsPerTx)
-	}
-	evs := make([]logEvent, len(p.Events))
-	total := 0
-	for i, raw := range p.Events {
-		what := "events[" + strconv.Itoa(i) + "]"
-		var it logItem
-		if err := decodeObject(op, what, raw, &it); err != nil {
-			return nil, err
-		}
-		if err := decodeObject(op, what+".read", it.Read, &evs[i].read); err != nil {
-			return nil, err
-		}
-		if len(it.Records) == 0 || len(it.Records) > MaxEventRecords {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: records must list 1 to %d records", what, MaxEventRecords)
-		}
-		if total += len(it.Records); total > MaxRecordsPerTx {
-			return nil, cc.Errorf(op, cc.Invalid, "the events release more than %d records", MaxRecordsPerTx)
-		}
-		seen := make(map[string]bool, len(it.Records))
-		for j, id := range it.Records {
-			if !records.ValidID(id) {
-				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", what, j, cc.Echo(id))
-			}
-			if seen[id] {
-				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %s is listed twice", what, j, id)
-			}
-			seen[id] = true
-		}
-		if it.Basis != "" && !validBasis(it.Basis) {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", what, cc.Echo(string(it.Basis)))
-		}
-		if it.Ref != "" && !printable(it.Ref, MaxRefLen, false) {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: ref must be 1 to %d printable characters", what, MaxRefLen)
-		}
-		evs[i].records = it.Records
+	evs := make([]logEvent, len(parsed))
+	for i := range parsed {
+		evs[i].parsedEvent = &parsed[i]
 	}
 	nodeOf := map[string]bool{} // custodian org → the signer has the node role there
 	for i := range evs {
@@ -261,13 +228,14 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 	out := func(status, reason string) (logDecision, error) {
 		return logDecision{EventResult: EventResult{Status: status, Reason: reason}}, nil
 	}
-	req, hash, err := VerifyRead(d.kv, ev.read)
+	err := ev.parsed.verify(d.kv, ev.read.Sig)
 	switch {
 	case cc.Is(cc.Internal, err):
 		return logDecision{}, cc.E(d.op, cc.Internal, err)
 	case err != nil:
 		return out(StatusInvalid, cc.KindOf(err).String())
 	}
+	req, hash := ev.parsed.req, ev.parsed.hash
 	res := logDecision{EventResult: EventResult{ID: EventID(hash)}, hash: hash}
 	set := func(status, reason string) (logDecision, error) {
 		res.Status, res.Reason = status, reason

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/gowebpki/jcs"
@@ -101,16 +102,18 @@ func SignRead(r ReadRequest, key ed25519.PrivateKey) (SignedRead, error) {
 // the requester's current key (cc.BadSignature); a requester not on the
 // ledger is cc.UnknownSigner. Chain id and freshness are the caller's to
 // check against its own chain and clock.
+//
+// The checks of the request bytes are remembered (parseRead) and so is a
+// signature that verified (verifySignature); the requester's key is read
+// from kv on every call. The returned request and hash are the caller's.
 func VerifyRead(kv cc.Reader, s SignedRead) (*ReadRequest, []byte, error) {
-	const op = "access.verify_read"
-	var r ReadRequest
-	h, err := verifyCanonical(op, kv, ReadPrefix, s, &r, func() (cc.DID, error) {
-		return r.Requester, checkRequest(op, &r)
-	})
-	if err != nil {
+	p := parseRead(s.Request)
+	if err := p.verify(kv, s.Sig); err != nil {
 		return nil, nil, err
 	}
-	return &r, h, nil
+	r := *p.req
+	r.Records = slices.Clone(r.Records)
+	return &r, slices.Clone(p.hash), nil
 }
 
 // signCanonical signs the RFC 8785 canonical JSON of v for signer under
@@ -145,43 +148,64 @@ func signBytes(prefix string, signer cc.DID, canonical []byte) []byte {
 // must verify under prefix with the signer's current key. It returns the
 // SHA-256 of the signed bytes. Errors as VerifyRead documents.
 func verifyCanonical(op string, kv cc.Reader, prefix string, s SignedRead, v any, check func() (cc.DID, error)) ([]byte, error) {
-	if len(s.Request) > MaxRequestBytes {
-		return nil, cc.Errorf(op, cc.TooLarge, "request is %d bytes, limit %d", len(s.Request), MaxRequestBytes)
-	}
-	if len(s.Request) == 0 || s.Request[0] != '{' {
-		return nil, cc.Errorf(op, cc.Malformed, "request must be a JSON object")
-	}
-	canon, err := jcs.Transform(s.Request)
-	if err != nil {
-		return nil, cc.Errorf(op, cc.Malformed, "request is not valid JSON")
-	}
-	if !bytes.Equal(canon, s.Request) {
-		return nil, cc.Errorf(op, cc.NonCanonical, "request is not RFC 8785 canonical JSON")
-	}
-	if err := decodeObject(op, "request", canon, v); err != nil {
-		return nil, err
-	}
-	signer, err := check()
+	signer, msg, err := parseCanonical(op, prefix, s.Request, v, check)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(s.Sig)
-	if err != nil || len(sig) != ed25519.SignatureSize {
-		return nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
-	}
-	rec, err := identity.GetDID(kv, signer)
-	if cc.Is(cc.NotFound, err) {
-		return nil, cc.Errorf(op, cc.UnknownSigner, "%s is not on the ledger", signer)
-	}
-	if err != nil {
-		return nil, cc.E(op, cc.Internal, err)
-	}
-	msg := signBytes(prefix, signer, canon)
-	if len(rec.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(rec.PublicKey, msg, sig) {
-		return nil, cc.Errorf(op, cc.BadSignature, "signature does not verify for %s", signer)
+	if err := verifySigned(op, kv, signer, msg, s.Sig); err != nil {
+		return nil, err
 	}
 	h := sha256.Sum256(msg)
 	return h[:], nil
+}
+
+// parseCanonical is the part of verifyCanonical that depends on the
+// request bytes only: it checks that request is at most MaxRequestBytes of
+// canonical JSON, decodes it strictly into v, runs check and returns the
+// signer and the signed bytes (prefix + signer + "\n" + request).
+func parseCanonical(op, prefix string, request []byte, v any, check func() (cc.DID, error)) (cc.DID, []byte, error) {
+	if len(request) > MaxRequestBytes {
+		return "", nil, cc.Errorf(op, cc.TooLarge, "request is %d bytes, limit %d", len(request), MaxRequestBytes)
+	}
+	if len(request) == 0 || request[0] != '{' {
+		return "", nil, cc.Errorf(op, cc.Malformed, "request must be a JSON object")
+	}
+	canon, err := jcs.Transform(request)
+	if err != nil {
+		return "", nil, cc.Errorf(op, cc.Malformed, "request is not valid JSON")
+	}
+	if !bytes.Equal(canon, request) {
+		return "", nil, cc.Errorf(op, cc.NonCanonical, "request is not RFC 8785 canonical JSON")
+	}
+	if err := decodeObject(op, "request", canon, v); err != nil {
+		return "", nil, err
+	}
+	signer, err := check()
+	if err != nil {
+		return "", nil, err
+	}
+	return signer, signBytes(prefix, signer, canon), nil
+}
+
+// verifySigned is the part of verifyCanonical that depends on the state
+// and the signature: sig must be a base64url Ed25519 signature of msg by
+// signer's current key in kv (verifySignature).
+func verifySigned(op string, kv cc.Reader, signer cc.DID, msg []byte, sig string) error {
+	raw, err := base64.RawURLEncoding.DecodeString(sig)
+	if err != nil || len(raw) != ed25519.SignatureSize {
+		return cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
+	}
+	rec, err := identity.GetDID(kv, signer)
+	if cc.Is(cc.NotFound, err) {
+		return cc.Errorf(op, cc.UnknownSigner, "%s is not on the ledger", signer)
+	}
+	if err != nil {
+		return cc.E(op, cc.Internal, err)
+	}
+	if !verifySignature(rec.PublicKey, msg, raw) {
+		return cc.Errorf(op, cc.BadSignature, "signature does not verify for %s", signer)
+	}
+	return nil
 }
 
 // checkRequest enforces a read request's rules (cc.Invalid): a chain id;

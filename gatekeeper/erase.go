@@ -19,8 +19,13 @@ func (g *Gatekeeper) shredErased(id string) {
 // SweepErased crypto-shreds every record in the vault whose anchor the
 // committed state marks erased, and returns how many it shredded. Reads
 // of erased records answer Gone whether or not the sweep ran; the sweep
-// makes sure no key that could decrypt them is left.
+// makes sure no key that could decrypt them is left. It walks the whole
+// vault: a node runs it at startup (RecoverAmong) and Watch then follows
+// the erasures committed since (see Committed).
 func (g *Gatekeeper) SweepErased() (int, error) {
+	// Erasures committed from now on are queued for Watch; those committed
+	// before are in the state this sweep reads.
+	g.erasures.enable()
 	state := g.cfg.Chain.State()
 	var erased []string
 	last := ""
@@ -95,21 +100,103 @@ func (g *Gatekeeper) RecoverAmong(among map[VersionRef]bool) (int, error) {
 	return n, err
 }
 
-// Watch sweeps erased records every interval until ctx ends, so an
-// erasure committed through any node is shredded here within interval.
+// sweepIDs shreds each of ids (records named by committed erasures)
+// whose anchor the committed state marks erased and of which the vault
+// holds a version, and returns how many it shredded and the ids it could
+// not check or shred (to retry), with the first error.
+func (g *Gatekeeper) sweepIDs(ids []string) (int, []string, error) {
+	state := g.cfg.Chain.State()
+	n := 0
+	var failed []string
+	var first error
+	fail := func(id string, err error) {
+		failed = append(failed, id)
+		if first == nil {
+			first = err
+		}
+	}
+	for _, id := range ids {
+		a, err := records.GetAnchor(state, id)
+		if cc.Is(cc.NotFound, err) {
+			continue
+		}
+		if err != nil {
+			fail(id, err)
+			continue
+		}
+		if !a.Erased {
+			continue
+		}
+		held, err := g.holds(id, a.Version)
+		if err != nil {
+			fail(id, err)
+			continue
+		}
+		if !held {
+			continue // another node's record, or shredded already
+		}
+		if err := g.cfg.Vault.Shred(id); err != nil {
+			fail(id, err)
+			continue
+		}
+		n++
+	}
+	return n, failed, first
+}
+
+// holds reports whether the vault has any of versions 1..latest of id.
+func (g *Gatekeeper) holds(id string, latest int) (bool, error) {
+	for v := latest; v >= 1; v-- {
+		if ok, err := g.cfg.Vault.Has(id, v); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// Watch shreds erased records until ctx ends. Fed by Committed, it shreds
+// the records of each committed record.erase as soon as the block is
+// committed, without walking the vault, and retries failures every
+// interval (a full sweep when the queue overflowed). Without commit
+// notices it sweeps the whole vault every interval, so an erasure
+// committed through any node is shredded here within interval.
 func (g *Gatekeeper) Watch(ctx context.Context, interval time.Duration) {
+	wake := g.erasures.wakeup()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-wake:
+			g.sweepQueued(false)
 		case <-t.C:
-			if n, err := g.SweepErased(); err != nil {
-				g.log.Error("erasure sweep", "err", err)
-			} else if n > 0 {
-				g.log.Info("erased records shredded", "count", n)
-			}
+			g.sweepQueued(true)
 		}
+	}
+}
+
+// sweepQueued shreds the queued erasures, or sweeps the whole vault when
+// the queue overflowed or, on a tick, when no commit notices come.
+func (g *Gatekeeper) sweepQueued(tick bool) {
+	fed, ids, full := g.erasures.take()
+	var n int
+	var err error
+	switch {
+	case full || !fed && tick:
+		if n, err = g.SweepErased(); err != nil && full {
+			g.erasures.again(nil, true)
+		}
+	case len(ids) > 0:
+		var failed []string
+		if n, failed, err = g.sweepIDs(ids); len(failed) > 0 {
+			g.erasures.again(failed, false)
+		}
+	}
+	if err != nil {
+		g.log.Error("erasure sweep", "err", err)
+	}
+	if n > 0 {
+		g.log.Info("erased records shredded", "count", n)
 	}
 }

@@ -65,6 +65,10 @@ type Gatekeeper struct {
 
 	nonceOnce sync.Once
 	nonce     *nonceCache
+
+	head      headCache     // the chain's status between commits (Committed)
+	decisions decisionCache // consent pre-check facts between commits
+	erasures  eraseQueue    // committed erasures not yet shredded (Watch)
 }
 
 // New returns a Gatekeeper.
@@ -100,7 +104,7 @@ func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte,
 		}
 		g.seq, g.known = n, true
 	}
-	st, err := g.cfg.Chain.Status(ctx)
+	st, err := g.status(ctx) // for the chain id
 	if err != nil {
 		g.mu.Unlock()
 		return nil, nil, err

@@ -8,9 +8,7 @@ import (
 
 	cc "carechain"
 	"carechain/access"
-	"carechain/consent"
 	"carechain/fhir"
-	"carechain/identity"
 	"carechain/records"
 )
 
@@ -104,41 +102,6 @@ func (g *Gatekeeper) verifyRead(sr access.SignedRead, action string) (*access.Re
 		return nil, cc.Errorf("read", cc.Invalid, "this request must be signed for action %q, not %q", action, req.Action)
 	}
 	return req, nil
-}
-
-// decision decides a requester's access to one patient's records with the
-// committed state: the facts are loaded once.
-type decision struct {
-	req   cc.AccessRequest
-	facts consent.Facts
-}
-
-func (d *decision) allow(a *cc.RecordAnchor) bool {
-	d.req.Record = *a
-	return consent.Can(d.req, d.facts).Allow
-}
-
-// decider loads what the consent decision needs for req.
-func (g *Gatekeeper) decider(ctx context.Context, req *access.ReadRequest) (*decision, error) {
-	state := g.cfg.Chain.State()
-	st, err := g.cfg.Chain.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	orgs, err := identity.MembershipsOf(state, req.Requester)
-	if err != nil {
-		return nil, err
-	}
-	if req.Org != "" {
-		orgs = onlyOrg(orgs, req.Org)
-	}
-	ar := cc.AccessRequest{Requester: req.Requester, Orgs: orgs, Action: req.Action, Purpose: req.Purpose,
-		Record: cc.RecordAnchor{Patient: req.Patient}, Time: st.LatestBlockTime}
-	facts, err := consent.Load(state, ar)
-	if err != nil {
-		return nil, err
-	}
-	return &decision{req: ar, facts: facts}, nil
 }
 
 // release logs one access event for ids (the records the event names) and

@@ -19,6 +19,7 @@ import (
 
 	cc "carechain"
 	"carechain/gatekeeper"
+	"carechain/ledger"
 	"carechain/ledger/tx"
 	"carechain/vault"
 )
@@ -143,12 +144,18 @@ type recordsService struct {
 	gks     []*gatekeeper.Gatekeeper
 	stopped chan struct{}
 	cancel  context.CancelFunc
+	unsub   func() // ends the gatekeepers' commit notices
 }
 
 // openRecords opens home's vault and index and a gatekeeper per custodian
 // key, reconciles the vault with the ledger (crash recovery) and starts
-// the erasure sweep. A home without custodian keys serves no records.
-func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func([]gatekeeper.PatientDemographics), onImmunizations func([]gatekeeper.ImmunizationDate)) (*recordsService, error) {
+// the erasure sweep. With commits (the node's commit notifier; nil
+// without) every gatekeeper is told of each committed block
+// (gatekeeper.Committed): it reads the chain status once per block, and
+// the first one shreds the records of each committed erasure at once
+// instead of walking the vault. A home without custodian keys serves no
+// records.
+func openRecords(home string, chain cc.Chain, commits *ledger.Notifier, log *slog.Logger, onPatients func([]gatekeeper.PatientDemographics), onImmunizations func([]gatekeeper.ImmunizationDate)) (*recordsService, error) {
 	files, keys, err := loadNodeKeys(home)
 	if err != nil || len(files) == 0 {
 		return &recordsService{}, err
@@ -171,6 +178,16 @@ func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func(
 			NodeDID: f.DID, NodeKey: keys[i], Log: log.With("custodian", f.Org), OnPatients: onPatients,
 			OnImmunizations: onImmunizations}))
 	}
+	if commits != nil {
+		// Before recovery's full sweep, so no erasure falls between the
+		// two (see gatekeeper.Committed).
+		gks := rs.gks
+		rs.unsub = commits.Subscribe(func(outs []ledger.TxOutcome) {
+			for _, g := range gks {
+				g.Committed(outs)
+			}
+		})
+	}
 	stored, err := rs.gks[0].Stored() // what recovery may remove: nothing ingested from now on
 	if err != nil {
 		rs.close()
@@ -184,7 +201,9 @@ func openRecords(home string, chain cc.Chain, log *slog.Logger, onPatients func(
 		if !rs.recover(ctx, chain, started, stored, log) {
 			return
 		}
-		rs.gks[0].Watch(ctx, time.Minute) // reads of erased records answer 410 at once; the sweep destroys the keys
+		// Reads of erased records answer 410 at once; the sweep destroys
+		// the keys (at each committed erasure, with commit notices).
+		rs.gks[0].Watch(ctx, time.Minute)
 	}()
 	return rs, nil
 }
@@ -232,6 +251,9 @@ func chainHeight(ctx context.Context, chain cc.Chain) int64 {
 func (rs *recordsService) close() {
 	if rs == nil || rs.vault == nil {
 		return
+	}
+	if rs.unsub != nil {
+		rs.unsub()
 	}
 	if rs.cancel != nil {
 		rs.cancel()

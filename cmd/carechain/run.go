@@ -81,7 +81,7 @@ func startNode(ctx context.Context, home, httpAddr string, log *slog.Logger) (*r
 		n.Close()
 		return nil, err
 	}
-	rs, err := openRecords(home, n, log, rm.register(log), rm.occurrences(log))
+	rs, err := openRecords(home, n, n.App.Notifier(), log, rm.register(log), rm.occurrences(log))
 	if err != nil {
 		rm.close()
 		ln.Close()

@@ -1,0 +1,146 @@
+package access
+
+import (
+	"crypto/sha256"
+	"strconv"
+
+	cc "carechain"
+	"carechain/records"
+)
+
+// parsedRead is what a signed read's request bytes establish without the
+// state: the request strictly decoded and checked, the bytes its signature
+// must cover and their hash. It is shared through parsedReads and never
+// modified after parseRead returns it.
+type parsedRead struct {
+	req  *ReadRequest // nil if err is set
+	msg  []byte       // ReadSignBytes(req.Requester, request)
+	hash []byte       // SHA-256 of msg: the request hash
+	err  error        // the first rule the bytes break (VerifyRead's kinds), or nil
+}
+
+// parsedReads holds parseRead's results by the SHA-256 of the request
+// bytes.
+var parsedReads = newCache[[sha256.Size]byte, *parsedRead](maxParsedReadBytes)
+
+// parseRead returns the state-independent checks of a signed read's
+// request bytes (VerifyRead's cc.TooLarge, cc.Malformed, cc.NonCanonical
+// and cc.Invalid), computing them unless the same bytes were parsed before
+// in this process. It is a pure function of request.
+func parseRead(request []byte) *parsedRead {
+	const op = "access.verify_read"
+	if len(request) > MaxRequestBytes {
+		return uncachedParseRead(op, request)
+	}
+	k := sha256.Sum256(request)
+	if p, ok := parsedReads.get(k); ok {
+		return p
+	}
+	p := uncachedParseRead(op, request)
+	parsedReads.put(k, p, len(request)+parsedReadOverhead)
+	return p
+}
+
+// uncachedParseRead is parseRead without the cache.
+func uncachedParseRead(op string, request []byte) *parsedRead {
+	var r ReadRequest
+	_, msg, err := parseCanonical(op, ReadPrefix, request, &r, func() (cc.DID, error) {
+		return r.Requester, checkRequest(op, &r)
+	})
+	if err != nil {
+		return &parsedRead{err: err}
+	}
+	h := sha256.Sum256(msg)
+	return &parsedRead{req: &r, msg: msg, hash: h[:]}
+}
+
+// verify completes VerifyRead for p: the parse error if any, else the
+// signature sig (base64url) must verify with the requester's current key
+// in kv. The state is read on every call.
+func (p *parsedRead) verify(kv cc.Reader, sig string) error {
+	if p.err != nil {
+		return p.err
+	}
+	return verifySigned("access.verify_read", kv, p.req.Requester, p.msg, sig)
+}
+
+// parsedEvent is one event of an access.log payload as the payload's
+// bytes establish it: the signed read, the records to release (checked:
+// 1..MaxEventRecords distinct ids) and the parse of the read's request.
+// It is shared through parsedLogs and never modified.
+type parsedEvent struct {
+	read    SignedRead
+	records []string
+	parsed  *parsedRead
+}
+
+// parsedLogs holds the events of access.log payloads that parsed, by the
+// SHA-256 of the payload bytes.
+var parsedLogs = newCache[[sha256.Size]byte, []parsedEvent](maxParsedLogBytes)
+
+// parseLog returns the events of an access.log payload, checked as far as
+// the bytes go (cc.Malformed, cc.Invalid: shape, counts, record ids,
+// claimed bases and references), computing them unless the same payload
+// parsed before in this process: CheckTx parses, FinalizeBlock finds the
+// result. Payloads that fail are not remembered. It is a pure function of
+// payload.
+func parseLog(op string, payload []byte) ([]parsedEvent, error) {
+	k := sha256.Sum256(payload)
+	if evs, ok := parsedLogs.get(k); ok {
+		return evs, nil
+	}
+	evs, err := uncachedParseLog(op, payload)
+	if err != nil {
+		return nil, err
+	}
+	parsedLogs.put(k, evs, 2*len(payload))
+	return evs, nil
+}
+
+// uncachedParseLog is parseLog without the cache.
+func uncachedParseLog(op string, payload []byte) ([]parsedEvent, error) {
+	var p logPayload
+	if err := decodeObject(op, "payload", payload, &p); err != nil {
+		return nil, err
+	}
+	if len(p.Events) == 0 || len(p.Events) > MaxEventsPerTx {
+		return nil, cc.Errorf(op, cc.Invalid, "events must list 1 to %d events", MaxEventsPerTx)
+	}
+	evs := make([]parsedEvent, len(p.Events))
+	total := 0
+	for i, raw := range p.Events {
+		what := "events[" + strconv.Itoa(i) + "]"
+		var it logItem
+		if err := decodeObject(op, what, raw, &it); err != nil {
+			return nil, err
+		}
+		if err := decodeObject(op, what+".read", it.Read, &evs[i].read); err != nil {
+			return nil, err
+		}
+		if len(it.Records) == 0 || len(it.Records) > MaxEventRecords {
+			return nil, cc.Errorf(op, cc.Invalid, "%s: records must list 1 to %d records", what, MaxEventRecords)
+		}
+		if total += len(it.Records); total > MaxRecordsPerTx {
+			return nil, cc.Errorf(op, cc.Invalid, "the events release more than %d records", MaxRecordsPerTx)
+		}
+		seen := make(map[string]bool, len(it.Records))
+		for j, id := range it.Records {
+			if !records.ValidID(id) {
+				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", what, j, cc.Echo(id))
+			}
+			if seen[id] {
+				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %s is listed twice", what, j, id)
+			}
+			seen[id] = true
+		}
+		if it.Basis != "" && !validBasis(it.Basis) {
+			return nil, cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", what, cc.Echo(string(it.Basis)))
+		}
+		if it.Ref != "" && !printable(it.Ref, MaxRefLen, false) {
+			return nil, cc.Errorf(op, cc.Invalid, "%s: ref must be 1 to %d printable characters", what, MaxRefLen)
+		}
+		evs[i].records = it.Records
+		evs[i].parsed = parseRead(evs[i].read.Request)
+	}
+	return evs, nil
+}
