@@ -217,8 +217,9 @@ func stopped(op string) error {
 // (over 1 MiB or the block size), ErrCatchingUp, ErrStopped, ErrAppFailed
 // (the app returned an error or panicked).
 //
-// CheckTx blocks while a block is being executed, since the app is
-// serialized (see Start).
+// CheckTx runs while a block is executed (one ABCI client per connection,
+// see Start), but waits while a block is committed and the mempool
+// rechecked: CometBFT locks the mempool then.
 func (n *Node) CheckTx(tx []byte) (code uint32, log string, err error) {
 	const op = "node.CheckTx"
 	n.mu.RLock()
