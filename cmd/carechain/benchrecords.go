@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -283,35 +282,30 @@ func loadAverage() string {
 // --profile names ("all": from the patient ingest to the end of the reads).
 type benchProfile struct {
 	path, phase string
-	f           *os.File
+	end         func() // stops the running profile; nil when none runs
 }
 
 // start starts the profile before phase (ingest or reads) if it covers it.
 func (p *benchProfile) start(phase string) error {
-	if p.path == "" || p.f != nil || (p.phase != "all" && p.phase != phase) {
+	if p.path == "" || p.end != nil || (p.phase != "all" && p.phase != phase) {
 		return nil
 	}
-	f, err := os.Create(p.path)
+	end, err := startCPUProfile(p.path)
 	if err != nil {
 		return err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return err
-	}
-	p.f = f
+	p.end = end
 	return nil
 }
 
 // stop stops the profile after phase (ingest or reads) if it covers only
 // that phase, and always after phase "end".
 func (p *benchProfile) stop(phase string) {
-	if p.f == nil || (p.phase != phase && phase != "end") {
+	if p.end == nil || (p.phase != phase && phase != "end") {
 		return
 	}
-	pprof.StopCPUProfile()
-	p.f.Close()
-	p.f = nil
+	p.end()
+	p.end = nil
 }
 
 func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsReport, error) {

@@ -147,14 +147,14 @@ func TestBenchProfilePhases(t *testing.T) {
 		if err := p.start("ingest"); err != nil {
 			t.Fatal(err)
 		}
-		running["ingest"] = p.f != nil
+		running["ingest"] = p.end != nil
 		p.stop("ingest")
 		if err := p.start("reads"); err != nil {
 			t.Fatal(err)
 		}
-		running["reads"] = p.f != nil
+		running["reads"] = p.end != nil
 		p.stop("end")
-		if p.f != nil {
+		if p.end != nil {
 			t.Errorf("%s: still profiling after the end", phase)
 		}
 		want := map[string]bool{"ingest": phase != "reads", "reads": phase != "ingest"}
