@@ -3,7 +3,6 @@ package ledger
 import (
 	"crypto/ed25519"
 	"io"
-	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
@@ -78,32 +77,14 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 // bytes and a *tx.Tx is never modified, so using one instead of decoding
 // again cannot change a result. It is bounded: when full it is cleared
 // (the transactions are then decoded by CheckTx, as without it).
-type preDecoded struct {
-	mu  sync.Mutex
-	max int
-	m   map[[32]byte]*tx.Tx
-}
+type preDecoded struct{ m *boundedMap[*tx.Tx] }
 
-func newPreDecoded(max int) *preDecoded {
-	return &preDecoded{max: max, m: make(map[[32]byte]*tx.Tx, 1024)}
-}
+func newPreDecoded(max int) *preDecoded { return &preDecoded{m: newBoundedMap[*tx.Tx](max)} }
 
-func (c *preDecoded) put(t *tx.Tx) {
-	c.mu.Lock()
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[[32]byte(t.Hash)] = t
-	c.mu.Unlock()
-}
+func (c *preDecoded) put(t *tx.Tx) { c.m.put([32]byte(t.Hash), t) }
 
 // take returns and forgets the envelope of hash, nil if it has none.
 func (c *preDecoded) take(hash [32]byte) *tx.Tx {
-	c.mu.Lock()
-	t := c.m[hash]
-	if t != nil {
-		delete(c.m, hash)
-	}
-	c.mu.Unlock()
+	t, _ := c.m.take(hash)
 	return t
 }

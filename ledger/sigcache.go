@@ -1,10 +1,8 @@
 package ledger
 
 import (
-	"crypto/sha256"
-	"sync"
-
 	"crypto/ed25519"
+	"crypto/sha256"
 )
 
 // sigCache remembers (transaction hash, public key) pairs whose signature
@@ -12,15 +10,9 @@ import (
 // FinalizeBlock. It only ever skips work: a miss verifies, so the cache
 // cannot change any consensus outcome. It is bounded: when full, it is
 // cleared.
-type sigCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[[32]byte]struct{}
-}
+type sigCache struct{ m *boundedMap[struct{}] }
 
-func newSigCache(max int) *sigCache {
-	return &sigCache{max: max, m: make(map[[32]byte]struct{}, 1024)}
-}
+func newSigCache(max int) *sigCache { return &sigCache{m: newBoundedMap[struct{}](max)} }
 
 func cacheKey(txHash []byte, pub ed25519.PublicKey) [32]byte {
 	h := sha256.New()
@@ -32,19 +24,10 @@ func cacheKey(txHash []byte, pub ed25519.PublicKey) [32]byte {
 }
 
 func (c *sigCache) verified(txHash []byte, pub ed25519.PublicKey) bool {
-	k := cacheKey(txHash, pub)
-	c.mu.Lock()
-	_, ok := c.m[k]
-	c.mu.Unlock()
+	_, ok := c.m.get(cacheKey(txHash, pub))
 	return ok
 }
 
 func (c *sigCache) add(txHash []byte, pub ed25519.PublicKey) {
-	k := cacheKey(txHash, pub)
-	c.mu.Lock()
-	if len(c.m) >= c.max {
-		clear(c.m)
-	}
-	c.m[k] = struct{}{}
-	c.mu.Unlock()
+	c.m.put(cacheKey(txHash, pub), struct{}{})
 }
