@@ -54,11 +54,7 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 
 	writes := s.working.Writes()
 	batch := s.db.NewBatchWithSize(batchSize(writes))
-	// The old value of a key the block's transactions read is in the read
-	// cache (which holds committed state: no Commit runs beside this), a
-	// key the key filter has never seen has none; the others are sorted,
-	// so one iterator seeking forward finds them far faster than a Get per
-	// key.
+	// Old values (for the state digest) come from oldValue.
 	lo := []byte(statePrefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
@@ -72,22 +68,13 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	var key, val []byte
 	for i, w := range writes {
 		key = appendStateKey(key[:0], w.Key)
-		if c, ok, _ := s.reads.get(w.Key); ok {
-			if c.present {
-				d.sub(x.entry(w.Key, c.value))
-			}
-		} else if !s.keys.mayHave(w.Key) {
-			// a new key: no old value
-		} else if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
-			old, err := it.ValueAndErr()
-			if err != nil {
-				batch.Close()
-				return nil, cc.E(op, cc.Internal, err)
-			}
-			d.sub(x.entry(w.Key, old))
-		} else if err := it.Error(); err != nil {
+		old, present, err := s.oldValue(it, w.Key, key)
+		if err != nil {
 			batch.Close()
 			return nil, cc.E(op, cc.Internal, err)
+		}
+		if present {
+			d.sub(x.entry(w.Key, old))
 		}
 		if w.Deleted {
 			err = batch.Delete(key, nil)
@@ -137,6 +124,26 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	}
 	s.staged = &stagedBlock{batch: batch, meta: meta, digest: d, gen: s.working.gen, writes: writes}
 	return bytes.Clone(meta.AppHash), nil
+}
+
+// oldValue returns the committed value of state key k (Pebble key pk)
+// that a block is about to overwrite. A key the block's transactions read
+// is in the read cache (committed state: no Commit runs beside
+// FinalizeBlock); a key the key filter has never seen has none; the others
+// are found by it, an iterator that the sorted writes only move forward,
+// far faster than a Get per key. The value is valid until it moves.
+func (s *Store) oldValue(it *pebble.Iterator, k string, pk []byte) ([]byte, bool, error) {
+	if c, ok, _ := s.reads.get(k); ok {
+		return c.value, c.present, nil
+	}
+	if !s.keys.mayHave(k) {
+		return nil, false, nil
+	}
+	if it.SeekGE(pk) && bytes.Equal(it.Key(), pk) {
+		v, err := it.ValueAndErr()
+		return v, err == nil, err
+	}
+	return nil, false, it.Error()
 }
 
 // batchSize estimates the encoded size of a block's batch: three records
