@@ -148,17 +148,14 @@ func (d *itemDecoder) uvarint() uint64 {
 	return v
 }
 
+// varint reads a zig-zag encoded signed varint (binary.AppendVarint).
 func (d *itemDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
+	ux := d.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = errItemEncoding
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return x
 }
 
 func (d *itemDecoder) byte() byte {
