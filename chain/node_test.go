@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -206,5 +207,62 @@ func TestPipelinedSubmitThen(t *testing.T) {
 	}
 	if len(heights) < 3 {
 		t.Fatalf("the 60 transactions committed in %d blocks; the test needs them spread over several", len(heights))
+	}
+}
+
+// TestConcurrentSubmitKeepsPrediction submits from many goroutines at once
+// and checks that every block was the one the application's admission log
+// predicted: the mempool lists transactions in the order the application
+// admitted them (node.mempoolCheckTx), so no block makes the App fall back to
+// comparing sets or re-executing its pending admissions.
+func TestConcurrentSubmitKeepsPrediction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a CometBFT node")
+	}
+	const workers, each = 8, 400
+	pop := seed.NewPopulation("chain-test", workers*each)
+	n := MustNode(t, t.TempDir(), pop)
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	txs := make([][]byte, len(pop.Patients))
+	for i, p := range pop.Patients {
+		txs[i] = registerTx(t, p)
+	}
+	errs := make(chan string, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			var bad string
+			var waits []func(context.Context) cc.SubmitResult
+			for i := w; i < len(txs); i += workers {
+				res, wait := n.SubmitThen(ctx, txs[i])
+				if !res.Accepted {
+					bad = fmt.Sprintf("tx %d not admitted: %+v", i, res)
+					break
+				}
+				waits = append(waits, wait)
+			}
+			for _, wait := range waits {
+				if r := wait(ctx); bad == "" && (!r.Accepted || r.Height == 0) {
+					bad = fmt.Sprintf("worker %d: %+v", w, r)
+				}
+			}
+			errs <- bad
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if bad := <-errs; bad != "" {
+			t.Fatal(bad)
+		}
+	}
+	st := n.App.Stats()
+	blocks, kept, indep := st.Blocks.Load(), st.KeptAdmissions.Load(), st.KeptIndependent.Load()
+	if got, want := st.CommittedTx.Load(), uint64(len(txs)); got < want {
+		t.Fatalf("committed %d transactions, want ≥ %d", got, want)
+	}
+	// Block 1 (genesis writes) resets the admission log; every later block
+	// must have been predicted exactly.
+	if indep != 0 || kept+1 < blocks {
+		t.Fatalf("%d blocks: %d kept the admissions, %d of them only as independent; want every block after the first predicted", blocks, kept, indep)
 	}
 }

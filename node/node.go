@@ -49,6 +49,10 @@ type Node struct {
 	mu      sync.RWMutex // CheckTx holds it shared; Stop takes it to set stopped
 	stopped bool
 
+	// admitMu makes the application's CheckTx and the mempool's insertion
+	// of the transaction one step (see mempoolCheckTx).
+	admitMu sync.Mutex
+
 	asyncMu    sync.RWMutex // CheckTxAsync holds it shared while enqueueing
 	closing    bool
 	jobs       chan asyncJob
@@ -253,7 +257,19 @@ type reqRes struct {
 	Error    func() error
 }
 
+// mempoolCheckTx runs the mempool's CheckTx under admitMu. CometBFT calls
+// the application (under the ABCI connection's own lock) and then, after
+// releasing that lock, inserts the transaction into its list; without
+// admitMu two submitters could be admitted by the application in one order
+// and listed, hence proposed, in the other, and the application's admission
+// log (ledger.mempoolState) would no longer predict the block. It also
+// keeps the mempool's fullness checks before and after the application's
+// answer consistent, so the application does not admit a transaction the
+// mempool then refuses. The application's CheckTx is serial anyway; only
+// the list insertion joins it.
 func (n *Node) mempoolCheckTx(tx []byte) (rr reqRes, err error) {
+	n.admitMu.Lock()
+	defer n.admitMu.Unlock()
 	defer func() {
 		if r := recover(); r != nil { // the mempool panics when the app's CheckTx errors
 			err = fmt.Errorf("%w: %v", ErrAppFailed, r)

@@ -19,6 +19,7 @@ import (
 	"carechain/bench"
 	"carechain/chain"
 	"carechain/client"
+	"carechain/ledger"
 	"carechain/node"
 )
 
@@ -157,6 +158,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	fmt.Printf("pre-built %d transactions of ~%d bytes in %.1f s\n", len(raw), load.AvgSize(), time.Since(start).Seconds())
 
 	var target bench.Target
+	var stats *ledger.Stats // the App's counters (carechain, 1 validator)
 	switch {
 	case len(o.nodes) > 0:
 		var cs []*client.Client
@@ -218,6 +220,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 			return err
 		}
 		target = bench.Carechain(n)
+		stats = n.App.Stats()
 	}
 
 	if o.cpuProfile != "" && o.validators <= 1 {
@@ -237,6 +240,10 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	}
 	fmt.Println()
 	rep.Print(os.Stdout)
+	if stats != nil {
+		fmt.Printf("admission log   %d blocks, %d kept the admissions (%d of them not as predicted), %d rechecks answered without executing\n",
+			stats.Blocks.Load(), stats.KeptAdmissions.Load(), stats.KeptIndependent.Load(), stats.RechecksAnswered.Load())
+	}
 	return nil
 }
 
