@@ -12,8 +12,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 
-	"github.com/gowebpki/jcs"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	cc "carechain"
@@ -67,35 +68,21 @@ func Hash(raw []byte) []byte {
 func Decode(raw []byte) (*Tx, error) { return DecodeHashed(raw, Hash(raw)) }
 
 // DecodeHashed is Decode for a caller that already has hash = Hash(raw).
+// A transaction in exactly the form Encode writes (no whitespace, fields in
+// order, a canonical body with its four fields) is split by one byte scan
+// (splitEncoded); anything else goes through encoding/json and jcs, which
+// also word every error. Both give the same Tx for the same bytes.
 func DecodeHashed(raw, hash []byte) (*Tx, error) {
 	const op = "tx.decode"
 	if len(raw) > MaxTxBytes {
 		return nil, cc.Errorf(op, cc.TooLarge, "transaction is %d bytes, limit %d", len(raw), MaxTxBytes)
 	}
-	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&env); err != nil {
-		return nil, cc.Errorf(op, cc.Malformed, "envelope is not valid JSON: %v", err)
-	}
-	if dec.More() {
-		return nil, cc.Errorf(op, cc.Malformed, "trailing data after envelope")
-	}
-	if len(env.Body) == 0 || env.Body[0] != '{' {
-		return nil, cc.Errorf(op, cc.Malformed, "body must be a JSON object")
-	}
-	canon, err := jcs.Transform(env.Body)
-	if err != nil {
-		return nil, cc.Errorf(op, cc.Malformed, "body is not valid JSON: %v", err)
-	}
-	if !bytes.Equal(canon, env.Body) {
-		return nil, cc.Errorf(op, cc.NonCanonical, "body is not RFC 8785 canonical JSON")
-	}
-	var body Body
-	bdec := json.NewDecoder(bytes.NewReader(canon))
-	bdec.DisallowUnknownFields()
-	if err := bdec.Decode(&body); err != nil {
-		return nil, cc.Errorf(op, cc.Malformed, "body: %v", err)
+	env, body, ok := splitEncoded(raw)
+	if !ok {
+		var err error
+		if env, body, err = decodeJSON(raw); err != nil {
+			return nil, err
+		}
 	}
 	if body.ChainID == "" || body.Type == "" {
 		return nil, cc.Errorf(op, cc.Malformed, "body needs chain_id and type")
@@ -110,7 +97,128 @@ func DecodeHashed(raw, hash []byte) (*Tx, error) {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return nil, cc.Errorf(op, cc.Malformed, "sig must be a base64url Ed25519 signature")
 	}
-	return &Tx{Body: body, BodyBytes: canon, Signer: env.Signer, Sig: sig, Hash: hash, Raw: raw}, nil
+	return &Tx{Body: body, BodyBytes: env.Body, Signer: env.Signer, Sig: sig, Hash: hash, Raw: raw}, nil
+}
+
+// decodeJSON is the general path of DecodeHashed: a strict encoding/json
+// decode of the envelope, the RFC 8785 check of the body and a strict
+// decode of the body.
+func decodeJSON(raw []byte) (Envelope, Body, error) {
+	const op = "tx.decode"
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&env); err != nil {
+		return env, Body{}, cc.Errorf(op, cc.Malformed, "envelope is not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return env, Body{}, cc.Errorf(op, cc.Malformed, "trailing data after envelope")
+	}
+	if len(env.Body) == 0 || env.Body[0] != '{' {
+		return env, Body{}, cc.Errorf(op, cc.Malformed, "body must be a JSON object")
+	}
+	canon, err := cc.Canonical(env.Body)
+	if err != nil {
+		return env, Body{}, cc.Errorf(op, cc.Malformed, "body is not valid JSON: %v", err)
+	}
+	if !bytes.Equal(canon, env.Body) {
+		return env, Body{}, cc.Errorf(op, cc.NonCanonical, "body is not RFC 8785 canonical JSON")
+	}
+	var body Body
+	bdec := json.NewDecoder(bytes.NewReader(canon))
+	bdec.DisallowUnknownFields()
+	if err := bdec.Decode(&body); err != nil {
+		return env, Body{}, cc.Errorf(op, cc.Malformed, "body: %v", err)
+	}
+	return env, body, nil
+}
+
+// splitEncoded decodes raw when it is exactly
+//
+//	{"body":{"chain_id":"…","payload":{…},"sequence":N,"type":"…"},"signer":"…","sig":"…"}
+//
+// with a body cc.IsCanonical judges canonical, strings without escapes and
+// a sequence of plain digits: then encoding/json would decode the same
+// fields from it. ok is false for anything else (decodeJSON decides).
+func splitEncoded(raw []byte) (env Envelope, body Body, ok bool) {
+	const (
+		pBody    = `{"body":`
+		pChain   = `{"chain_id":"`
+		pPayload = `","payload":`
+		pSeq     = `,"sequence":`
+		pType    = `,"type":"`
+		pSigner  = `},"signer":"`
+		pSig     = `","sig":"`
+	)
+	rest, found := bytes.CutPrefix(raw, []byte(pBody))
+	if !found {
+		return env, body, false
+	}
+	end, canonical := cc.CanonicalValue(rest, 0)
+	if !canonical || !bytes.HasPrefix(rest, []byte(pChain)) {
+		return env, body, false
+	}
+	env.Body, rest = rest[:end], rest[end-1:] // rest starts at the body's closing brace
+	b := env.Body[len(pChain):]
+	var s string
+	if s, b, ok = plainString(b); !ok {
+		return env, body, false
+	}
+	body.ChainID = s
+	if b, ok = bytes.CutPrefix(b, []byte(pPayload[1:])); !ok || len(b) == 0 || b[0] != '{' {
+		return env, body, false
+	}
+	pend, _ := cc.CanonicalValue(b, 0) // within a canonical body
+	body.Payload, b = json.RawMessage(b[:pend]), b[pend:]
+	if b, ok = bytes.CutPrefix(b, []byte(pSeq)); !ok {
+		return env, body, false
+	}
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	seq, err := strconv.ParseUint(string(b[:n]), 10, 64)
+	if n == 0 || err != nil {
+		return env, body, false
+	}
+	body.Sequence = seq
+	if b, ok = bytes.CutPrefix(b[n:], []byte(pType)); !ok {
+		return env, body, false
+	}
+	if s, b, ok = plainString(b); !ok || string(b) != "}" {
+		return env, body, false
+	}
+	body.Type = s
+	if rest, ok = bytes.CutPrefix(rest, []byte(pSigner)); !ok {
+		return env, body, false
+	}
+	if s, rest, ok = plainString(rest); !ok {
+		return env, body, false
+	}
+	env.Signer = cc.DID(s)
+	if rest, ok = bytes.CutPrefix(rest, []byte(pSig[1:])); !ok {
+		return env, body, false
+	}
+	if s, rest, ok = plainString(rest); !ok || string(rest) != "}" {
+		return env, body, false
+	}
+	env.Sig = s
+	return env, body, true
+}
+
+// plainString returns the string up to the next '"' in b and what follows
+// that quote, when the string is printable ASCII without escapes: what
+// encoding/json decodes to the same bytes.
+func plainString(b []byte) (string, []byte, bool) {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return string(b[:i]), b[i+1:], true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return "", nil, false
+		}
+	}
+	return "", nil, false
 }
 
 // SignBytes returns the bytes a signer signs for body.
@@ -152,7 +260,7 @@ func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, ty
 	if err != nil {
 		return nil, cc.E("tx.build", cc.Invalid, err)
 	}
-	canon, err := jcs.Transform(body)
+	canon, err := cc.Canonical(body)
 	if err != nil {
 		return nil, cc.E("tx.build", cc.Invalid, err)
 	}

@@ -111,7 +111,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte(`{"body":{},"signer":"","sig":""}`))
 	f.Add([]byte(`{"body":{"chain_id":"c","payload":{},"sequence":1e400,"type":"t"},"signer":"did:cc:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sig":""}`))
+	f.Add([]byte(`{"body":{"chain_id":"c","payload":{"a":[1,"\u0001"]},"sequence":12,"type":"t"},"signer":"did:cc:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","sig":"` + strings.Repeat("A", 86) + `"}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		assertSameDecode(t, raw)
 		tx, err := Decode(raw)
 		if err != nil {
 			var ce *cc.Error
@@ -125,4 +127,70 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("sign bytes do not end with the body")
 		}
 	})
+}
+
+// assertSameDecode checks that whenever splitEncoded takes raw, the
+// general encoding/json path decodes the same envelope and body from it.
+func assertSameDecode(t *testing.T, raw []byte) bool {
+	t.Helper()
+	env, body, ok := splitEncoded(raw)
+	if !ok {
+		return false
+	}
+	wantEnv, wantBody, err := decodeJSON(raw)
+	if err != nil {
+		t.Fatalf("splitEncoded took %q, decodeJSON refuses it: %v", raw, err)
+	}
+	if !bytes.Equal(env.Body, wantEnv.Body) || env.Signer != wantEnv.Signer || env.Sig != wantEnv.Sig ||
+		body.ChainID != wantBody.ChainID || body.Type != wantBody.Type || body.Sequence != wantBody.Sequence ||
+		!bytes.Equal(body.Payload, wantBody.Payload) {
+		t.Fatalf("%q: splitEncoded gives %+v %+v, decodeJSON %+v %+v", raw, env, body, wantEnv, wantBody)
+	}
+	return true
+}
+
+// TestDecodePaths: transactions as Encode writes them take the one-scan
+// path and decode as the encoding/json path does; every variation of that
+// form falls back to the general path and gets its verdict.
+func TestDecodePaths(t *testing.T) {
+	did, priv := MustKey(t, 1)
+	sig := strings.Repeat("A", 86)
+	env := func(body string) string {
+		return `{"body":` + body + `,"signer":"` + string(did) + `","sig":"` + sig + `"}`
+	}
+	built, err := Build("c1", did, priv, 7, "x.y", map[string]any{"k": "v", "n": []int{1, 2}, "s": "é<&>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		raw  string
+		fast bool
+		want cc.Kind // 0: decodes
+	}{
+		{"built", string(built), true, 0},
+		{"encode form", env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"x.y"}`), true, 0},
+		{"big sequence", env(`{"chain_id":"c1","payload":{},"sequence":123456789012345,"type":"x.y"}`), true, 0},
+		{"sequence over 15 digits", env(`{"chain_id":"c1","payload":{},"sequence":1234567890123456,"type":"x.y"}`), false, 0},
+		{"negative sequence", env(`{"chain_id":"c1","payload":{},"sequence":-1,"type":"x.y"}`), false, cc.Malformed},
+		{"escaped chain id", env(`{"chain_id":"c\u0001","payload":{},"sequence":0,"type":"x.y"}`), false, 0},
+		{"non-ASCII type", env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"é"}`), false, 0},
+		{"extra body field", env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"x.y","z":1}`), false, cc.Malformed},
+		{"payload not object", env(`{"chain_id":"c1","payload":[],"sequence":0,"type":"x.y"}`), false, cc.Malformed},
+		{"unsorted body", env(`{"payload":{},"chain_id":"c1","sequence":0,"type":"x.y"}`), false, cc.NonCanonical},
+		{"space in body", env(`{"chain_id":"c1", "payload":{},"sequence":0,"type":"x.y"}`), false, cc.NonCanonical},
+		{"space in envelope", strings.Replace(env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"x.y"}`), `"sig":`, `"sig": `, 1), false, 0},
+		{"trailing newline", env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"x.y"}`) + "\n", false, 0},
+		{"trailing data", env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"x.y"}`) + "{}", false, cc.Malformed},
+		{"escaped signer", strings.Replace(env(`{"chain_id":"c1","payload":{},"sequence":0,"type":"x.y"}`), `did:cc:`, `did\u003acc:`, 1), false, 0},
+	}
+	for _, tt := range tests {
+		if got := assertSameDecode(t, []byte(tt.raw)); got != tt.fast {
+			t.Errorf("%s: one-scan path %v, want %v", tt.name, got, tt.fast)
+		}
+		_, err := Decode([]byte(tt.raw))
+		if got := cc.KindOf(err); err != nil && got != tt.want || err == nil && tt.want != 0 {
+			t.Errorf("%s: %v (kind %v), want kind %v", tt.name, err, got, tt.want)
+		}
+	}
 }
