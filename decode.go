@@ -44,7 +44,8 @@ func Echo(s string) string {
 // as time.Time's *time.ParseError), the Error wraps the encoding/json error
 // so that a caller can classify it further with errors.As.
 func DecodeStrict(op, what string, raw []byte, v any) error {
-	if json.Valid(raw) {
+	valid := json.Valid(raw)
+	if valid {
 		if raw[skipSpace(raw, 0)] != '{' {
 			return Errorf(op, Malformed, "%s must be a JSON object", what)
 		}
@@ -60,9 +61,19 @@ func DecodeStrict(op, what string, raw []byte, v any) error {
 			return err
 		}
 	}
-	strict := json.NewDecoder(bytes.NewReader(raw))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(v); err != nil {
+	var err error
+	if valid && !shapeOf(reflect.TypeOf(v).Elem()).mapsStructs {
+		// validShape has checked every object that decodes into a struct
+		// (none is reached through a map), so DisallowUnknownFields could
+		// not add an error: Unmarshal decodes the same without the
+		// Decoder's buffering and second scan.
+		err = json.Unmarshal(raw, v)
+	} else {
+		strict := json.NewDecoder(bytes.NewReader(raw))
+		strict.DisallowUnknownFields()
+		err = strict.Decode(v)
+	}
+	if err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			msg := fmt.Sprintf("field %q of %s must be a JSON %s", Echo(typeErr.Field), what, jsonKind(typeErr.Type))

@@ -1,6 +1,7 @@
 package carechain
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -146,4 +147,68 @@ func FuzzShapeMatchesTokens(f *testing.F) {
 			}
 		}
 	})
+}
+
+// strictDecoder is DecodeStrict's final step before it used json.Unmarshal
+// for types the shape check covers: a Decoder that disallows unknown
+// fields.
+func strictDecoder(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+// FuzzUnmarshalMatchesStrictDecoder: once the shape check passes, for a
+// type with no struct inside a map, json.Unmarshal decodes exactly what the
+// strict Decoder decodes (value and error).
+func FuzzUnmarshalMatchesStrictDecoder(f *testing.F) {
+	for _, s := range []string{
+		`{"patient":"p","provisions":[{"type":"permit","actors":[{"org":"o"}],"period":{"start":"2025-01-01T00:00:00Z"}}],"next":{"patient":"q"}}`,
+		`{"count":-1}`, `{"count":1e3}`, `{"provisions":[{"period":{"start":"x"}}]}`, `{"raw":{"a":1}}`, `{"next":{"count":"1"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	typ := reflect.TypeFor[nested]()
+	if shapeOf(typ).mapsStructs {
+		f.Fatal("nested has no struct in a map")
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) || validShape("test", "payload", raw, typ) != nil {
+			return
+		}
+		var a, b nested
+		errA, errB := json.Unmarshal(raw, &a), strictDecoder(raw, &b)
+		if (errA == nil) != (errB == nil) || errA != nil && errA.Error() != errB.Error() || !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q: Unmarshal %+v, %v; strict Decoder %+v, %v", raw, a, errA, b, errB)
+		}
+	})
+}
+
+// TestDecodeStrictStructsInMaps: a struct reached through a map, or with an
+// embedded field, keeps the strict Decoder, which refuses unknown fields the
+// shape check does not see.
+func TestDecodeStrictStructsInMaps(t *testing.T) {
+	type inner struct {
+		A string `json:"a"`
+	}
+	type byKey struct {
+		M map[string][]inner `json:"m"`
+	}
+	type embeds struct {
+		inner
+		B string `json:"b"`
+	}
+	if !shapeOf(reflect.TypeFor[byKey]()).mapsStructs || !shapeOf(reflect.TypeFor[embeds]()).mapsStructs {
+		t.Fatal("structsInMaps misses a map of structs or an embedded field")
+	}
+	if shapeOf(reflect.TypeFor[nested]()).mapsStructs || shapeOf(reflect.TypeFor[map[string]string]()).mapsStructs {
+		t.Fatal("structsInMaps reports a struct in a map where there is none")
+	}
+	var m byKey
+	if err := DecodeStrict("test", "payload", []byte(`{"m":{"k":[{"a":"x","z":1}]}}`), &m); err == nil {
+		t.Fatal("an unknown field of a struct inside a map decoded")
+	}
+	if err := DecodeStrict("test", "payload", []byte(`{"m":{"k":[{"a":"x"}]}}`), &m); err != nil || m.M["k"][0].A != "x" {
+		t.Fatalf("got %+v, %v", m, err)
+	}
 }

@@ -17,8 +17,9 @@ import (
 
 // typeShape is what the shape check needs to know about a Go type.
 type typeShape struct {
-	holds  bool                    // holdsObjects
-	fields map[string]reflect.Type // JSON names of a struct's fields
+	holds       bool                    // holdsObjects
+	mapsStructs bool                    // structsInMaps
+	fields      map[string]reflect.Type // JSON names of a struct's fields
 }
 
 var shapes sync.Map // reflect.Type → *typeShape
@@ -28,12 +29,44 @@ func shapeOf(t reflect.Type) *typeShape {
 	if s, ok := shapes.Load(t); ok {
 		return s.(*typeShape)
 	}
-	s := &typeShape{holds: holdsObjects(t)}
+	s := &typeShape{holds: holdsObjects(t), mapsStructs: structsInMaps(t, map[reflect.Type]bool{})}
 	if t.Kind() == reflect.Struct {
 		s.fields = jsonFields(t)
 	}
 	shapes.Store(t, s)
 	return s
+}
+
+// structsInMaps reports whether a JSON value of Go type t may hold an
+// object decoded into a struct that the shape check does not reach: a
+// struct inside a map, at any depth, not behind a json.Unmarshaler or a
+// json.RawMessage (or a struct with an embedded field, whose promoted
+// names the shape check does not know). Only such objects make encoding/json's
+// DisallowUnknownFields matter after the shape check.
+func structsInMaps(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] || t == rawMessageType || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return structsInMaps(t.Elem(), seen)
+	case reflect.Map:
+		return holdsObjects(t.Elem()) || structsInMaps(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if f.Anonymous { // promoted fields: left to encoding/json's own check
+				return true
+			}
+			if f.IsExported() && structsInMaps(f.Type, seen) {
+				return true
+			}
+		}
+	case reflect.Interface:
+		return false // decodes into maps and slices, never a struct
+	}
+	return false
 }
 
 // validShape is checkShape for raw known to be valid JSON (json.Valid).

@@ -83,6 +83,12 @@ func Handlers() map[string]cc.Handler {
 	}
 }
 
+// TimeFree lists the identity transaction types whose handlers (and
+// SignerKey) read neither ctx.Time nor ctx.Check, for ledger.Config.TimeFree:
+// the self-certifying creations, which onboarding submits in bulk.
+// TestTimeFreeHandlers checks the claim.
+func TimeFree() []string { return []string{TypeDIDCreate, TypePatientRegister} }
+
 // SignerKey returns the Ed25519 key that must have signed a transaction of
 // type typ by signer.
 //

@@ -47,6 +47,17 @@ type Config struct {
 	InitGenesis func(kv cc.KV, appState json.RawMessage, validators []cc.ValidatorUpdate) error
 	// Logger receives internal error details; nil discards them.
 	Logger *slog.Logger
+	// TimeFree names the transaction types whose handlers read neither
+	// ctx.Time nor ctx.Check: what they write and return is a function of
+	// the values they read, the payload and the rest of the context. For a
+	// block's transaction of such a type that CheckTx admitted at the
+	// block's height, FinalizeBlock checks that every state value the
+	// admission read is still the value it reads now and, if so, takes the
+	// admission's writes and result instead of running it again (see
+	// reusable). A type named here wrongly would make nodes that admitted a
+	// transaction disagree with nodes that did not, so each domain package
+	// lists its own and tests the claim.
+	TimeFree map[string]bool
 	// DisableTxCache makes apply decode and verify every transaction
 	// itself instead of reusing CheckTx's decoded envelope and verified
 	// signature (for tests that compare the two).
@@ -67,6 +78,9 @@ type App struct {
 	mpMu     sync.Mutex
 	mp       *mempoolState // CheckTx's state: committed + admitted-but-uncommitted txs
 	lastTime time.Time     // the last finalized block's time, for CheckTx
+	// nextHeight is the height after the block being finalized, from
+	// FinalizeBlock until its Commit (then LastHeight+1 is the same).
+	nextHeight int64
 
 	sigs     *sigCache
 	pre      *preDecoded // envelopes PreVerify decoded, until CheckTx takes them

@@ -38,8 +38,9 @@ func newTestKeys(n int) *testKeys {
 	return k
 }
 
-// testConfig registers a tiny domain: "kv.set" writes kv/{key}, "kv.panic"
-// panics, "kv.fail" returns an Invalid error after writing.
+// testConfig registers a tiny domain: "kv.set" writes kv/{key}, "kv.copy"
+// copies kv/{key} to kv/{value} (both TimeFree), "kv.panic" panics,
+// "kv.fail" returns an Invalid error after writing.
 func testConfig(keys *testKeys) Config {
 	type setPayload struct {
 		Key   string `json:"key"`
@@ -76,6 +77,7 @@ func testConfig(keys *testKeys) Config {
 				panic("boom")
 			},
 		},
+		TimeFree: map[string]bool{"kv.set": true, "kv.copy": true},
 		SignerKey: func(kv cc.Reader, signer cc.DID, typ string, payload json.RawMessage) (ed25519.PublicKey, error) {
 			priv, ok := keys.priv[signer]
 			if !ok {

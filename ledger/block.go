@@ -64,10 +64,15 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	a.mpMu.Lock()
 	a.closePass()
 	a.lastTime = req.Time.UTC()
+	admitted := make([]*admission, len(req.Txs)) // as CheckTx admitted them, for reusable
 	for i, raw := range req.Txs {
 		hashes[i] = sha256.Sum256(raw)
 		cached[i] = a.cachedTx(hashes[i])
+		if len(a.cfg.TimeFree) > 0 && !a.cfg.DisableTxCache {
+			admitted[i] = a.mp.byHash[hashes[i]]
+		}
 	}
+	a.nextHeight = req.Height + 1
 	a.mpMu.Unlock()
 	a.block = run
 	working := a.store.Working()
@@ -76,18 +81,36 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	var updates []abci.ValidatorUpdate
 	for i, raw := range req.Txs {
-		scratch := store.NewOverlay(working)
 		hash := hashes[i]
-		_, res, err := a.apply(base, scratch, raw, hash[:], cached[i])
 		out := TxOutcome{Hash: hash[:], Height: req.Height, Index: i}
+		var res cc.Result
+		var err error
+		if ad := admitted[i]; ad != nil && a.reusable(ad, req.Height, working) {
+			res = ad.res
+			run.keys[i] = make([]string, len(ad.writes))
+			for j, w := range ad.writes {
+				run.keys[i][j] = w.Key
+				if w.Deleted {
+					working.Delete(w.Key)
+				} else {
+					working.Set(w.Key, w.Value)
+				}
+			}
+			a.stats.Reused.Add(1)
+		} else {
+			scratch := store.NewOverlay(working)
+			if _, res, err = a.apply(base, scratch, raw, hash[:], cached[i]); err != nil {
+				scratch.Discard()
+			} else {
+				run.keys[i] = scratch.Keys()
+				scratch.Flush(working)
+			}
+		}
 		if err != nil {
-			scratch.Discard()
 			out.Code = cc.KindOf(err).Code()
 			out.Log = a.userText(err)
 			results[i] = &abci.ExecTxResult{Code: out.Code, Log: out.Log, Codespace: "carechain"}
 		} else {
-			run.keys[i] = scratch.Keys()
-			scratch.Flush(working)
 			out.Data = res.Data
 			results[i] = &abci.ExecTxResult{Code: abci.CodeTypeOK, Data: res.Data, Events: abciEvents(res.Events)}
 			updates = mergeValidatorUpdates(updates, res.Validators)

@@ -35,8 +35,13 @@ func Domain(log *slog.Logger) Config {
 	// A bundle of immunizations and e-prescriptions goes through the same
 	// (observed) supply.administer, then rx, in one transaction.
 	handlers[rx.TypeBundle] = rx.BundleHandler(handlers[supply.TypeAdminister])
+	timeFree := map[string]bool{}
+	for _, typ := range identity.TimeFree() {
+		timeFree[typ] = true
+	}
 	return Config{
 		Handlers:    handlers,
+		TimeFree:    timeFree,
 		SignerKey:   identity.SignerKey,
 		InitGenesis: initGenesis,
 		Logger:      log,

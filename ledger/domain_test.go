@@ -126,3 +126,40 @@ func TestDomainRejections(t *testing.T) {
 		t.Errorf("consents after grant: %v %+v", err, cs)
 	}
 }
+
+// TestDomainReuseMatchesExecution registers patients through CheckTx
+// first, then in two blocks: the first block's transactions were admitted
+// at its height and are reused, the second block's at an earlier height and
+// are executed again (patient.register records the height). Results and
+// AppHashes equal an App's that executed everything.
+func TestDomainReuseMatchesExecution(t *testing.T) {
+	warm, pop := MustDomainApp(t)
+	cold, _ := MustDomainApp(t)
+	var txs [][]byte
+	for _, p := range pop.Patients {
+		raw := signed(t, warm, p, 0, identity.TypePatientRegister, map[string]string{"public_key": pub(p)})
+		if r := checkTx(t, warm, raw); r.Code != 0 {
+			t.Fatalf("CheckTx: %d %s", r.Code, r.Log)
+		}
+		txs = append(txs, raw)
+	}
+	half := len(txs) / 2
+	sameResults(t, 2, deliver(t, warm, txs[:half]...), deliver(t, cold, txs[:half]...))
+	if got, want := warm.Stats().Reused.Load(), uint64(half); got != want {
+		t.Fatalf("reused %d registrations, want %d", got, want)
+	}
+	for _, raw := range txs[half:] { // CometBFT's recheck of the rest
+		if r, err := warm.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_RECHECK}); err != nil || r.Code != 0 {
+			t.Fatalf("recheck: %v %v", r, err)
+		}
+	}
+	sameResults(t, 3, deliver(t, warm, txs[half:]...), deliver(t, cold, txs[half:]...))
+	if got, want := warm.Stats().Reused.Load(), uint64(half); got != want {
+		t.Fatalf("reused %d registrations, want %d (none of the second block)", got, want)
+	}
+	last := pop.Patients[len(pop.Patients)-1]
+	pt, err := identity.GetPatient(warm.Store().Committed(), last.DID)
+	if err != nil || pt.Registered != 3 {
+		t.Fatalf("last patient %+v, %v: want registered at height 3", pt, err)
+	}
+}

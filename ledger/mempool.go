@@ -79,8 +79,11 @@ type admission struct {
 	tx     *tx.Tx        // decoded envelope (its signature verified against the signer's key)
 	writes []store.Write // its admission's writes, sorted by key (values shared with kv)
 	reads  []string      // state keys its admission read from the mempool state
+	vals   [][]byte      // the value each read returned (nil: absent)
 	iter   bool          // its admission iterated a prefix of the mempool state
 	seen   bool          // rechecked since the last Commit
+	height int64         // the height CheckTx ran it at
+	res    cc.Result     // its result at admission
 }
 
 // readRecorder is the parent of an admission's scratch overlay: it records
@@ -88,12 +91,15 @@ type admission struct {
 type readRecorder struct {
 	r     cc.Reader
 	reads []string
+	vals  [][]byte
 	iter  bool
 }
 
 func (rr *readRecorder) Get(key string) ([]byte, error) {
+	v, err := rr.r.Get(key)
 	rr.reads = append(rr.reads, key)
-	return rr.r.Get(key)
+	rr.vals = append(rr.vals, v)
+	return v, err
 }
 
 func (rr *readRecorder) Iterate(prefix string, fn func(key string, value []byte) bool) error {
@@ -328,19 +334,49 @@ func (m *mempoolState) dropIncluded(n int) {
 // admit runs raw (decoded as t, or decoded here when t is nil) on the
 // mempool state and, if it succeeds, records it as admitted.
 func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
-	// CheckTx has no block: it uses the next height and the last block's
-	// time (zero until this process has seen a block), so time-bound rules
-	// are enforced exactly only in FinalizeBlock.
-	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.lastTime, Check: true}
+	// CheckTx has no block: it uses the next height the transaction can be
+	// in and the last block's time (zero until this process has seen a
+	// block), so time-bound rules are enforced exactly only in
+	// FinalizeBlock. While block h is finalized, its transactions are
+	// fixed: the next height is h+1 (nextHeight), not the committed h-1+1.
+	height := a.store.LastHeight() + 1
+	if a.nextHeight > height {
+		height = a.nextHeight
+	}
+	ctx := cc.TxContext{ChainID: a.ChainID(), Height: height, Time: a.lastTime, Check: true}
 	rec := &readRecorder{r: a.mp.kv}
 	scratch := store.NewOverlay(rec)
-	t, _, err := a.apply(ctx, scratch, raw, hash[:], t)
+	t, res, err := a.apply(ctx, scratch, raw, hash[:], t)
 	if err != nil {
 		scratch.Discard()
 		return err
 	}
-	a.mp.push(&admission{hash: hash, raw: raw, tx: t, reads: rec.reads, iter: rec.iter, seen: true}, scratch)
+	a.mp.push(&admission{hash: hash, raw: raw, tx: t, reads: rec.reads, vals: rec.vals, iter: rec.iter, seen: true, height: height, res: res}, scratch)
 	return nil
+}
+
+// reusable reports whether FinalizeBlock, executing block height on kv,
+// may take ad's admission writes and result instead of running the
+// transaction: it was admitted at this height, its type is TimeFree (so
+// the rest of the CheckTx context — chain, height, signer, sequence, type,
+// hash — is what FinalizeBlock gives it), it iterated nothing, and every
+// read of its admission (the sequence, the signer's key, the handler's
+// reads) returns on kv the value it returned then. A deterministic
+// execution that reads the same values in the same context makes the same
+// reads in the same order and the same writes, so it would compute exactly
+// what it computed at admission (validation as in optimistic concurrency
+// control: whatever happened in between, only the values read matter).
+func (a *App) reusable(ad *admission, height int64, kv cc.Reader) bool {
+	if ad.height != height || ad.iter || !a.cfg.TimeFree[ad.tx.Body.Type] {
+		return false
+	}
+	for i, key := range ad.reads {
+		v, err := kv.Get(key)
+		if err != nil || (v == nil) != (ad.vals[i] == nil) || !bytes.Equal(v, ad.vals[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // recheck answers a CHECK_TX_TYPE_RECHECK of a transaction still pending

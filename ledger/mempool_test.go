@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"testing"
+	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -445,4 +446,109 @@ func signerOf(t *testing.T, raw []byte) cc.DID {
 		t.Fatal(err)
 	}
 	return d.Signer
+}
+
+// coldApp returns an App with the same test domain that decodes, verifies
+// and executes everything itself (no caches, no reuse of admissions).
+func coldApp(t *testing.T, keys *testKeys) *App {
+	t.Helper()
+	cfg := testConfig(keys)
+	cfg.DisableTxCache = true
+	st, err := store.OpenInMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cold := New(st, cfg)
+	if _, err := cold.InitChain(context.Background(), &abci.InitChainRequest{ChainId: testChain, AppStateBytes: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, cold)
+	return cold
+}
+
+// TestFinalizeBlockReusesAdmissions: FinalizeBlock takes an admission's
+// writes and result only when the transaction is TimeFree, was admitted at
+// the block's height and every value it read is unchanged; every block's
+// results and AppHash equal those of an App that executes everything.
+func TestFinalizeBlockReusesAdmissions(t *testing.T) {
+	keys := newTestKeys(3)
+	a, b, c := keys.dids[0], keys.dids[1], keys.dids[2]
+	warm, cold := MustApp(t, keys), coldApp(t, keys)
+	h := 1
+	block := func(wantReused uint64, txs ...[]byte) {
+		t.Helper()
+		h++
+		before := warm.stats.Reused.Load()
+		sameResults(t, h, deliver(t, warm, txs...), deliver(t, cold, txs...))
+		if got := warm.stats.Reused.Load() - before; got != wantReused {
+			t.Fatalf("height %d: %d transactions reused, want %d", h, got, wantReused)
+		}
+	}
+	check := func(txs ...[]byte) {
+		t.Helper()
+		for _, raw := range txs {
+			if r := checkTx(t, warm, raw); r.Code != 0 {
+				t.Fatalf("CheckTx: %d %s", r.Code, r.Log)
+			}
+		}
+	}
+
+	// recheck is CometBFT's recheck, after a Commit, of what is still in
+	// its mempool.
+	recheck := func(raw []byte) {
+		t.Helper()
+		if r, err := warm.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_RECHECK}); err != nil || r.Code != 0 {
+			t.Fatalf("recheck: %v %v", r, err)
+		}
+	}
+
+	// In admission order, all TimeFree: all reused.
+	s1, s2, s3 := MustTx(t, keys, a, 0, "kv.set", "k", "1"), MustTx(t, keys, b, 0, "kv.set", "j", "2"), MustTx(t, keys, c, 0, "kv.copy", "k", "c")
+	check(s1, s2, s3)
+	block(3, s1, s2, s3)
+
+	// Another order where it matters: kv.copy read kv/k = "1" at admission,
+	// but the block first sets kv/k = "3" (a transaction this node never
+	// admitted): the copy runs again; the rest is reused.
+	cp := MustTx(t, keys, c, 1, "kv.copy", "k", "d")
+	other := MustTx(t, keys, b, 1, "kv.set", "x", "y")
+	check(cp, other)
+	block(1, MustTx(t, keys, a, 1, "kv.set", "k", "3"), cp, other)
+	if v, _ := warm.store.Committed().Get("kv/d"); string(v) != "copy:3" {
+		t.Fatalf("kv/d = %q, want copy:3", v)
+	}
+
+	// A sequence the block already used: the admission read the old
+	// sequence, so it is executed, and fails as a replay.
+	seqA := MustTx(t, keys, a, 2, "kv.set", "k", "4")
+	check(seqA)
+	block(0, MustTx(t, keys, a, 2, "kv.set", "k", "5"), seqA)
+
+	// Admitted at one height, included at the next: executed again.
+	late := MustTx(t, keys, b, 2, "kv.set", "late", "1")
+	check(late)
+	block(0)
+	recheck(late) // still in CometBFT's mempool
+	block(0, late)
+
+	// Not TimeFree (kv.fail) and failing: executed, same outcome.
+	fails := MustTx(t, keys, c, 2, "kv.fail", "x", "y")
+	checkTx(t, warm, fails)
+	block(0, fails)
+
+	// CheckTx while a block is finalized runs at the next height, so what it
+	// admits then is reused in that next block.
+	next := MustTx(t, keys, a, 3, "kv.set", "n", "1")
+	h++
+	if _, err := warm.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: int64(h), Time: blockTime.Add(time.Duration(h) * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	check(next)
+	if _, err := warm.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	recheck(next)
+	deliver(t, cold)
+	block(1, next)
 }

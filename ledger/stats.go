@@ -21,8 +21,11 @@ type Stats struct {
 	// was not the predicted one but left the other admissions unchanged
 	// (mempoolState.independent), typically another proposer's block.
 	KeptIndependent atomic.Uint64
-	mu              sync.Mutex
-	rejected        map[uint32]uint64 // by code, CheckTx and FinalizeBlock
+	// Reused counts transactions whose admission FinalizeBlock reused
+	// instead of executing them again (Config.TimeFree).
+	Reused   atomic.Uint64
+	mu       sync.Mutex
+	rejected map[uint32]uint64 // by code, CheckTx and FinalizeBlock
 }
 
 func newStats() *Stats { return &Stats{rejected: map[uint32]uint64{}} }
