@@ -78,8 +78,9 @@ type App struct {
 	mpMu     sync.Mutex
 	mp       *mempoolState // CheckTx's state: committed + admitted-but-uncommitted txs
 	lastTime time.Time     // the last finalized block's time, for CheckTx
-	// nextHeight is the height after the block being finalized, from
-	// FinalizeBlock until its Commit (then LastHeight+1 is the same).
+	// nextHeight is the height after the block being proposed or
+	// finalized, from its proposal until its Commit (then LastHeight+1 is
+	// the same): the first height a transaction admitted then can be in.
 	nextHeight int64
 
 	sigs     *sigCache

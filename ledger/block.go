@@ -72,7 +72,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 			admitted[i] = a.mp.byHash[hashes[i]]
 		}
 	}
-	a.nextHeight = req.Height + 1
+	a.nextHeight = max(a.nextHeight, req.Height+1)
 	a.mpMu.Unlock()
 	a.block = run
 	working := a.store.Working()
@@ -128,6 +128,31 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
 	}
 	return &abci.FinalizeBlockResponse{TxResults: results, ValidatorUpdates: updates, AppHash: appHash}, nil
+}
+
+// PrepareProposal answers as abci.BaseApplication does (the mempool's
+// transactions up to the size limit). The proposal fixes what height
+// req.Height holds, so CheckTx admits from now on at the next height
+// (see admit).
+func (a *App) PrepareProposal(ctx context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
+	a.proposed(req.Height)
+	return a.BaseApplication.PrepareProposal(ctx, req)
+}
+
+// ProcessProposal accepts every proposal (FinalizeBlock judges each
+// transaction); like PrepareProposal it moves CheckTx to the next height.
+func (a *App) ProcessProposal(_ context.Context, req *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
+	a.proposed(req.Height)
+	return &abci.ProcessProposalResponse{Status: abci.PROCESS_PROPOSAL_STATUS_ACCEPT}, nil
+}
+
+// proposed records that a block of height h was proposed: a transaction
+// admitted from now on can be in h+1 at the earliest. It only sets the
+// height CheckTx runs at, never a block's result.
+func (a *App) proposed(h int64) {
+	a.mpMu.Lock()
+	a.nextHeight = max(a.nextHeight, h+1)
+	a.mpMu.Unlock()
 }
 
 // Commit persists the block's writes atomically, moves the mempool state

@@ -337,8 +337,8 @@ func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
 	// CheckTx has no block: it uses the next height the transaction can be
 	// in and the last block's time (zero until this process has seen a
 	// block), so time-bound rules are enforced exactly only in
-	// FinalizeBlock. While block h is finalized, its transactions are
-	// fixed: the next height is h+1 (nextHeight), not the committed h-1+1.
+	// FinalizeBlock. Once block h is proposed, its transactions are fixed:
+	// the next height is h+1 (nextHeight), not the committed h-1+1.
 	height := a.store.LastHeight() + 1
 	if a.nextHeight > height {
 		height = a.nextHeight

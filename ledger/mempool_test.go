@@ -551,4 +551,14 @@ func TestFinalizeBlockReusesAdmissions(t *testing.T) {
 	recheck(next)
 	deliver(t, cold)
 	block(1, next)
+
+	// So does CheckTx after the block's proposal.
+	afterProposal := MustTx(t, keys, a, 4, "kv.set", "p", "1")
+	if _, err := warm.PrepareProposal(context.Background(), &abci.PrepareProposalRequest{Height: int64(h + 1), MaxTxBytes: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	check(afterProposal)
+	block(0)
+	recheck(afterProposal)
+	block(1, afterProposal)
 }
