@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -300,15 +301,26 @@ func (b *batch) addEvent(e *supply.StoredEvent) error {
 
 // pack applies an AggregationEvent to the packing table: ADD packs
 // child_epcs into parent_id (out of any other parent), DELETE unpacks them
-// (all children when none are listed).
+// (all children when none are listed). The children go in statements of
+// up to packChunk (a ledger event lists each EPC once; a repeated child
+// would change nothing either: the deletions of a chunk run before its
+// insertions, and (parent, child) is the table's key).
 func (b *batch) pack(e *supply.StoredEvent) error {
 	switch e.Action {
 	case supply.ActionAdd:
-		for _, c := range e.ChildEPCs {
-			if err := b.exec("DELETE FROM packing WHERE child = ?", c); err != nil {
+		for c := range slices.Chunk(e.ChildEPCs, packChunk) {
+			args := make([]any, 0, 2*len(c))
+			for _, child := range c {
+				args = append(args, child)
+			}
+			if err := b.exec("DELETE FROM packing WHERE child IN ("+placeholders(len(c))+")", args...); err != nil {
 				return err
 			}
-			if err := b.exec("INSERT OR IGNORE INTO packing(parent, child) VALUES(?, ?)", e.ParentID, c); err != nil {
+			args = args[:0]
+			for _, child := range c {
+				args = append(args, e.ParentID, child)
+			}
+			if err := b.exec("INSERT OR IGNORE INTO packing(parent, child) VALUES "+rowPlaceholders(len(c), 2), args...); err != nil {
 				return err
 			}
 		}
@@ -316,8 +328,13 @@ func (b *batch) pack(e *supply.StoredEvent) error {
 		if len(e.ChildEPCs) == 0 {
 			return b.exec("DELETE FROM packing WHERE parent = ?", e.ParentID)
 		}
-		for _, c := range e.ChildEPCs {
-			if err := b.exec("DELETE FROM packing WHERE parent = ? AND child = ?", e.ParentID, c); err != nil {
+		for c := range slices.Chunk(e.ChildEPCs, packChunk) {
+			args := make([]any, 0, 1+len(c))
+			args = append(args, e.ParentID)
+			for _, child := range c {
+				args = append(args, child)
+			}
+			if err := b.exec("DELETE FROM packing WHERE parent = ? AND child IN ("+placeholders(len(c))+")", args...); err != nil {
 				return err
 			}
 		}
@@ -325,45 +342,74 @@ func (b *batch) pack(e *supply.StoredEvent) error {
 	return nil
 }
 
+// packChunk is the most children of one packing statement.
+const packChunk = 256
+
+// placeholders returns n comma-separated "?".
+func placeholders(n int) string {
+	return "?" + strings.Repeat(",?", n-1)
+}
+
+// rowPlaceholders returns n rows of cols placeholders: "(?,?),(?,?)".
+func rowPlaceholders(n, cols int) string {
+	row := "(" + placeholders(cols) + ")"
+	return row + strings.Repeat(","+row, n-1)
+}
+
 // leaves counts the unpacked items in epcs and, recursively, in the
 // containers among them (a container counts by its contents, an empty
-// one as one item).
+// one as one item): every EPC reachable from epcs that has no children.
+// It reads the packing table one level of the hierarchy at a time, up to
+// packChunk parents per query.
 func (b *batch) leaves(epcs []string) (int, error) {
-	s, err := b.stmt("SELECT child FROM packing WHERE parent = ?")
-	if err != nil {
-		return 0, err
-	}
 	seen := map[string]bool{}
 	n := 0
-	queue := append([]string{}, epcs...)
-	for len(queue) > 0 {
-		epc := queue[0]
-		queue = queue[1:]
-		if seen[epc] {
-			continue
+	var level []string
+	for _, epc := range epcs {
+		if !seen[epc] {
+			seen[epc] = true
+			level = append(level, epc)
 		}
-		seen[epc] = true
-		rows, err := s.QueryContext(b.ctx, epc)
-		if err != nil {
-			return 0, err
-		}
-		kids := 0
-		for rows.Next() {
-			var c string
-			if err := rows.Scan(&c); err != nil {
-				rows.Close()
+	}
+	for len(level) > 0 {
+		var next []string
+		for c := range slices.Chunk(level, packChunk) {
+			s, err := b.stmt("SELECT parent, child FROM packing WHERE parent IN (" + placeholders(len(c)) + ")")
+			if err != nil {
 				return 0, err
 			}
-			queue = append(queue, c)
-			kids++
+			args := make([]any, len(c))
+			for i, epc := range c {
+				args[i] = epc
+			}
+			rows, err := s.QueryContext(b.ctx, args...)
+			if err != nil {
+				return 0, err
+			}
+			parents := map[string]bool{}
+			for rows.Next() {
+				var parent, child string
+				if err := rows.Scan(&parent, &child); err != nil {
+					rows.Close()
+					return 0, err
+				}
+				parents[parent] = true
+				if !seen[child] {
+					seen[child] = true
+					next = append(next, child)
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return 0, err
+			}
+			for _, epc := range c {
+				if !parents[epc] {
+					n++
+				}
+			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		if kids == 0 {
-			n++
-		}
+		level = next
 	}
 	return n, nil
 }

@@ -2,9 +2,11 @@ package index
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,5 +246,118 @@ unknown,,,,true,,,
 `
 	if got := buf.String(); got != want {
 		t.Errorf("CSV:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestPackSequence: pack applies packing, repacking and unpacking events
+// to the packing table as one statement per child did.
+func TestPackSequence(t *testing.T) {
+	agg := func(action, parent string, children ...string) supply.StoredEvent {
+		return supply.StoredEvent{Event: supply.Event{Type: supply.AggregationEvent, Action: action, ParentID: parent, ChildEPCs: children}}
+	}
+	many := make([]string, 300) // more than one statement's worth
+	for i := range many {
+		many[i] = fmt.Sprintf("m%03d", i)
+	}
+	tests := []struct {
+		name   string
+		events []supply.StoredEvent
+		want   []string // parent>child, sorted
+	}{
+		{"pack", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a", "b", "c")}, []string{"P1>a", "P1>b", "P1>c"}},
+		{"repack moves children", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a", "b", "c"), agg(supply.ActionAdd, "P2", "b", "c", "d")},
+			[]string{"P1>a", "P2>b", "P2>c", "P2>d"}},
+		{"pack again is idempotent", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a", "b"), agg(supply.ActionAdd, "P1", "a", "b")}, []string{"P1>a", "P1>b"}},
+		{"repeated child", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a", "a")}, []string{"P1>a"}},
+		{"unpack listed", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a", "b", "c"), agg(supply.ActionAdd, "P2", "d"), agg(supply.ActionDelete, "P1", "a", "c", "d")},
+			[]string{"P1>b", "P2>d"}},
+		{"unpack all", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a", "b"), agg(supply.ActionAdd, "P2", "c"), agg(supply.ActionDelete, "P1")}, []string{"P2>c"}},
+		{"observe changes nothing", []supply.StoredEvent{agg(supply.ActionAdd, "P1", "a"), agg(supply.ActionObserve, "P1", "a")}, []string{"P1>a"}},
+		{"many children", []supply.StoredEvent{agg(supply.ActionAdd, "P0", many[:10]...), agg(supply.ActionAdd, "P1", many...), agg(supply.ActionDelete, "P1", many[:290]...)},
+			[]string{"P1>m290", "P1>m291", "P1>m292", "P1>m293", "P1>m294", "P1>m295", "P1>m296", "P1>m297", "P1>m298", "P1>m299"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, _ := openDB(t)
+			ctx := context.Background()
+			tx, err := d.sql.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			b := newBatch(ctx, tx)
+			defer b.close()
+			for i := range tt.events {
+				if err := b.pack(&tt.events[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rows, err := tx.QueryContext(ctx, "SELECT parent || '>' || child FROM packing ORDER BY 1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			got := []string{}
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, s)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("packing = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLeaves: leaves counts every EPC reachable through the packing table
+// that holds nothing, each once.
+func TestLeaves(t *testing.T) {
+	// pallet > case1 > v1, v2; pallet > case2 > v3; pallet > v4; big > 300 vials
+	packs := [][]string{{"pallet", "case1", "case2", "v4"}, {"case1", "v1", "v2"}, {"case2", "v3"}}
+	big := []string{"big"}
+	for i := range 300 {
+		big = append(big, fmt.Sprintf("b%03d", i))
+	}
+	packs = append(packs, big)
+	tests := []struct {
+		epcs []string
+		want int
+	}{
+		{nil, 0},
+		{[]string{"v1"}, 1},
+		{[]string{"case1"}, 2},
+		{[]string{"pallet"}, 4},
+		{[]string{"pallet", "case1", "v1"}, 4},
+		{[]string{"case1", "case2", "unknown"}, 4},
+		{[]string{"v1", "v1"}, 1},
+		{[]string{"big", "pallet"}, 304},
+		{big[1:], 300},
+	}
+	d, _ := openDB(t)
+	ctx := context.Background()
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	b := newBatch(ctx, tx)
+	defer b.close()
+	for _, p := range packs {
+		e := supply.StoredEvent{Event: supply.Event{Type: supply.AggregationEvent, Action: supply.ActionAdd, ParentID: p[0], ChildEPCs: p[1:]}}
+		if err := b.pack(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range tests {
+		got, err := b.leaves(tt.epcs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("leaves(%q) = %d, want %d", tt.epcs, got, tt.want)
+		}
 	}
 }

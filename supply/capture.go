@@ -199,9 +199,7 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 			break
 		}
 		se := StoredEvent{Event: events[i], Org: p.Org, Signer: ctx.Signer, Height: ctx.Height, TxHash: txHash, Index: i}
-		if err := cc.SetJSON(kv, eventKey(ctx.Height, txHash, i), se); err != nil {
-			return cc.Result{}, err
-		}
+		setStoredEvent(kv, &se)
 	}
 	result := cc.Result{Events: []cc.Event{cc.NewEvent("supply.capture",
 		"org", p.Org, "events", strconv.Itoa(len(events)), "accepted", strconv.Itoa(res.Accepted),

@@ -10,7 +10,8 @@ import (
 // State layout. Every key this package owns starts with "sup/". Values are
 // JSON written with cc.SetJSON (struct fields in declaration order, so the
 // bytes are deterministic), except items: sup/i/ values are the compact
-// binary form of itemcodec.go (encodeItem), equally deterministic.
+// binary form of itemcodec.go (encodeItem) and stored events sup/ev/ that
+// of eventcodec.go (encodeStoredEvent), equally deterministic.
 //
 // An EPC can contain '/' (GS1 Digital Link, "https://id.gs1.org/01/…/21/…"),
 // so it is escaped in a key segment by epcSegment: '%' becomes "%25" and
@@ -18,7 +19,7 @@ import (
 // prefix that ends in '/' selects exactly one parent's children.
 //
 //	sup/i/{epc}                                        Item (binary, encodeItem): the custody state of one EPC (children listed in the item)
-//	sup/ev/{%020d height}/{tx hash hex}/{%04d idx}     StoredEvent: every accepted event, in payload order
+//	sup/ev/{%020d height}/{tx hash hex}/{%04d idx}     StoredEvent (binary, encodeStoredEvent): every accepted event, in payload order
 //	sup/fraud/{%020d height}/{%06d idx}                FraudAlert: idx in order within the block
 //	sup/p/{gtin-14}                                    Product: master data of a trade item
 //	sup/loc/{gln-13}                                   Location: a registered site

@@ -56,7 +56,7 @@ func FraudAlerts(kv cc.Reader) ([]FraudAlert, error) {
 // Events returns every accepted event, in ledger order.
 func Events(kv cc.Reader) ([]StoredEvent, error) {
 	var out []StoredEvent
-	err := cc.IterateJSON("supply.events", kv, prefixEvent, func(e StoredEvent) bool {
+	err := iterateEvents("supply.events", kv, prefixEvent, func(e StoredEvent) bool {
 		out = append(out, e)
 		return true
 	})

@@ -301,7 +301,7 @@ func administrationsIndexed(kv cc.Reader, prefix string) ([]Administration, erro
 // order.
 func EventsAt(kv cc.Reader, height int64) ([]StoredEvent, error) {
 	var out []StoredEvent
-	err := cc.IterateJSON("supply.events", kv, fmt.Sprintf("%s%020d/", prefixEvent, height), func(e StoredEvent) bool {
+	err := iterateEvents("supply.events", kv, fmt.Sprintf("%s%020d/", prefixEvent, height), func(e StoredEvent) bool {
 		out = append(out, e)
 		return true
 	})

@@ -53,47 +53,27 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	}
 
 	writes := s.working.Writes()
-	batch := s.db.NewBatchWithSize(batchSize(writes))
 	// Old values (for the state digest) come from oldValue.
 	lo := []byte(statePrefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
-		batch.Close()
 		return nil, cc.E(op, cc.Internal, err)
 	}
 	defer it.Close()
 	x := newHasher()
 	leaves := make([][]byte, len(writes))
-	hb := encodeHeight(height)
-	var key, val []byte
+	var key []byte
 	for i, w := range writes {
 		key = appendStateKey(key[:0], w.Key)
 		old, present, err := s.oldValue(it, w.Key, key)
 		if err != nil {
-			batch.Close()
 			return nil, cc.E(op, cc.Internal, err)
 		}
 		if present {
 			d.sub(x.entry(w.Key, old))
 		}
-		if w.Deleted {
-			err = batch.Delete(key, nil)
-		} else {
+		if !w.Deleted {
 			d.add(x.entry(w.Key, w.Value))
-			err = batch.Set(key, w.Value, nil)
-		}
-		if err == nil {
-			key = appendWriteKey(key[:0], height, w.Key)
-			val = appendWriteValue(val[:0], w)
-			err = batch.Set(key, val, nil)
-		}
-		if err == nil {
-			key = appendLastWriteKey(key[:0], w.Key)
-			err = batch.Set(key, hb, nil)
-		}
-		if err != nil {
-			batch.Close()
-			return nil, cc.E(op, cc.Internal, err)
 		}
 		leaves[i] = x.leaf(w.Key, w.Deleted, w.Value)
 	}
@@ -108,22 +88,65 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 		AppHash:     BlockAppHash(prev, root, sd, int64(len(writes))),
 		NumWrites:   int64(len(writes)),
 	}
-	err = batch.Set(blockKey(height), encodeMeta(meta), nil)
-	if err == nil {
-		err = batch.Set(keyHeight, hb, nil)
-	}
-	if err == nil && height == 1 {
-		err = batch.Set(keyVersion, []byte(formatVersion), nil)
-		if err == nil && len(genesis) > 0 {
-			err = batch.Set(keyGenesis, genesis, nil)
-		}
-	}
+	batch, err := s.blockBatch(height, meta, genesis, writes)
 	if err != nil {
-		batch.Close()
 		return nil, cc.E(op, cc.Internal, err)
 	}
 	s.staged = &stagedBlock{batch: batch, meta: meta, digest: d, gen: s.working.gen, writes: writes}
 	return bytes.Clone(meta.AppHash), nil
+}
+
+// blockBatch returns the Pebble batch of a finalized block: its metadata,
+// every write's latest-height record, the block's writes and the state
+// changes. The records are added in Pebble key order (m/b/ < m/g < m/h <
+// m/k/ < m/v < m/w/ < s/, each group sorted since writes is), so a large
+// batch, which Pebble sorts before it becomes a memtable, is already
+// sorted, and a small one inserts into the memtable in order.
+func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes []Write) (*pebble.Batch, error) {
+	batch := s.db.NewBatchWithSize(batchSize(writes))
+	hb := encodeHeight(height)
+	err := batch.Set(blockKey(height), encodeMeta(meta), nil)
+	if err == nil && height == 1 && len(genesis) > 0 {
+		err = batch.Set(keyGenesis, genesis, nil)
+	}
+	if err == nil {
+		err = batch.Set(keyHeight, hb, nil)
+	}
+	var key, val []byte
+	for _, w := range writes {
+		if err != nil {
+			break
+		}
+		key = appendLastWriteKey(key[:0], w.Key)
+		err = batch.Set(key, hb, nil)
+	}
+	if err == nil && height == 1 {
+		err = batch.Set(keyVersion, []byte(formatVersion), nil)
+	}
+	for _, w := range writes {
+		if err != nil {
+			break
+		}
+		key = appendWriteKey(key[:0], height, w.Key)
+		val = appendWriteValue(val[:0], w)
+		err = batch.Set(key, val, nil)
+	}
+	for _, w := range writes {
+		if err != nil {
+			break
+		}
+		key = appendStateKey(key[:0], w.Key)
+		if w.Deleted {
+			err = batch.Delete(key, nil)
+		} else {
+			err = batch.Set(key, w.Value, nil)
+		}
+	}
+	if err != nil {
+		batch.Close()
+		return nil, err
+	}
+	return batch, nil
 }
 
 // oldValue returns the committed value of state key k (Pebble key pk)
@@ -188,7 +211,7 @@ func (s *Store) Commit() error {
 	s.keys.add(added...)
 	s.reads.begin(st.writes)
 	err := st.batch.Commit(pebble.Sync)
-	s.reads.end()
+	s.reads.end(err == nil)
 	st.batch.Close()
 	s.working.Discard()
 	if err != nil {

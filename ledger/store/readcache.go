@@ -15,6 +15,13 @@ import "sync"
 // Pebble holds at some moment during the call, and successive Gets never go
 // back in time, as without the cache. It cannot change any result. It is bounded by total key and value
 // bytes; when full it is cleared.
+//
+// A key that was cached when a block wrote it is cached again with the
+// block's value once the batch is in (end): the next block's transactions
+// read the items the previous one wrote (a case packed after its vials
+// were commissioned, shipped after it was packed), and keys probed absent
+// before they were created are read again. Keys nobody read (index
+// markers, stored events) are not cached.
 type readCache struct {
 	mu       sync.Mutex
 	gen      uint64
@@ -22,6 +29,7 @@ type readCache struct {
 	maxBytes int
 	bytes    int
 	m        map[string]cachedValue
+	pending  []Write // written keys that were cached at begin, re-cached at end
 }
 
 // cachedValue is one cached read; a nil value with present false records
@@ -64,6 +72,15 @@ func (c *readCache) put(key string, v cachedValue, gen uint64) {
 	if c.gen != gen || c.commit {
 		return
 	}
+	c.putLocked(key, v)
+}
+
+// putLocked caches v under key; the caller holds mu.
+func (c *readCache) putLocked(key string, v cachedValue) {
+	size := len(key) + len(v.value) + readCacheOverhead
+	if size > c.maxBytes/64 {
+		return
+	}
 	if old, ok := c.m[key]; ok {
 		c.bytes -= len(key) + len(old.value) + readCacheOverhead
 	}
@@ -77,25 +94,42 @@ func (c *readCache) put(key string, v cachedValue, gen uint64) {
 
 // begin drops the keys a block writes, before its batch is committed to
 // Pebble, and stops caching until end: no read that overlaps the commit is
-// cached, and none of the block's keys is answered from the cache.
+// cached, and none of the block's keys is answered from the cache. The
+// writes of keys it dropped are kept for end; their values must not change.
 func (c *readCache) begin(writes []Write) {
 	c.mu.Lock()
 	c.gen++
 	c.commit = true
+	c.pending = c.pending[:0]
 	for _, w := range writes {
 		if old, ok := c.m[w.Key]; ok {
 			c.bytes -= len(w.Key) + len(old.value) + readCacheOverhead
 			delete(c.m, w.Key)
+			c.pending = append(c.pending, w)
 		}
 	}
 	c.mu.Unlock()
 }
 
-// end is called once the batch begin announced is in Pebble (or failed).
-func (c *readCache) end() {
+// end is called once the batch begin announced is in Pebble (committed
+// true) or failed. After a successful commit the keys begin dropped are
+// cached with the values (or absences) the block wrote, which are now
+// Pebble's.
+func (c *readCache) end(committed bool) {
 	c.mu.Lock()
 	c.gen++
 	c.commit = false
+	if committed {
+		for _, w := range c.pending {
+			v := cachedValue{value: w.Value, present: !w.Deleted}
+			if w.Deleted {
+				v.value = nil
+			}
+			c.putLocked(w.Key, v)
+		}
+	}
+	clear(c.pending)
+	c.pending = c.pending[:0]
 	c.mu.Unlock()
 }
 

@@ -98,7 +98,7 @@ func TestReadCacheStaleReadNotCached(t *testing.T) {
 	_, _, gen := c.get("k") // a reader misses and goes to Pebble …
 	c.begin([]Write{set("k", "new")})
 	c.put("k", cachedValue{value: []byte("old"), present: true}, gen) // … and returns during the commit
-	c.end()
+	c.end(true)
 	if v, ok, _ := c.get("k"); ok {
 		t.Errorf("stale read cached: %q", v.value)
 	}
@@ -108,7 +108,7 @@ func TestReadCacheStaleReadNotCached(t *testing.T) {
 	if _, ok, _ := c.get("k"); ok {
 		t.Errorf("a read during a commit was cached")
 	}
-	c.end()
+	c.end(true)
 }
 
 // TestReadCacheMonotonicUnderCommits: readers running beside a stream of
@@ -175,6 +175,62 @@ func TestReadCacheMonotonicUnderCommits(t *testing.T) {
 		if got, want := string(v), strconv.Itoa(blocks-1); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestReadCacheWriteThrough: a key cached when a block writes it is
+// cached again with the block's value (or absence) after a successful
+// commit; a key nobody read is not cached; a failed commit caches nothing.
+func TestReadCacheWriteThrough(t *testing.T) {
+	tests := []struct {
+		name      string
+		cached    []string // keys read (cached) before the block
+		writes    []Write
+		committed bool
+		want      map[string]*string // cached after end; nil means cached absent
+		notCached []string
+	}{
+		{"update of a read key", []string{"a"}, []Write{set("a", "2")}, true, map[string]*string{"a": ptr("2")}, nil},
+		{"creation of a probed key", []string{"new"}, []Write{set("new", "v")}, true, map[string]*string{"new": ptr("v")}, nil},
+		{"deletion of a read key", []string{"a"}, []Write{del("a")}, true, map[string]*string{"a": nil}, nil},
+		{"empty value", []string{"a"}, []Write{set("a", "")}, true, map[string]*string{"a": ptr("")}, nil},
+		{"unread key not cached", nil, []Write{set("idx", "true")}, true, nil, []string{"idx"}},
+		{"failed commit", []string{"a"}, []Write{set("a", "2")}, false, nil, []string{"a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newReadCache(1 << 20)
+			for _, k := range tt.cached {
+				_, _, gen := c.get(k)
+				c.put(k, cachedValue{value: []byte("old"), present: true}, gen)
+			}
+			c.begin(tt.writes)
+			for _, w := range tt.writes {
+				if _, ok, _ := c.get(w.Key); ok {
+					t.Errorf("%s answered from the cache during the commit", w.Key)
+				}
+			}
+			c.end(tt.committed)
+			for k, want := range tt.want {
+				v, ok, _ := c.get(k)
+				switch {
+				case !ok:
+					t.Errorf("%s not cached after the commit", k)
+				case want == nil && v.present:
+					t.Errorf("%s cached as %q, want absent", k, v.value)
+				case want != nil && (!v.present || string(v.value) != *want):
+					t.Errorf("%s cached as %q (present %v), want %q", k, v.value, v.present, *want)
+				}
+			}
+			for _, k := range tt.notCached {
+				if v, ok, _ := c.get(k); ok {
+					t.Errorf("%s cached (%q), want not cached", k, v.value)
+				}
+			}
+			if c.bytes < 0 || c.bytes > c.maxBytes {
+				t.Errorf("bytes = %d", c.bytes)
+			}
+		})
 	}
 }
 

@@ -88,6 +88,18 @@ func OpenFS(dir string, fs vfs.FS) (*Store, error) {
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Write-heavy tuning (bench epcis: compactions were ~20 % of the
+	// node's CPU). Every block is one large batch whose keys span the
+	// whole key space, so each L0 file overlaps all of Lbase: compacting
+	// L0 after 8 files rather than 4 rewrites Lbase half as often, and a
+	// 256 MB Lbase (default 64 MB) keeps a young store in fewer levels.
+	// Measured over 80,000 captured events: compaction CPU −25 %. Reads
+	// mostly hit the read cache and key filter, so the extra L0 files
+	// cost little; writes stall only at 64 L0 sublevels (default 12).
+	opts.L0CompactionThreshold = 8
+	opts.L0StopWritesThreshold = 64
+	opts.LBaseMaxBytes = 256 << 20
+	opts.TargetFileSizes[0] = 8 << 20
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)

@@ -527,3 +527,53 @@ func TestCloseWaitsForReads(t *testing.T) {
 		t.Errorf("Close: %v", err)
 	}
 }
+
+// TestBlockBatchSorted: a finalized block's batch holds its records in
+// Pebble key order, every key once, for the first block (version and
+// genesis records) and a later one (sets and deletions).
+func TestBlockBatchSorted(t *testing.T) {
+	s := MustOpenMem(t)
+	s.SetGenesisHash([]byte("genesis"))
+	blocks := [][]Write{
+		{set("b", "2"), set("a", "1"), set("c/x", "3")},
+		{del("a"), set("b", "20"), set("d", "")},
+	}
+	for i, ws := range blocks {
+		apply(s.Working(), ws)
+		if _, err := s.FinalizeBlock(int64(i + 1)); err != nil {
+			t.Fatal(err)
+		}
+		r := s.staged.batch.Reader()
+		var keys []string
+		for {
+			_, k, _, ok, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			keys = append(keys, string(k))
+		}
+		// meta, height, one m/k/ + m/w/ + s/ per write, and on block 1
+		// the genesis and version records.
+		want := 2 + 3*len(ws)
+		if i == 0 {
+			want += 2
+		}
+		if len(keys) != want {
+			t.Errorf("block %d: %d records, want %d: %q", i+1, len(keys), want, keys)
+		}
+		for j := 1; j < len(keys); j++ {
+			if keys[j-1] >= keys[j] {
+				t.Errorf("block %d: record %q after %q, want ascending", i+1, keys[j], keys[j-1])
+			}
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.VerifyState(); err != nil {
+		t.Errorf("VerifyState: %v", err)
+	}
+}
