@@ -2,7 +2,6 @@ package records
 
 import (
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -26,9 +25,7 @@ func TestGetAnchorDecodeCache(t *testing.T) {
 		kv.Set(anchorKey(a.ID), b)
 	}
 	put(a)
-	decodedAnchors.mu.Lock()
-	decodedAnchors.cur, decodedAnchors.prev, decodedAnchors.cost = map[string]*cc.RecordAnchor{}, map[string]*cc.RecordAnchor{}, 0
-	decodedAnchors.mu.Unlock()
+	decodedAnchors.Reset()
 	for i, label := range []string{"cold", "warm"} {
 		got, err := GetAnchor(kv, a.ID)
 		if err != nil || !reflect.DeepEqual(*got, a) {
@@ -36,10 +33,8 @@ func TestGetAnchorDecodeCache(t *testing.T) {
 		}
 		// The caller's copy: changing it changes nothing for the next call.
 		got.Categories[0], got.ContentHash[0], got.Erased = "x|y", 9, true
-		if i == 1 {
-			if n := len(decodedAnchors.cur); n != 1 {
-				t.Errorf("%d anchors cached, want 1", n)
-			}
+		if entries, _, hits := decodedAnchors.Stats(); entries != 1 || hits != i {
+			t.Errorf("%s: %d anchors cached, %d hits; want 1, %d", label, entries, hits, i)
 		}
 	}
 	// A new value under the same key is read and decoded anew.
@@ -59,20 +54,5 @@ func TestGetAnchorDecodeCache(t *testing.T) {
 	}
 	if _, err := GetAnchor(cctest.NewFailingKV(), a.ID); !cc.Is(cc.Internal, err) {
 		t.Errorf("failing store: %v, want Internal", err)
-	}
-}
-
-// TestAnchorCacheGenerations checks the cache's bound.
-func TestAnchorCacheGenerations(t *testing.T) {
-	c := &anchorCache{max: 100, cur: map[string]*cc.RecordAnchor{}, prev: map[string]*cc.RecordAnchor{}}
-	for i := range 50 {
-		b := fmt.Appendf(nil, `{"id":"Observation/o%d","version":%d}`, i, i)
-		got, err := c.decode(b)
-		if err != nil || got.Version != i {
-			t.Fatalf("decode %s = %+v, %v", b, got, err)
-		}
-		if c.cost > c.max || len(c.cur)+len(c.prev) > 2*c.max {
-			t.Fatalf("cost %d over %d", c.cost, c.max)
-		}
 	}
 }

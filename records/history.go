@@ -23,7 +23,7 @@ func GetAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
 	if b == nil {
 		return nil, cc.Errorf("records.anchor", cc.NotFound, "no record %q", cc.Echo(id))
 	}
-	a, err := decodedAnchors.decode(b)
+	a, err := decodedAnchors.Decode(b)
 	if err != nil {
 		return nil, cc.E("state.get", cc.Internal, err)
 	}
