@@ -368,6 +368,43 @@ func (d *decider) memberships(req *ReadRequest) ([]cc.Member, string, error) {
 	return active, "", nil
 }
 
+// mayNotify reports whether an event of evs could be logged as a
+// break-glass read, and so notify its patient: only a request that parsed
+// and whose purpose of use allows break-glass access can
+// (consent.MayBreakGlass); an event whose request did not parse is
+// "invalid" in every state.
+func mayNotify(evs []logEvent) bool {
+	for _, ev := range evs {
+		if ev.parsed.err == nil && consent.MayBreakGlass(ev.parsed.req.Purpose) {
+			return true
+		}
+	}
+	return false
+}
+
+// admitUndecided reports whether handleLog, in CheckTx (ctx.Check), may
+// admit the transaction of evs without deciding its events: when none of
+// them may be a break-glass read (mayNotify). It is then admitted once
+// decodeLog passes — payload shape and limits, record ids, and the
+// signer's node role for every existing record's custodian — without
+// deciding its events or writing them to the mempool state. FinalizeBlock
+// decides every event and gives it a status; with no break-glass read it
+// can fail the transaction only where decodeLog would (the same checks,
+// on the block's state) or on an internal error (a state read), which is
+// also all a full CheckTx could have caught: the per-block notification
+// cap is reached only by break-glass reads, and those transactions are
+// still checked in full. So a transaction CheckTx admits here is as sure
+// to succeed in its block as one it decided in full, and the gatekeeper's
+// pipelined node sequence stays valid.
+//
+// What the mempool state misses by this, the events and logged requests
+// (access/ev/, access/req/), only handleLog reads, and only for the status
+// of events (replay), never to fail a transaction; CheckTx's statuses are
+// discarded anyway (the gatekeeper answers from FinalizeBlock's).
+func admitUndecided(ctx cc.TxContext, evs []logEvent) bool {
+	return ctx.Check && !mayNotify(evs)
+}
+
 // handleLog applies "access.log" {events: [{read: SignedRead, records:
 // [ids released], basis?, ref?}]}: 1..MaxEventsPerTx events that the
 // custodian's gatekeeper commits before it releases any data.
@@ -393,6 +430,9 @@ func handleLog(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, 
 	evs, err := decodeLog(op, ctx, kv, payload)
 	if err != nil {
 		return cc.Result{}, err
+	}
+	if admitUndecided(ctx, evs) {
+		return cc.Result{}, nil
 	}
 	d := &decider{op: op, ctx: ctx, kv: kv, logged: map[string]bool{}}
 	decisions := make([]logDecision, len(evs))

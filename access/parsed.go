@@ -144,3 +144,9 @@ func uncachedParseLog(op string, payload []byte) ([]parsedEvent, error) {
 	}
 	return evs, nil
 }
+
+// WellFormedRequest reports whether request passes every check of
+// VerifyRead that depends on its bytes only (size, RFC 8785 canonical
+// form, strict decoding, the request's rules); the answer comes from
+// parseRead's cache when the same bytes were verified before.
+func WellFormedRequest(request []byte) bool { return parseRead(request).err == nil }

@@ -179,6 +179,12 @@ func Can(req cc.AccessRequest, f Facts) cc.Decision {
 	return denied("no consent, agreement or default allows it")
 }
 
+// MayBreakGlass reports whether Can may allow a request with this purpose
+// of use on the break-glass basis (rules 3 and 7: purpose ETREAT only). A
+// request for which it is false is never a break-glass access, whatever
+// the state.
+func MayBreakGlass(purpose string) bool { return purpose == emergencyPurpose }
+
 // denied is a denial with an audit reason.
 func denied(reason string) cc.Decision { return cc.Decision{Reason: reason} }
 

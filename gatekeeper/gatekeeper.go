@@ -95,6 +95,15 @@ func (g *Gatekeeper) Org() string { return g.cfg.Org }
 
 // sign builds the node's next transaction of typ.
 func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte, func(ok bool), error) {
+	return g.signWith(ctx, func(chainID string, seq uint64) ([]byte, error) {
+		return tx.Build(chainID, g.cfg.NodeDID, g.cfg.NodeKey, seq, typ, payload)
+	})
+}
+
+// signWith builds the node's next transaction with build, given the chain
+// id and the node's next sequence. The returned done releases the
+// sequence (see sign).
+func (g *Gatekeeper) signWith(ctx context.Context, build func(chainID string, seq uint64) ([]byte, error)) ([]byte, func(ok bool), error) {
 	g.mu.Lock()
 	if !g.known {
 		n, err := g.cfg.Chain.Sequence(ctx, g.cfg.NodeDID)
@@ -109,7 +118,7 @@ func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte,
 		g.mu.Unlock()
 		return nil, nil, err
 	}
-	raw, err := tx.Build(st.ChainID, g.cfg.NodeDID, g.cfg.NodeKey, g.seq, typ, payload)
+	raw, err := build(st.ChainID, g.seq)
 	if err != nil {
 		g.mu.Unlock()
 		return nil, nil, err

@@ -255,7 +255,7 @@ func (l *accessLogger) flush(batch []pendingEvent) {
 		items[i] = p.item
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	raw, done, err := l.g.sign(ctx, access.TypeLog, map[string]any{"events": items})
+	raw, done, err := l.g.signWith(ctx, l.g.buildLog(items))
 	if err != nil {
 		cancel()
 		answer(batch, cc.SubmitResult{}, err)

@@ -3,9 +3,11 @@ package identity
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	cc "carechain"
+	"carechain/internal/decoded"
 )
 
 // didCreatePayload is the payload of "did.create".
@@ -44,13 +46,31 @@ func lookupDID(kv cc.Reader, d cc.DID) (*cc.DIDRecord, bool, error) {
 	if !d.Valid() {
 		return nil, false, nil
 	}
-	var rec cc.DIDRecord
-	found, err := cc.GetJSON(kv, didKey(d), &rec)
-	if err != nil || !found {
-		return nil, false, err
+	b, err := kv.Get(didKey(d))
+	if err != nil {
+		return nil, false, cc.E("state.get", cc.Internal, err)
 	}
-	return &rec, true, nil
+	if b == nil {
+		return nil, false, nil
+	}
+	rec, err := decodedDIDs.Decode(b)
+	if err != nil {
+		return nil, false, cc.E("state.get", cc.Internal, err)
+	}
+	return rec, true, nil
 }
+
+// decodedDIDs remembers decoded DID records by their stored bytes (see
+// package decoded): every signed read and transaction looks its signer's
+// key up, several times over (the gatekeeper, CheckTx, FinalizeBlock);
+// lookupDID reads the record from the state each time but decodes it once.
+var decodedDIDs = decoded.New(2<<20, func(r *cc.DIDRecord) *cc.DIDRecord {
+	c := *r
+	c.PublicKey = slices.Clone(r.PublicKey)
+	c.Guardians = slices.Clone(r.Guardians)
+	c.Attested = slices.Clone(r.Attested)
+	return &c
+})
 
 // validKind reports whether k is one of the DID kinds.
 func validKind(k cc.DIDKind) bool {

@@ -3,10 +3,12 @@ package identity
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	cc "carechain"
 	"carechain/internal/cctest"
+	"carechain/ledger/tx"
 )
 
 func TestDIDCreate(t *testing.T) {
@@ -156,4 +158,42 @@ func mustJSON(t testing.TB, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestGetDIDDecodeCache checks that GetDID reads the record from the state
+// on every call though its decoding is remembered, and that the record it
+// returns is the caller's to change.
+func TestGetDIDDecodeCache(t *testing.T) {
+	kv := cctest.NewKV()
+	pub, _ := cctest.Key("identity", "cache")
+	d := tx.DeriveDID(pub)
+	rec := newDIDRecord(d, cc.KindPatient, pub, 3)
+	rec.Guardians, rec.Attested = []cc.DID{d}, []string{"st-marys"}
+	put := func(r cc.DIDRecord) {
+		if err := cc.SetJSON(kv, didKey(d), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(rec)
+	for _, label := range []string{"cold", "warm"} {
+		got, err := GetDID(kv, d)
+		if err != nil || !reflect.DeepEqual(*got, rec) {
+			t.Fatalf("%s: GetDID = %+v, %v; want %+v", label, got, err, rec)
+		}
+		got.PublicKey[0]++
+		got.Guardians[0], got.Attested[0] = "x", "y"
+	}
+	rotated := rec
+	rotated.PublicKey, rotated.KeyVersion = bytes.Repeat([]byte{7}, 32), 2
+	put(rotated)
+	if got, err := GetDID(kv, d); err != nil || got.KeyVersion != 2 || !bytes.Equal(got.PublicKey, rotated.PublicKey) {
+		t.Errorf("after rotation: %+v, %v", got, err)
+	}
+	kv.Set(didKey(d), []byte(`{"id":`))
+	if _, err := GetDID(kv, d); !cc.Is(cc.Internal, err) {
+		t.Errorf("undecodable record: %v, want Internal", err)
+	}
+	if _, err := GetDID(cctest.NewFailingKV(), d); !cc.Is(cc.Internal, err) {
+		t.Errorf("failing store: %v, want Internal", err)
+	}
 }

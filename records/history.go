@@ -9,19 +9,25 @@ import (
 // GetAnchor returns the latest anchor of record id, cc.NotFound if there is
 // none (or id is not a record id). An erased record is returned with Erased
 // set; callers answer cc.Gone for it.
+//
+// The anchor is read from kv on every call; decoding its bytes is
+// remembered (decodedAnchors), and the anchor returned is the caller's.
 func GetAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
-	var a cc.RecordAnchor
-	found := false
+	var b []byte
 	if ValidID(id) {
 		var err error
-		if found, err = cc.GetJSON(kv, anchorKey(id), &a); err != nil {
-			return nil, err
+		if b, err = kv.Get(anchorKey(id)); err != nil {
+			return nil, cc.E("state.get", cc.Internal, err)
 		}
 	}
-	if !found {
+	if b == nil {
 		return nil, cc.Errorf("records.anchor", cc.NotFound, "no record %q", cc.Echo(id))
 	}
-	return &a, nil
+	a, err := decodedAnchors.Decode(b)
+	if err != nil {
+		return nil, cc.E("state.get", cc.Internal, err)
+	}
+	return a, nil
 }
 
 // GetVersion returns version of record id as it was anchored, cc.NotFound
