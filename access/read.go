@@ -9,8 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gowebpki/jcs"
-
 	cc "carechain"
 	"carechain/identity"
 	"carechain/records"
@@ -126,7 +124,7 @@ func signCanonical(op, prefix string, signer cc.DID, v any, key ed25519.PrivateK
 	if err != nil {
 		return SignedRead{}, cc.E(op, cc.Invalid, err)
 	}
-	canon, err := jcs.Transform(b)
+	canon, err := cc.Canonical(b)
 	if err != nil {
 		return SignedRead{}, cc.E(op, cc.Invalid, err)
 	}
@@ -170,7 +168,7 @@ func parseCanonical(op, prefix string, request []byte, v any, check func() (cc.D
 	if len(request) == 0 || request[0] != '{' {
 		return "", nil, cc.Errorf(op, cc.Malformed, "request must be a JSON object")
 	}
-	canon, err := jcs.Transform(request)
+	canon, err := cc.Canonical(request)
 	if err != nil {
 		return "", nil, cc.Errorf(op, cc.Malformed, "request is not valid JSON")
 	}

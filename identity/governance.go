@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/gowebpki/jcs"
-
 	cc "carechain"
 )
 
@@ -143,7 +141,7 @@ func prepareAction(op string, kv cc.Reader, action string, params json.RawMessag
 	if err != nil {
 		return nil, nil, cc.E(op, cc.Internal, err)
 	}
-	canon, err := jcs.Transform(b)
+	canon, err := cc.Canonical(b)
 	if err != nil {
 		return nil, nil, cc.E(op, cc.Internal, err)
 	}
