@@ -91,12 +91,18 @@ func testConfig(keys *testKeys) Config {
 // MustApp returns a fresh App on an in-memory Pebble store, after InitChain.
 func MustApp(t testing.TB, keys *testKeys) *App {
 	t.Helper()
+	return mustAppWith(t, testConfig(keys))
+}
+
+// mustAppWith is MustApp with another Config.
+func mustAppWith(t testing.TB, cfg Config) *App {
+	t.Helper()
 	st, err := store.OpenInMemory()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	app := New(st, testConfig(keys))
+	app := New(st, cfg)
 	if _, err := app.InitChain(context.Background(), &abci.InitChainRequest{ChainId: testChain, AppStateBytes: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}

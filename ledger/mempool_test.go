@@ -241,19 +241,7 @@ func TestPipelinedSignerAcrossBlocks(t *testing.T) {
 // signature, replay, gap, failing handler, duplicates, another order).
 func TestTxCacheDoesNotChangeResults(t *testing.T) {
 	keys := newTestKeys(3)
-	cfg := testConfig(keys)
-	cfg.DisableTxCache = true
-	st, err := store.OpenInMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cold := New(st, cfg)
-	if _, err := cold.InitChain(context.Background(), &abci.InitChainRequest{ChainId: testChain, AppStateBytes: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	deliver(t, cold)
-	warm := MustApp(t, keys)
+	cold, warm := coldApp(t, keys), MustApp(t, keys)
 	rnd := rand.New(rand.NewSource(3))
 	seqs := map[cc.DID]uint64{}
 	for h := 0; h < 20; h++ {
@@ -454,17 +442,7 @@ func coldApp(t *testing.T, keys *testKeys) *App {
 	t.Helper()
 	cfg := testConfig(keys)
 	cfg.DisableTxCache = true
-	st, err := store.OpenInMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cold := New(st, cfg)
-	if _, err := cold.InitChain(context.Background(), &abci.InitChainRequest{ChainId: testChain, AppStateBytes: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	deliver(t, cold)
-	return cold
+	return mustAppWith(t, cfg)
 }
 
 // TestFinalizeBlockReusesAdmissions: FinalizeBlock takes an admission's
