@@ -96,26 +96,18 @@ func TestCodesSynthea(t *testing.T) {
 	files = append(files, filepath.Join(dir, "hospitalInformation1633536936158.json"), filepath.Join(dir, "practitionerInformation1633536936158.json"))
 	withCodes := map[string]int{}
 	for _, f := range files {
-		var bundle struct {
-			Entry []struct {
-				Resource json.RawMessage `json:"resource"`
-			} `json:"entry"`
-		}
-		if err := json.Unmarshal(mustRead(t, f), &bundle); err != nil {
-			t.Fatal(err)
-		}
-		for i, e := range bundle.Entry {
-			top, typ, err := resourceObject(e.Resource, "")
+		for i, res := range bundleResources(t, mustRead(t, f)) {
+			top, typ, err := resourceObject(res, "")
 			if err != nil {
 				t.Fatalf("%s entry %d: %v", filepath.Base(f), i, err)
 			}
-			r := describe(typ, top, e.Resource, nil)
+			r := describe(typ, top, res, nil)
 			elements, known := syntheaCodeElements[r.Type]
 			if !known {
 				t.Fatalf("%s entry %d: unexpected type %s", filepath.Base(f), i, r.Type)
 			}
 			var doc map[string]any
-			if err := json.Unmarshal(e.Resource, &doc); err != nil {
+			if err := json.Unmarshal(res, &doc); err != nil {
 				t.Fatal(err)
 			}
 			var want []string

@@ -93,26 +93,16 @@ func TestDeidentifySynthea(t *testing.T) {
 	}
 	d := Deidentifier{AsOfYear: 2026, Pseudonym: pseudonym}
 	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var bundle struct {
-			Entry []struct {
-				Resource json.RawMessage `json:"resource"`
-			} `json:"entry"`
-		}
-		if err := json.Unmarshal(raw, &bundle); err != nil {
-			t.Fatal(err)
-		}
+		raw := mustRead(t, f)
+		resources := bundleResources(t, raw)
 		var src any
 		json.Unmarshal(raw, &src)
 		ids := map[string]bool{}
 		directIdentifiers(src, ids)
 		var nd bytes.Buffer
 		kept, patients := 0, 0
-		for _, e := range bundle.Entry {
-			out, err := d.Deidentify(e.Resource)
+		for _, res := range resources {
+			out, err := d.Deidentify(res)
 			if err != nil {
 				t.Fatalf("%s: %v", filepath.Base(f), err)
 			}

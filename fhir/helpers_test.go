@@ -39,6 +39,24 @@ func testdataDir(t testing.TB, elem ...string) string {
 	return p
 }
 
+// bundleResources returns the resource of each entry of the bundle raw.
+func bundleResources(t testing.TB, raw []byte) []json.RawMessage {
+	t.Helper()
+	var bundle struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(raw, &bundle); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]json.RawMessage, len(bundle.Entry))
+	for i, e := range bundle.Entry {
+		out[i] = e.Resource
+	}
+	return out
+}
+
 func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)

@@ -99,24 +99,13 @@ func TestWithMetaSpliceSynthea(t *testing.T) {
 	at := time.Date(2026, 11, 30, 9, 30, 0, 0, time.UTC)
 	n := 0
 	for _, f := range files[:min(3, len(files))] {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var bundle struct {
-			Entry []struct {
-				Resource json.RawMessage `json:"resource"`
-			} `json:"entry"`
-		}
-		if err := json.Unmarshal(b, &bundle); err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range bundle.Entry {
+		resources := bundleResources(t, mustRead(t, f))
+		for _, res := range resources {
 			var compact bytes.Buffer
-			if err := json.Compact(&compact, e.Resource); err != nil {
+			if err := json.Compact(&compact, res); err != nil {
 				t.Fatal(err)
 			}
-			for _, in := range [][]byte{e.Resource, compact.Bytes()} {
+			for _, in := range [][]byte{res, compact.Bytes()} {
 				want := withMetaDecoded(in, 2, at)
 				if got := WithMeta(in, 2, at); !bytes.Equal(got, want) {
 					t.Fatalf("%s: WithMeta =\n%s\nwant\n%s", filepath.Base(f), got, want)
