@@ -2,7 +2,6 @@ package index
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"fmt"
 	"reflect"
@@ -278,21 +277,13 @@ func TestPackSequence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, _ := openDB(t)
-			ctx := context.Background()
-			tx, err := d.sql.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback()
-			b := newBatch(ctx, tx)
-			defer b.close()
+			b := mustBatch(t)
 			for i := range tt.events {
 				if err := b.pack(&tt.events[i]); err != nil {
 					t.Fatal(err)
 				}
 			}
-			rows, err := tx.QueryContext(ctx, "SELECT parent || '>' || child FROM packing ORDER BY 1")
+			rows, err := b.tx.QueryContext(b.ctx, "SELECT parent || '>' || child FROM packing ORDER BY 1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -336,15 +327,7 @@ func TestLeaves(t *testing.T) {
 		{[]string{"big", "pallet"}, 304},
 		{big[1:], 300},
 	}
-	d, _ := openDB(t)
-	ctx := context.Background()
-	tx, err := d.sql.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	b := newBatch(ctx, tx)
-	defer b.close()
+	b := mustBatch(t)
 	for _, p := range packs {
 		e := supply.StoredEvent{Event: supply.Event{Type: supply.AggregationEvent, Action: supply.ActionAdd, ParentID: p[0], ChildEPCs: p[1:]}}
 		if err := b.pack(&e); err != nil {

@@ -154,6 +154,22 @@ func openDB(t testing.TB) (*DB, string) {
 	return d, path
 }
 
+// mustBatch returns a write batch in a transaction on a fresh index,
+// rolled back and closed when the test ends.
+func mustBatch(t testing.TB) *batch {
+	t.Helper()
+	d, _ := openDB(t)
+	ctx := context.Background()
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	b := newBatch(ctx, tx)
+	t.Cleanup(b.close)
+	return b
+}
+
 func mustSync(t testing.TB, d *DB, l *ledger) {
 	t.Helper()
 	if err := d.Sync(context.Background(), l.kv, l.height, nil); err != nil {
