@@ -162,13 +162,7 @@ func TestMempoolStateMatchesRecheck(t *testing.T) {
 			fastPaths++
 		}
 		sameResults(t, h, r1, r2)
-		sameState(t, fmt.Sprintf("height %d, after recheck", h), stateKeys, fast.app.mp.kv, rebuilt(t, fast.app))
-		if fmt.Sprint(fast.txs) != fmt.Sprint(slow.txs) {
-			t.Fatalf("height %d: the mempools differ after recheck", h)
-		}
-		if len(fast.txs) != len(fast.app.mp.pending) {
-			t.Fatalf("height %d: %d in the mempool, %d pending admissions", h, len(fast.txs), len(fast.app.mp.pending))
-		}
+		sameMempools(t, h, stateKeys, fast, slow)
 		// Resync the test's idea of sequences with what is committed or pending.
 		for _, d := range keys.dids {
 			n, err := Sequence(fast.app.mp.kv, d)
@@ -181,6 +175,20 @@ func TestMempoolStateMatchesRecheck(t *testing.T) {
 	t.Logf("%d of 200 blocks took the fast path", fastPaths)
 	if fastPaths < 80 {
 		t.Fatalf("only %d blocks took the fast path", fastPaths)
+	}
+}
+
+// sameMempools checks after a block's recheck that fast's mempool state is
+// what re-admitting its transactions gives, that both mempools hold the
+// same transactions and that fast has one admission per transaction.
+func sameMempools(t *testing.T, h int, stateKeys []string, fast, slow *fakeMempool) {
+	t.Helper()
+	sameState(t, fmt.Sprintf("height %d, after recheck", h), stateKeys, fast.app.mp.kv, rebuilt(t, fast.app))
+	if fmt.Sprint(fast.txs) != fmt.Sprint(slow.txs) {
+		t.Fatalf("height %d: the mempools differ after recheck", h)
+	}
+	if len(fast.txs) != len(fast.app.mp.pending) {
+		t.Fatalf("height %d: %d in the mempool, %d pending admissions", h, len(fast.txs), len(fast.app.mp.pending))
 	}
 }
 
@@ -404,13 +412,7 @@ func TestMempoolIndependentBlocks(t *testing.T) {
 		}
 		r1, r2 := fast.block(txs, true), slow.block(txs, true)
 		sameResults(t, h, r1, r2)
-		sameState(t, fmt.Sprintf("height %d, after recheck", h), stateKeys, fast.app.mp.kv, rebuilt(t, fast.app))
-		if fmt.Sprint(fast.txs) != fmt.Sprint(slow.txs) {
-			t.Fatalf("height %d: the mempools differ after recheck", h)
-		}
-		if len(fast.txs) != len(fast.app.mp.pending) {
-			t.Fatalf("height %d: %d in the mempool, %d pending admissions", h, len(fast.txs), len(fast.app.mp.pending))
-		}
+		sameMempools(t, h, stateKeys, fast, slow)
 		for _, d := range signers {
 			n, err := Sequence(fast.app.mp.kv, d)
 			if err != nil {
