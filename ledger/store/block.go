@@ -156,11 +156,11 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 // are found by it, an iterator that the sorted writes only move forward,
 // far faster than a Get per key. The value is valid until it moves.
 func (s *Store) oldValue(it *pebble.Iterator, k string, pk []byte) ([]byte, bool, error) {
-	if c, ok, _ := s.reads.get(k); ok {
-		return c.value, c.present, nil
-	}
 	if !s.keys.mayHave(k) {
 		return nil, false, nil
+	}
+	if c, ok, _ := s.reads.get(k); ok {
+		return c.value, c.present, nil
 	}
 	if it.SeekGE(pk) && bytes.Equal(it.Key(), pk) {
 		v, err := it.ValueAndErr()

@@ -235,3 +235,29 @@ func TestReadCacheWriteThrough(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestReadCacheSkipsFilteredAbsences: a key the key filter has never seen
+// is answered absent without entering the cache (a new DID, record or
+// sequence — most reads of an admission would otherwise fill the cache with
+// absences that are read once); a deleted key, which the filter still
+// holds, is looked up in Pebble and its absence cached.
+func TestReadCacheSkipsFilteredAbsences(t *testing.T) {
+	s := MustOpenMem(t)
+	r := s.Committed()
+	MustApply(t, s, set("gone", "1"))
+	MustApply(t, s, del("gone"))
+	for i := range 1000 {
+		if v, err := r.Get("new/" + strconv.Itoa(i)); err != nil || v != nil {
+			t.Fatalf("Get(new/%d) = %q, %v; want absent", i, v, err)
+		}
+	}
+	if got, want := s.reads.len(), 0; got != want {
+		t.Errorf("cached reads after 1000 never-written keys = %d, want %d", got, want)
+	}
+	if v, err := r.Get("gone"); err != nil || v != nil {
+		t.Fatalf("Get(gone) = %q, %v; want absent", v, err)
+	}
+	if c, ok, _ := s.reads.get("gone"); !ok || c.present {
+		t.Errorf("deleted key: cached %v present %v, want a cached absence", ok, c.present)
+	}
+}

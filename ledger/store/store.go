@@ -311,16 +311,15 @@ func (r committedReader) Get(key string) ([]byte, error) {
 		return nil, errClosed(op)
 	}
 	defer r.s.release()
+	if !r.s.keys.mayHave(key) {
+		return nil, nil
+	}
 	c, ok, gen := r.s.reads.get(key)
 	if ok {
 		if !c.present {
 			return nil, nil
 		}
 		return clone(c.value), nil
-	}
-	if !r.s.keys.mayHave(key) {
-		r.s.reads.put(key, cachedValue{}, gen)
-		return nil, nil
 	}
 	v, err := r.s.rawGet(stateKey(key))
 	if err != nil {
