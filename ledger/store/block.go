@@ -123,13 +123,12 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 	if err == nil && height == 1 {
 		err = batch.Set(keyVersion, []byte(formatVersion), nil)
 	}
-	for _, w := range writes {
-		if err != nil {
-			break
+	if err == nil && len(writes) > 0 {
+		val = make([]byte, 0, writesSize(writes))
+		for _, w := range writes {
+			val = appendWrite(val, w)
 		}
-		key = appendWriteKey(key[:0], height, w.Key)
-		val = appendWriteValue(val[:0], w)
-		err = batch.Set(key, val, nil)
+		err = batch.Set(writesKey(height), val, nil)
 	}
 	for _, w := range writes {
 		if err != nil {
@@ -169,12 +168,12 @@ func (s *Store) oldValue(it *pebble.Iterator, k string, pk []byte) ([]byte, bool
 	return nil, false, it.Error()
 }
 
-// batchSize estimates the encoded size of a block's batch: three records
-// per write (state, block write, latest write height) plus metadata.
+// batchSize estimates the encoded size of a block's batch: two records per
+// write (state, latest write height), the writes record and metadata.
 func batchSize(writes []Write) int {
-	n := 512
+	n := 512 + writesSize(writes)
 	for _, w := range writes {
-		n += 3*(len(w.Key)+16) + 2*len(w.Value) + 24
+		n += 2*(len(w.Key)+16) + len(w.Value) + 16
 	}
 	return n
 }
@@ -295,31 +294,16 @@ func (s *Store) BlockWrites(height int64) ([]Write, error) {
 // blockWrites reads the writes of block m and checks their count; the
 // caller holds an acquire.
 func (s *Store) blockWrites(op string, m *BlockMeta) ([]Write, error) {
-	lo := writesKeyPrefix(m.Height)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	b, err := s.rawGet(writesKey(m.Height))
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
 	}
-	out := make([]Write, 0, m.NumWrites)
-	for ok := it.First(); ok; ok = it.Next() {
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return nil, cc.E(op, cc.Internal, err)
-		}
-		w, err := decodeWriteValue(string(it.Key()[len(lo):]), v)
-		if err != nil {
-			it.Close()
-			return nil, cc.E(op, cc.Integrity, err)
-		}
-		out = append(out, w)
+	if b == nil && m.NumWrites > 0 {
+		return nil, cc.Errorf(op, cc.Integrity, "block %d has no stored writes, its meta says %d", m.Height, m.NumWrites)
 	}
-	if err := it.Error(); err != nil {
-		it.Close()
-		return nil, cc.E(op, cc.Internal, err)
-	}
-	if err := it.Close(); err != nil {
-		return nil, cc.E(op, cc.Internal, err)
+	out, err := decodeWrites(b)
+	if err != nil {
+		return nil, cc.Errorf(op, cc.Integrity, "block %d: %v", m.Height, err)
 	}
 	if int64(len(out)) != m.NumWrites {
 		return nil, cc.Errorf(op, cc.Integrity, "block %d has %d stored writes, its meta says %d", m.Height, len(out), m.NumWrites)

@@ -13,18 +13,21 @@ import (
 //	m/h                         last committed height, 8-byte big-endian
 //	m/g                         AppHash(0), the genesis hash, if one was set
 //	m/b/<height>                BlockMeta of a height (encodeMeta)
-//	m/w/<height><key>           one write of a block: flag byte ‖ value
+//	m/w/<height>                every write of a block, in key order (appendWrite)
 //	m/k/<key>                   height of the key's latest write, 8-byte big-endian
 //
-// <height> is 8-byte big-endian, so a block's writes are contiguous and in
-// key order. All keys of one block are written in one synced batch.
+// <height> is 8-byte big-endian. A block's writes are one record, not one
+// per key: proofs and verification always read a block's writes whole,
+// and a record fewer per write is a third fewer memtable inserts and
+// compacted keys (layout v2; v1 kept m/w/<height><key> per write). All
+// keys of one block are written in one synced batch.
 const (
 	statePrefix     = "s/"
 	blockPrefix     = "m/b/"
 	writesPrefix    = "m/w/"
 	lastWritePrefix = "m/k/"
 
-	formatVersion = "carechain-store-v1"
+	formatVersion = "carechain-store-v2"
 )
 
 var (
@@ -48,16 +51,9 @@ func blockKey(h int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(blockPrefix), uint64(h))
 }
 
-// writesKeyPrefix returns the prefix of every write of block h.
-func writesKeyPrefix(h int64) []byte {
+// writesKey returns the Pebble key of the writes of block h.
+func writesKey(h int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(writesPrefix), uint64(h))
-}
-
-// appendWriteKey appends the Pebble key of block h's write of k to buf.
-func appendWriteKey(buf []byte, h int64, k string) []byte {
-	buf = append(buf, writesPrefix...)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(h))
-	return append(buf, k...)
 }
 
 // appendLastWriteKey appends the Pebble key holding k's latest write height.
@@ -78,36 +74,77 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
-// Write values: a flag byte then the value.
+// A block's writes record is the concatenation of its writes in key order,
+// each uvarint(len(key)) ‖ key ‖ flag byte, then for a set uvarint(len(value))
+// ‖ value.
 const (
 	flagSet    byte = 0
 	flagDelete byte = 1
 )
 
-// appendWriteValue appends the stored form of w (without its key) to buf.
-func appendWriteValue(buf []byte, w Write) []byte {
+// writesSize returns the encoded size of writes.
+func writesSize(writes []Write) int {
+	n := 0
+	for _, w := range writes {
+		n += 2*binary.MaxVarintLen64 + 1 + len(w.Key) + len(w.Value)
+	}
+	return n
+}
+
+// appendWrite appends the stored form of w to buf.
+func appendWrite(buf []byte, w Write) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(w.Key)))
+	buf = append(buf, w.Key...)
 	if w.Deleted {
 		return append(buf, flagDelete)
 	}
-	return append(append(buf, flagSet), w.Value...)
+	buf = append(buf, flagSet)
+	buf = binary.AppendUvarint(buf, uint64(len(w.Value)))
+	return append(buf, w.Value...)
 }
 
-// decodeWriteValue is the inverse of appendWriteValue; the value is copied.
-func decodeWriteValue(key string, b []byte) (Write, error) {
-	if len(b) == 0 {
-		return Write{}, fmt.Errorf("write of %q: empty record", key)
-	}
-	switch b[0] {
-	case flagSet:
-		return Write{Key: key, Value: clone(b[1:])}, nil
-	case flagDelete:
-		if len(b) != 1 {
-			return Write{}, fmt.Errorf("write of %q: deletion carries a value", key)
+// decodeWrites is the inverse of appending each write with appendWrite;
+// keys must be strictly increasing. Values alias b (capacity-limited, so
+// appending to one cannot touch the rest).
+func decodeWrites(b []byte) ([]Write, error) {
+	var out []Write
+	field := func(what string) ([]byte, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, fmt.Errorf("write %d: bad %s length", len(out), what)
 		}
-		return Write{Key: key, Deleted: true}, nil
-	default:
-		return Write{}, fmt.Errorf("write of %q: unknown flag %d", key, b[0])
+		end := k + int(n)
+		f := b[k:end:end]
+		b = b[end:]
+		return f, nil
 	}
+	for len(b) > 0 {
+		key, err := field("key")
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > 0 && string(key) <= out[len(out)-1].Key {
+			return nil, fmt.Errorf("write of %q after %q: keys not increasing", key, out[len(out)-1].Key)
+		}
+		if len(b) == 0 {
+			return nil, fmt.Errorf("write of %q: no flag", key)
+		}
+		flag := b[0]
+		b = b[1:]
+		switch flag {
+		case flagDelete:
+			out = append(out, Write{Key: string(key), Deleted: true})
+		case flagSet:
+			v, err := field("value")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Write{Key: string(key), Value: v})
+		default:
+			return nil, fmt.Errorf("write of %q: unknown flag %d", key, flag)
+		}
+	}
+	return out, nil
 }
 
 // encodeHeight returns h as 8 bytes big-endian.

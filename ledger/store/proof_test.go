@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -239,16 +240,71 @@ func cloneProof(p *Proof) *Proof {
 func TestTamperedStoredWrites(t *testing.T) {
 	s := MustOpenMem(t)
 	MustApply(t, s, set("a", "1"), set("b", "2"))
-	if err := s.db.Set(appendWriteKey(nil, 1, "b"), appendWriteValue(nil, set("b", "forged")), pebble.Sync); err != nil {
-		t.Fatal(err)
+	store := func(ws ...Write) {
+		t.Helper()
+		var b []byte
+		for _, w := range ws {
+			b = appendWrite(b, w)
+		}
+		if err := s.db.Set(writesKey(1), b, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
 	}
+	store(set("a", "1"), set("b", "forged"))
 	_, err := s.ProofAt("a", 1)
 	MustKind(t, err, cc.Integrity)
-	if err := s.db.Set(appendWriteKey(nil, 1, "c"), appendWriteValue(nil, set("c", "extra")), pebble.Sync); err != nil {
+	store(set("a", "1"), set("b", "2"), set("c", "extra"))
+	_, err = s.BlockWrites(1)
+	MustKind(t, err, cc.Integrity)
+	store(set("b", "2"), set("a", "1"))
+	_, err = s.BlockWrites(1)
+	MustKind(t, err, cc.Integrity)
+	store(set("a", "1"), set("b", "2"))
+	b, _ := s.rawGet(writesKey(1))
+	for _, cut := range []int{1, 3, len(b) - 1} {
+		if err := s.db.Set(writesKey(1), b[:cut], pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.BlockWrites(1)
+		MustKind(t, err, cc.Integrity)
+	}
+	if err := s.db.Delete(writesKey(1), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.BlockWrites(1)
 	MustKind(t, err, cc.Integrity)
+}
+
+// TestWritesRecordRoundTrip: every block's writes — values, empty values,
+// deletions, binary keys — come back from the stored record as written.
+func TestWritesRecordRoundTrip(t *testing.T) {
+	tests := [][]Write{
+		nil,
+		{set("a", "")},
+		{del("a")},
+		{set("a", "1"), del("b"), set("c", strings.Repeat("v", 300)), set("d\x00\xff", "\x00")},
+	}
+	for _, ws := range tests {
+		var b []byte
+		for _, w := range ws {
+			b = appendWrite(b, w)
+		}
+		if len(b) > writesSize(ws) {
+			t.Errorf("%v: %d bytes, writesSize says %d", ws, len(b), writesSize(ws))
+		}
+		got, err := decodeWrites(b)
+		if err != nil {
+			t.Fatalf("%v: %v", ws, err)
+		}
+		if len(got) != len(ws) {
+			t.Fatalf("decoded %d writes, want %d", len(got), len(ws))
+		}
+		for i := range ws {
+			if got[i].Key != ws[i].Key || got[i].Deleted != ws[i].Deleted || !bytes.Equal(got[i].Value, ws[i].Value) {
+				t.Errorf("write %d = %+v, want %+v", i, got[i], ws[i])
+			}
+		}
+	}
 }
 
 // TestMerkleProofMatchesLibrary checks the single-leaf proof builder

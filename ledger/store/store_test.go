@@ -555,9 +555,9 @@ func TestBlockBatchSorted(t *testing.T) {
 			}
 			keys = append(keys, string(k))
 		}
-		// meta, height, one m/k/ + m/w/ + s/ per write, and on block 1
-		// the genesis and version records.
-		want := 2 + 3*len(ws)
+		// meta, height, the writes record, one m/k/ + s/ per write, and
+		// on block 1 the genesis and version records.
+		want := 3 + 2*len(ws)
 		if i == 0 {
 			want += 2
 		}
