@@ -63,3 +63,25 @@ func TestKeyFilterAcrossReopen(t *testing.T) {
 		t.Errorf("a key created after reopen: Get = %q, want 4", got)
 	}
 }
+
+// TestKeyFilterLayerFalsePositives: one full blocked layer keeps its
+// false-positive rate near the 1 % target (blocking costs a little).
+func TestKeyFilterLayerFalsePositives(t *testing.T) {
+	f := newKeyFilter(minFilterKeys)
+	for i := range minFilterKeys {
+		f.add(fmt.Sprintf("did/%d", i))
+	}
+	if got := len(f.layers); got != 1 {
+		t.Fatalf("%d layers after %d keys, want 1", got, minFilterKeys)
+	}
+	fp := 0
+	const probes = 200_000
+	for i := range probes {
+		if f.mayHave(fmt.Sprintf("seq/%d", i)) {
+			fp++
+		}
+	}
+	if rate := float64(fp) / probes; rate > 0.02 {
+		t.Errorf("false-positive rate of a full layer %.4f, want ≤ 0.02", rate)
+	}
+}
