@@ -251,11 +251,27 @@ func (quietPebble) Errorf(f string, a ...any) { pebble.DefaultLogger.Errorf(f, a
 func (quietPebble) Fatalf(f string, a ...any) { pebble.DefaultLogger.Fatalf(f, a...) }
 
 // editState replaces state key's value in a stopped home's application
-// state (Pebble key "s/"+key, see ledger/store/layout.go) with edit's
-// result; a nil result deletes the entry. edit gets nil for a missing key.
+// state (Pebble key "s/"+key holding the 8-byte height of the key's latest
+// write ‖ the value, see ledger/store/layout.go) with edit's result, as a
+// forger would: the height is kept (height 1 for a new entry); a nil
+// result deletes the entry. edit gets nil for a missing key.
 func editState(t *testing.T, home, key string, edit func(old []byte) []byte) {
 	t.Helper()
-	editStateDB(t, home, []byte("s/"+key), edit)
+	editStateDB(t, home, []byte("s/"+key), func(old []byte) []byte {
+		height := binary.BigEndian.AppendUint64(nil, 1)
+		var value []byte
+		if old != nil {
+			if len(old) < 8 {
+				t.Fatalf("state entry %q of %d bytes has no height", key, len(old))
+			}
+			height, value = old[:8], old[8:]
+		}
+		nv := edit(value)
+		if nv == nil {
+			return nil
+		}
+		return append(slices.Clone(height), nv...)
+	})
 }
 
 // metaKey is the Pebble key of the application state's record of block h

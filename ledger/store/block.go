@@ -97,8 +97,8 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 }
 
 // blockBatch returns the Pebble batch of a finalized block: its metadata,
-// every write's latest-height record, the block's writes and the state
-// changes. The records are added in Pebble key order (m/b/ < m/g < m/h <
+// the deletion height of each key it deletes, the block's writes and the
+// state changes. The records are added in Pebble key order (m/b/ < m/g < m/h <
 // m/k/ < m/v < m/w/ < s/, each group sorted since writes is), so a large
 // batch, which Pebble sorts before it becomes a memtable, is already
 // sorted, and a small one inserts into the memtable in order.
@@ -117,8 +117,10 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 		if err != nil {
 			break
 		}
-		key = appendLastWriteKey(key[:0], w.Key)
-		err = batch.Set(key, hb, nil)
+		if w.Deleted {
+			key = appendLastWriteKey(key[:0], w.Key)
+			err = batch.Set(key, hb, nil)
+		}
 	}
 	if err == nil && height == 1 {
 		err = batch.Set(keyVersion, []byte(formatVersion), nil)
@@ -134,12 +136,14 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 		if err != nil {
 			break
 		}
-		key = appendStateKey(key[:0], w.Key)
 		if w.Deleted {
-			err = batch.Delete(key, nil)
-		} else {
-			err = batch.Set(key, w.Value, nil)
+			err = batch.Delete(appendStateKey(key[:0], w.Key), nil)
+			continue
 		}
+		op := batch.SetDeferred(len(statePrefix)+len(w.Key), heightLen+len(w.Value))
+		appendStateKey(op.Key[:0], w.Key)
+		appendStateValue(op.Value[:0], height, w.Value)
+		err = op.Finish()
 	}
 	if err != nil {
 		batch.Close()
@@ -163,17 +167,25 @@ func (s *Store) oldValue(it *pebble.Iterator, k string, pk []byte) ([]byte, bool
 	}
 	if it.SeekGE(pk) && bytes.Equal(it.Key(), pk) {
 		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, false, err
+		}
+		_, v, err = splitStateValue(v)
 		return v, err == nil, err
 	}
 	return nil, false, it.Error()
 }
 
-// batchSize estimates the encoded size of a block's batch: two records per
-// write (state, latest write height), the writes record and metadata.
+// batchSize estimates the encoded size of a block's batch: a record per
+// write (the state entry or, for a deletion, its tombstone and deletion
+// height), the writes record and metadata.
 func batchSize(writes []Write) int {
 	n := 512 + writesSize(writes)
 	for _, w := range writes {
-		n += 2*(len(w.Key)+16) + len(w.Value) + 16
+		n += len(w.Key) + len(w.Value) + 32
+		if w.Deleted {
+			n += len(w.Key) + 32
+		}
 	}
 	return n
 }

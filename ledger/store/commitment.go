@@ -171,7 +171,12 @@ func (s *Store) RecomputeDigest() ([]byte, error) {
 			it.Close()
 			return nil, cc.E(op, cc.Internal, err)
 		}
-		d.add(x.entry(string(it.Key()[len(statePrefix):]), v))
+		k := string(it.Key()[len(statePrefix):])
+		if _, v, err = splitStateValue(v); err != nil {
+			it.Close()
+			return nil, cc.Errorf(op, cc.Integrity, "state key %q: %v", k, err)
+		}
+		d.add(x.entry(k, v))
 	}
 	if err := it.Error(); err != nil {
 		it.Close()

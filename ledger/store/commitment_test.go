@@ -189,9 +189,12 @@ func TestTamperedStateEntry(t *testing.T) {
 		name   string
 		tamper func(b *pebble.Batch) error
 	}{
-		{"changed value", func(b *pebble.Batch) error { return b.Set(stateKey("b"), []byte("forged"), nil) }},
+		{"changed value", func(b *pebble.Batch) error {
+			return b.Set(stateKey("b"), appendStateValue(nil, 1, []byte("forged")), nil)
+		}},
 		{"removed entry", func(b *pebble.Batch) error { return b.Delete(stateKey("a"), nil) }},
-		{"added entry", func(b *pebble.Batch) error { return b.Set(stateKey("z"), []byte("1"), nil) }},
+		{"added entry", func(b *pebble.Batch) error { return b.Set(stateKey("z"), appendStateValue(nil, 1, []byte("1")), nil) }},
+		{"truncated entry", func(b *pebble.Batch) error { return b.Set(stateKey("b"), []byte("2"), nil) }},
 		{"changed digest", func(b *pebble.Batch) error {
 			m := &BlockMeta{Height: 1, WritesRoot: make([]byte, 32), StateDigest: make([]byte, 32), AppHash: make([]byte, 32)}
 			return b.Set(blockKey(1), encodeMeta(m), nil)
@@ -210,6 +213,13 @@ func TestTamperedStateEntry(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, err := s.RecomputeDigest()
+			if c.name == "truncated entry" {
+				MustKind(t, err, cc.Integrity)
+				_, err = s.Committed().Get("b")
+				MustKind(t, err, cc.Integrity)
+				MustKind(t, s.Committed().Iterate("", func(string, []byte) bool { return true }), cc.Integrity)
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

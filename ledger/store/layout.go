@@ -8,26 +8,28 @@ import (
 // The Pebble key layout. Every key of the database starts with one of two
 // prefixes, so state keys (any string) can never collide with metadata:
 //
-//	s/<key>                     live state entry: the value
+//	s/<key>                     live state entry: height of its latest write ‖ the value
 //	m/v                         layout version (formatVersion), written with block 1
 //	m/h                         last committed height, 8-byte big-endian
 //	m/g                         AppHash(0), the genesis hash, if one was set
 //	m/b/<height>                BlockMeta of a height (encodeMeta)
 //	m/w/<height>                every write of a block, in key order (appendWrite)
-//	m/k/<key>                   height of the key's latest write, 8-byte big-endian
+//	m/k/<key>                   height of the key's latest deletion
 //
-// <height> is 8-byte big-endian. A block's writes are one record, not one
-// per key: proofs and verification always read a block's writes whole,
-// and a record fewer per write is a third fewer memtable inserts and
-// compacted keys (layout v2; v1 kept m/w/<height><key> per write). All
-// keys of one block are written in one synced batch.
+// <height> is 8-byte big-endian. A block's writes are one record, and the
+// height of a live key's latest write (for its proof) rides in its state
+// entry, so a write costs one Pebble record besides its share of the
+// block's; only a deletion adds an m/k/ record. Layout v1 kept
+// m/w/<height><key> and m/k/<key> for every write: three records per
+// write, each a memtable insert on the Commit path and a key to compact.
+// All keys of one block are written in one synced batch.
 const (
 	statePrefix     = "s/"
 	blockPrefix     = "m/b/"
 	writesPrefix    = "m/w/"
 	lastWritePrefix = "m/k/"
 
-	formatVersion = "carechain-store-v2"
+	formatVersion = "carechain-store-v3"
 )
 
 var (
@@ -56,7 +58,8 @@ func writesKey(h int64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(writesPrefix), uint64(h))
 }
 
-// appendLastWriteKey appends the Pebble key holding k's latest write height.
+// appendLastWriteKey appends the Pebble key holding k's latest deletion
+// height.
 func appendLastWriteKey(buf []byte, k string) []byte {
 	return append(append(buf, lastWritePrefix...), k...)
 }
@@ -145,6 +148,23 @@ func decodeWrites(b []byte) ([]Write, error) {
 		}
 	}
 	return out, nil
+}
+
+// heightLen is the length of an encoded height.
+const heightLen = 8
+
+// appendStateValue appends the stored form of a state entry written at
+// height h with value v: h ‖ v.
+func appendStateValue(buf []byte, h int64, v []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(buf, uint64(h)), v...)
+}
+
+// splitStateValue is the inverse of appendStateValue; value aliases b.
+func splitStateValue(b []byte) (height int64, value []byte, err error) {
+	if len(b) < heightLen {
+		return 0, nil, fmt.Errorf("state entry of %d bytes has no height", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), b[heightLen:], nil
 }
 
 // encodeHeight returns h as 8 bytes big-endian.

@@ -43,18 +43,41 @@ func (s *Store) Proof(key string) (*Proof, error) {
 		return nil, errClosed(op)
 	}
 	defer s.release()
-	b, err := s.rawGet(appendLastWriteKey(nil, key))
+	height, err := s.lastWrite(key)
 	if err != nil {
-		return nil, cc.E(op, cc.Internal, err)
-	}
-	if b == nil {
-		return nil, cc.Errorf(op, cc.NotFound, "key %q was never written", key)
-	}
-	height, err := decodeHeight(b)
-	if err != nil {
-		return nil, cc.E(op, cc.Integrity, err)
+		return nil, cc.E(op, err)
 	}
 	return s.proofAt(op, key, height)
+}
+
+// lastWrite returns the height of key's latest committed write: from its
+// state entry if it is live, else from its deletion record. The caller
+// holds an acquire.
+func (s *Store) lastWrite(key string) (int64, error) {
+	const op = "store.lastWrite"
+	b, err := s.rawGet(stateKey(key))
+	if err != nil {
+		return 0, cc.E(op, cc.Internal, err)
+	}
+	if b != nil {
+		h, _, err := splitStateValue(b)
+		if err != nil {
+			return 0, cc.Errorf(op, cc.Integrity, "state key %q: %v", key, err)
+		}
+		return h, nil
+	}
+	b, err = s.rawGet(appendLastWriteKey(nil, key))
+	if err != nil {
+		return 0, cc.E(op, cc.Internal, err)
+	}
+	if b == nil {
+		return 0, cc.Errorf(op, cc.NotFound, "key %q was never written", key)
+	}
+	h, err := decodeHeight(b)
+	if err != nil {
+		return 0, cc.E(op, cc.Integrity, err)
+	}
+	return h, nil
 }
 
 // ProofAt returns the inclusion proof of key's write in committed block

@@ -78,6 +78,15 @@ func TestProofLatestWrite(t *testing.T) {
 	MustApply(t, s, set("unrelated", "y"))
 	app3 := MustApply(t, s, set("k", "v3"))
 	app4 := MustApply(t, s, del("other"))
+	// A key deleted, set again, then deleted again: its latest write moves
+	// from the deletion record to the state entry and back.
+	MustApply(t, s, set("back", "1"))
+	MustApply(t, s, del("back"))
+	app7 := MustApply(t, s, set("back", "2"))
+	MustApply(t, s, set("again", "1"))
+	MustApply(t, s, del("again"))
+	MustApply(t, s, set("again", "2"))
+	app11 := MustApply(t, s, del("again"))
 
 	cases := []struct {
 		key     string
@@ -88,6 +97,8 @@ func TestProofLatestWrite(t *testing.T) {
 	}{
 		{"k", 3, "v3", false, app3},
 		{"other", 4, "", true, app4},
+		{"back", 7, "2", false, app7},
+		{"again", 11, "", true, app11},
 	}
 	for _, c := range cases {
 		p := MustProof(t, s, c.key)

@@ -321,9 +321,15 @@ func (r committedReader) Get(key string) ([]byte, error) {
 		}
 		return clone(c.value), nil
 	}
-	v, err := r.s.rawGet(stateKey(key))
+	raw, err := r.s.rawGet(stateKey(key))
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
+	}
+	var v []byte
+	if raw != nil {
+		if _, v, err = splitStateValue(raw); err != nil {
+			return nil, cc.Errorf(op, cc.Integrity, "state key %q: %v", key, err)
+		}
 	}
 	if v == nil {
 		r.s.reads.put(key, cachedValue{}, gen)
@@ -350,7 +356,13 @@ func (r committedReader) Iterate(prefix string, fn func(key string, value []byte
 			it.Close()
 			return cc.E(op, cc.Internal, err)
 		}
-		if !fn(string(it.Key()[len(statePrefix):]), clone(v)) {
+		k := string(it.Key()[len(statePrefix):])
+		_, v, err = splitStateValue(v)
+		if err != nil {
+			it.Close()
+			return cc.Errorf(op, cc.Integrity, "state key %q: %v", k, err)
+		}
+		if !fn(k, clone(v)) {
 			break
 		}
 	}
