@@ -170,7 +170,7 @@ func (s *Store) load() error {
 		return nil // a fresh store
 	}
 	if string(version) != formatVersion {
-		return cc.Errorf(op, cc.Integrity, "store layout %q, want %q", version, formatVersion)
+		return cc.Errorf(op, cc.Integrity, "store layout %q, want %q: the home was written by another carechain version; start a new home (its chain can be re-synced from the other validators)", version, formatVersion)
 	}
 	height, err := decodeHeight(heightRec)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	cc "carechain"
@@ -580,5 +582,23 @@ func TestBlockBatchSorted(t *testing.T) {
 	}
 	if err := s.VerifyState(); err != nil {
 		t.Errorf("VerifyState: %v", err)
+	}
+}
+
+// TestOpenRefusesOtherLayout: a store written in another layout (an older
+// binary's) is refused at open with an integrity error that says what to
+// do, rather than read wrongly.
+func TestOpenRefusesOtherLayout(t *testing.T) {
+	dir := t.TempDir()
+	s := MustOpen(t, dir)
+	MustApply(t, s, set("a", "1"))
+	if err := s.db.Set(keyVersion, []byte("carechain-store-v1"), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	MustClose(t, s)
+	_, err := Open(dir)
+	MustKind(t, err, cc.Integrity)
+	if !strings.Contains(err.Error(), "carechain-store-v1") || !strings.Contains(err.Error(), "start a new home") {
+		t.Errorf("Open error %q does not name the layout and the remedy", err)
 	}
 }
