@@ -44,6 +44,16 @@ func Echo(s string) string {
 // as time.Time's *time.ParseError), the Error wraps the encoding/json error
 // so that a caller can classify it further with errors.As.
 func DecodeStrict(op, what string, raw []byte, v any) error {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if flat := shapeOf(rv.Type().Elem()).flat; flat != nil && decodeFlat(raw, rv.Elem(), flat) {
+			return nil
+		}
+	}
+	return decodeStrict(op, what, raw, v)
+}
+
+// decodeStrict is DecodeStrict's general path.
+func decodeStrict(op, what string, raw []byte, v any) error {
 	valid := json.Valid(raw)
 	if valid {
 		if raw[skipSpace(raw, 0)] != '{' {

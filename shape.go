@@ -20,6 +20,7 @@ type typeShape struct {
 	holds       bool                    // holdsObjects
 	mapsStructs bool                    // structsInMaps
 	fields      map[string]reflect.Type // JSON names of a struct's fields
+	flat        map[string]int          // flatFields: non-nil for a flat struct
 }
 
 var shapes sync.Map // reflect.Type → *typeShape
@@ -32,6 +33,7 @@ func shapeOf(t reflect.Type) *typeShape {
 	s := &typeShape{holds: holdsObjects(t), mapsStructs: structsInMaps(t, map[reflect.Type]bool{})}
 	if t.Kind() == reflect.Struct {
 		s.fields = jsonFields(t)
+		s.flat = flatFields(t)
 	}
 	shapes.Store(t, s)
 	return s

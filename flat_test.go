@@ -1,0 +1,101 @@
+package carechain
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// flatPayload is a flat struct as the payloads of identity transactions
+// are: strings, a named string type, omitempty, a skipped and an
+// unexported field.
+type flatPayload struct {
+	PublicKey string  `json:"public_key"`
+	Kind      DIDKind `json:"kind,omitempty"`
+	Org       string  `json:"org"`
+	Skipped   string  `json:"-"`
+	Untagged  string
+	hidden    string
+}
+
+// FuzzDecodeFlatMatchesGeneral: whenever the flat fast path decodes an
+// input, DecodeStrict's general path accepts it and decodes the same
+// value; when the fast path declines it changes nothing.
+func FuzzDecodeFlatMatchesGeneral(f *testing.F) {
+	for _, s := range []string{
+		`{"public_key":"3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"kind":"patient","public_key":"k"}`, `{}`, `{"Untagged":"u","org":""}`,
+		`{"org":"a","org":"b"}`, `{"Org":"x"}`, `{"hidden":"h"}`, `{"-":"x"}`, `{"Skipped":"s"}`,
+		`{"org":"a\u00e9"}`, `{"org":"a\"b"}`, `{"org":"é"}`, `{"org":1}`, `{"org":"a"} `, `{ "org":"a"}`,
+		`{"org":"a",}`, `{"org":"a"`, `{"org":"a"}x`, `{"org":null}`, `[]`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	typ := reflect.TypeFor[flatPayload]()
+	flat := shapeOf(typ).flat
+	if flat == nil {
+		f.Fatal("flatPayload is flat")
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var fast, general flatPayload
+		fast.hidden, general.hidden = "kept", "kept"
+		if !decodeFlat(raw, reflect.ValueOf(&fast).Elem(), flat) {
+			if fast != (flatPayload{hidden: "kept"}) {
+				t.Fatalf("%q: declined but changed the value to %+v", raw, fast)
+			}
+			return
+		}
+		if err := decodeStrict("test", "payload", raw, &general); err != nil {
+			t.Fatalf("%q: fast path decoded %+v, general path refuses: %v", raw, fast, err)
+		}
+		if fast != general {
+			t.Fatalf("%q: fast path %+v, general path %+v", raw, fast, general)
+		}
+	})
+}
+
+// TestFlatFields: which structs take the fast path.
+func TestFlatFields(t *testing.T) {
+	type withInt struct {
+		A string `json:"a"`
+		N int    `json:"n"`
+	}
+	type quoted struct {
+		A string `json:"a,string"`
+	}
+	type dashName struct {
+		A string `json:"-,"`
+	}
+	type embeds struct {
+		flatPayload
+	}
+	type withTime struct {
+		A string    `json:"a"`
+		T time.Time `json:"t"`
+	}
+	tests := []struct {
+		typ  reflect.Type
+		want bool
+	}{
+		{reflect.TypeFor[flatPayload](), true},
+		{reflect.TypeFor[struct{}](), true},
+		{reflect.TypeFor[withInt](), false},
+		{reflect.TypeFor[quoted](), false},
+		{reflect.TypeFor[dashName](), false},
+		{reflect.TypeFor[embeds](), false},
+		{reflect.TypeFor[withTime](), false},
+		{reflect.TypeFor[map[string]string](), false},
+	}
+	for _, tt := range tests {
+		if got := flatFields(tt.typ) != nil; got != tt.want {
+			t.Errorf("flatFields(%v) != nil = %v, want %v", tt.typ, got, tt.want)
+		}
+	}
+	var p flatPayload
+	if err := DecodeStrict("test", "payload", []byte(`{"kind":"patient","public_key":"k"}`), &p); err != nil || p.PublicKey != "k" || p.Kind != "patient" {
+		t.Fatalf("DecodeStrict = %+v, %v", p, err)
+	}
+	if err := DecodeStrict("test", "payload", []byte(`{"org":"a","org":"b"}`), &p); err == nil {
+		t.Fatal("a duplicate field decoded")
+	}
+}
