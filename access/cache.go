@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"sync"
+
+	"carechain/internal/signature"
 )
 
 // A node meets every read request three times: its gatekeeper verifies the
@@ -139,9 +141,9 @@ func sigKey(pub ed25519.PublicKey, msg, sig []byte) [sha256.Size]byte {
 // by pub (false for a key or signature of the wrong size). It is the only
 // signature check of signed requests in this package — the gatekeeper's,
 // CheckTx's and FinalizeBlock's verification of a read all come here — and
-// it calls ed25519.Verify unless the very same (pub, msg, sig) verified
+// it calls signature.Verify (crypto/ed25519's rules) unless the very same (pub, msg, sig) verified
 // before in this process, in which case it answers true without verifying
-// again: ed25519.Verify is a pure function of those bytes, so a hit never
+// again: signature.Verify is a pure function of those bytes, so a hit never
 // changes an answer. Only signatures that verified are remembered.
 func verifySignature(pub ed25519.PublicKey, msg, sig []byte) bool {
 	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
@@ -151,7 +153,7 @@ func verifySignature(pub ed25519.PublicKey, msg, sig []byte) bool {
 	if _, ok := verifiedSigs.get(k); ok {
 		return true
 	}
-	if !ed25519.Verify(pub, msg, sig) {
+	if !signature.Verify(pub, msg, sig) {
 		return false
 	}
 	verifiedSigs.put(k, struct{}{}, 1)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/internal/signature"
 	"carechain/ledger/tx"
 )
 
@@ -278,7 +279,7 @@ func handlePatientLink(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.
 	if err != nil {
 		return cc.Result{}, err
 	}
-	if len(rec.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(rec.PublicKey, LinkApprovalBytes(ctx.ChainID, p.Patient, p.Org, expires), sig) {
+	if !signature.Verify(rec.PublicKey, LinkApprovalBytes(ctx.ChainID, p.Patient, p.Org, expires), sig) {
 		return cc.Result{}, cc.Errorf(op, cc.BadSignature, "approval is not %s's signature with its current key over this link (chain, patient, org and expires)", p.Patient)
 	}
 	if _, found, err := lookupLink(kv, p.Patient, p.Org); err != nil {
@@ -428,7 +429,7 @@ func handlePatientClaim(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc
 	if bytes.Equal(key, rec.PublicKey) {
 		return cc.Result{}, cc.Errorf(op, cc.Invalid, "public_key is the custodial key; a claim moves the DID to the person's own new key")
 	}
-	if !ed25519.Verify(key, ClaimProofBytes(ctx.ChainID, p.DID, p.PublicKey), proof) {
+	if !signature.Verify(key, ClaimProofBytes(ctx.ChainID, p.DID, p.PublicKey), proof) {
 		return cc.Result{}, cc.Errorf(op, cc.BadSignature, "proof is not a signature by public_key over the claim of %s", p.DID)
 	}
 	l, found, err := lookupLink(kv, p.DID, c.Org)

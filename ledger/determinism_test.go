@@ -13,7 +13,7 @@ import (
 
 // deterministicPackages run inside CheckTx/FinalizeBlock/Commit. Directories
 // relative to this package.
-var deterministicPackages = []string{".", "tx", "store", "../identity", "../consent", "../records", "../access", "../supply", "../credential", "../rx", "../programs", "../research", "../condition", "../internal/decoded", ".."}
+var deterministicPackages = []string{".", "tx", "store", "../identity", "../consent", "../records", "../access", "../supply", "../credential", "../rx", "../programs", "../research", "../condition", "../internal/decoded", "../internal/signature", ".."}
 
 // forbiddenImports may not be imported by deterministic code: they bring
 // randomness, the environment, the network or the file system. (The store
