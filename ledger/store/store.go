@@ -107,9 +107,9 @@ func OpenFS(dir string, fs vfs.FS) (*Store, error) {
 	s := &Store{db: db, reads: newReadCache(readCacheBytes)}
 	s.drained = sync.NewCond(&s.rmu)
 	s.working = NewOverlay(s.Committed())
-	if err := s.load(); err != nil {
+	if err := s.load(); err != nil { // load's errors already name store.Open
 		db.Close()
-		return nil, cc.E(op, err)
+		return nil, err
 	}
 	if err := s.loadKeys(); err != nil {
 		db.Close()
@@ -170,7 +170,7 @@ func (s *Store) load() error {
 		return nil // a fresh store
 	}
 	if string(version) != formatVersion {
-		return cc.Errorf(op, cc.Integrity, "store layout %q, want %q: the home was written by another carechain version; start a new home (its chain can be re-synced from the other validators)", version, formatVersion)
+		return cc.Errorf(op, cc.Integrity, "store layout %q, want %q: the home was written by another carechain version; start a new home (carechain demo --fresh; a validator re-syncs its chain from the others)", version, formatVersion)
 	}
 	height, err := decodeHeight(heightRec)
 	if err != nil {
