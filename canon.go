@@ -2,6 +2,7 @@ package carechain
 
 import (
 	"bytes"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
@@ -10,14 +11,146 @@ import (
 // Canonical returns the RFC 8785 (JCS) canonical form of the JSON value b,
 // or an error if b is not JSON. When IsCanonical(b) — as it is for every
 // signed body and request, which are canonical by rule — b itself is
-// returned after one pass that allocates nothing; otherwise the answer is
+// returned after one pass that allocates nothing; when only the order of
+// object members keeps it from that form (json.Marshal of a struct),
+// sortMembers reorders them in one more pass; otherwise the answer is
 // github.com/gowebpki/jcs's Transform. Either way the result is exactly
 // what jcs.Transform(b) returns.
 func Canonical(b []byte) ([]byte, error) {
 	if IsCanonical(b) {
 		return b, nil
 	}
+	if out, end, ok := sortMembers(make([]byte, 0, len(b)), b, 0, 0); ok && end == len(b) {
+		return out, nil
+	}
 	return jcs.Transform(b)
+}
+
+// sortMembers appends to dst the canonical form of the JSON value at b[i]
+// when that value meets IsCanonical's rules except for the order of object
+// members — as json.Marshal writes a struct without HTML characters — and
+// returns dst, the index after the value and true; it sorts the members of
+// every object (RFC 8785 order; keys are sortableKey). A duplicate key, or
+// any value IsCanonical could not judge, gives false, and the caller asks
+// jcs. FuzzIsCanonical checks Canonical against jcs.Transform.
+func sortMembers(dst, b []byte, i, depth int) ([]byte, int, bool) {
+	if i >= len(b) {
+		return dst, i, false
+	}
+	switch b[i] {
+	case '{':
+		return sortObject(dst, b, i+1, depth+1)
+	case '[':
+		if depth+1 > canonMaxDepth {
+			return dst, i, false
+		}
+		dst = append(dst, '[')
+		i++
+		if i < len(b) && b[i] == ']' {
+			return append(dst, ']'), i + 1, true
+		}
+		for {
+			var ok bool
+			if dst, i, ok = sortMembers(dst, b, i, depth+1); !ok || i >= len(b) {
+				return dst, i, false
+			}
+			dst = append(dst, b[i])
+			switch b[i] {
+			case ',':
+				i++
+			case ']':
+				return dst, i + 1, true
+			default:
+				return dst, i, false
+			}
+		}
+	}
+	end, ok := canonValue(b, i, depth)
+	if !ok {
+		return dst, i, false
+	}
+	return append(dst, b[i:end]...), end, true
+}
+
+// sortObject is sortMembers for an object, from just after its '{'.
+func sortObject(dst, b []byte, i, depth int) ([]byte, int, bool) {
+	if depth > canonMaxDepth {
+		return dst, i, false
+	}
+	if i < len(b) && b[i] == '}' {
+		return append(dst, '{', '}'), i + 1, true
+	}
+	// Each member is written to dst as it comes ("key":value, no
+	// separator); spans locates them and their keys by offset, as dst may
+	// move while it grows.
+	type member struct{ key, end int } // key: offset of the key's opening quote
+	var spans [16]member
+	ms := spans[:0]
+	start := len(dst)
+	sorted := true
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return dst, i, false
+		}
+		end, ok := canonString(b, i+1)
+		if !ok || !sortableKey(b[i+1:end-1]) || end >= len(b) || b[end] != ':' {
+			return dst, i, false
+		}
+		k := len(dst)
+		dst = append(dst, b[i:end+1]...)
+		if dst, i, ok = sortMembers(dst, b, end+1, depth); !ok || i >= len(b) {
+			return dst, i, false
+		}
+		if len(ms) > 0 {
+			prev := ms[len(ms)-1]
+			if c := compareKeys(dst, prev.key, k); c == 0 {
+				return dst, i, false
+			} else if c > 0 {
+				sorted = false
+			}
+		}
+		ms = append(ms, member{k, len(dst)})
+		if b[i] == '}' {
+			i++
+			break
+		}
+		if b[i] != ',' {
+			return dst, i, false
+		}
+		i++
+	}
+	// Write {members in key order, separated by ','} in place of the
+	// members as they came.
+	order := make([]int, len(ms))
+	for j := range order {
+		order[j] = j
+	}
+	if !sorted {
+		slices.SortFunc(order, func(x, y int) int { return compareKeys(dst, ms[x].key, ms[y].key) })
+		for j := 1; j < len(order); j++ {
+			if compareKeys(dst, ms[order[j-1]].key, ms[order[j]].key) == 0 {
+				return dst, i, false
+			}
+		}
+	}
+	out := make([]byte, 0, len(dst)-start+len(ms)+1)
+	out = append(out, '{')
+	for j, m := range order {
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, dst[ms[m].key:ms[m].end]...)
+	}
+	out = append(out, '}')
+	return append(dst[:start], out...), i, true
+}
+
+// compareKeys compares the keys of the members written at offsets x and y
+// of dst (each a '"' then the key, canonString-valid and sortableKey).
+func compareKeys(dst []byte, x, y int) int {
+	kx := dst[x+1 : x+1+bytes.IndexByte(dst[x+1:], '"')]
+	ky := dst[y+1 : y+1+bytes.IndexByte(dst[y+1:], '"')]
+	return bytes.Compare(kx, ky)
 }
 
 // IsCanonical reports whether b is certainly RFC 8785 canonical JSON, that

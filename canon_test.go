@@ -2,6 +2,7 @@ package carechain
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,7 +116,8 @@ func TestIsCanonicalTestdata(t *testing.T) {
 // FuzzIsCanonical checks that IsCanonical never claims what jcs denies,
 // and that Canonical always answers what jcs.Transform answers.
 func FuzzIsCanonical(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":[1,-2,"x\n",{"b":null}],"c":true}`, `"\u0001é"`, `{"b":1,"a":2}`, `1.0`, `-0`, `[1e2]`, `{"\ue000":1,"\U0001F600":2}`} {
+	for _, s := range []string{`{}`, `{"a":[1,-2,"x\n",{"b":null}],"c":true}`, `"\u0001é"`, `{"b":1,"a":2}`, `1.0`, `-0`, `[1e2]`, `{"\ue000":1,"\U0001F600":2}`,
+		`{"z":{"y":[{"b":1,"a":"\n"}],"x":2},"a":[]}`, `{"b":1,"a":2,"b":3}`, `{"é":1,"e":2,"ü":{}}`, `[{"b":{},"a":[]},{"d":1.5,"c":0}]`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -128,4 +130,65 @@ func FuzzIsCanonical(f *testing.F) {
 			t.Fatalf("Canonical(%q) = %q, %v; jcs gives %q, %v", b, c, err, ref, refErr)
 		}
 	})
+}
+
+// TestSortMembers checks the reordering path of Canonical: it takes what
+// json.Marshal writes for structs and gives what jcs gives, and leaves to
+// jcs what it cannot judge.
+func TestSortMembers(t *testing.T) {
+	tests := []struct {
+		in    string
+		sorts bool
+	}{
+		{`{"b":1,"a":2}`, true},
+		{`{"z":{"y":[{"b":1,"a":"\n"}],"x":2},"a":[]}`, true},
+		{`[{"b":{},"a":[]},{"d":true,"c":null}]`, true},
+		{`{"é":1,"e":2,"ü":{}}`, true},
+		{`{"b":1,"a":2,"b":3}`, false},  // duplicate key
+		{`{"b":1.5,"a":2}`, false},      // a fraction
+		{`{"b":"\u003c","a":2}`, false}, // an escape JCS does not write
+		{`{"b":1, "a":2}`, false},       // whitespace
+		{`{"\ue000":1,"a":2}`, false},   // a key that sorts differently in UTF-16
+		{`{"b":1,"a":2}x`, false},       // trailing data
+	}
+	for _, tt := range tests {
+		out, end, ok := sortMembers(nil, []byte(tt.in), 0, 0)
+		ok = ok && end == len(tt.in)
+		if ok != tt.sorts {
+			t.Errorf("sortMembers(%s) ok = %v, want %v", tt.in, ok, tt.sorts)
+			continue
+		}
+		want, err := jcs.Transform([]byte(tt.in))
+		if ok && (err != nil || !bytes.Equal(out, want)) {
+			t.Errorf("sortMembers(%s) = %s, jcs gives %s, %v", tt.in, out, want, err)
+		}
+	}
+}
+
+func BenchmarkCanonicalStruct(b *testing.B) {
+	type request struct {
+		ChainID   string   `json:"chain_id"`
+		Requester string   `json:"requester"`
+		Patient   string   `json:"patient"`
+		Action    string   `json:"action"`
+		Records   []string `json:"records"`
+		Nonce     string   `json:"nonce"`
+	}
+	raw, err := json.Marshal(request{"carechain-demo", "did:cc:z6MkqRYqQiSgvZQdnBytw86Qbs2ZWUkGv22od935YF4s8M7V",
+		"did:cc:z6MkqRYqQiSgvZQdnBytw86Qbs2ZWUkGv22od935YF4s8M7V", "read", []string{"Observation/1"}, "n-0000000000000001"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bench := range []struct {
+		name string
+		f    func([]byte) ([]byte, error)
+	}{{"Canonical", Canonical}, {"jcs", jcs.Transform}} {
+		b.Run(bench.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := bench.f(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package access
 
 import (
 	"crypto/sha256"
+	"slices"
 	"strconv"
 
 	cc "carechain"
@@ -97,8 +98,38 @@ func parseLog(op string, payload []byte) ([]parsedEvent, error) {
 	return evs, nil
 }
 
-// uncachedParseLog is parseLog without the cache.
+// uncachedParseLog is parseLog without the cache. A payload in the
+// gatekeeper's form is read by scanLogPayload in one pass; any other is
+// decoded strictly, payload, events and reads one by one, which also words
+// every malformation. Both then apply the same checks in the same order,
+// so the first error is the same either way.
 func uncachedParseLog(op string, payload []byte) ([]parsedEvent, error) {
+	if items, ok := scanLogPayload(payload); ok {
+		return parseScannedLog(op, items)
+	}
+	return decodeLogPayload(op, payload)
+}
+
+// parseScannedLog is uncachedParseLog for the events scanLogPayload read.
+func parseScannedLog(op string, items []scannedItem) ([]parsedEvent, error) {
+	if len(items) > MaxEventsPerTx {
+		return nil, cc.Errorf(op, cc.Invalid, "events must list 1 to %d events", MaxEventsPerTx)
+	}
+	evs := make([]parsedEvent, len(items))
+	total := 0
+	for i := range items {
+		evs[i].read = items[i].read
+		if err := checkLogItem(op, i, items[i].records, "", "", &total); err != nil {
+			return nil, err
+		}
+		evs[i].records = items[i].records
+		evs[i].parsed = parseRead(evs[i].read.Request)
+	}
+	return evs, nil
+}
+
+// decodeLogPayload is uncachedParseLog by strict decoding.
+func decodeLogPayload(op string, payload []byte) ([]parsedEvent, error) {
 	var p logPayload
 	if err := decodeObject(op, "payload", payload, &p); err != nil {
 		return nil, err
@@ -109,7 +140,7 @@ func uncachedParseLog(op string, payload []byte) ([]parsedEvent, error) {
 	evs := make([]parsedEvent, len(p.Events))
 	total := 0
 	for i, raw := range p.Events {
-		what := "events[" + strconv.Itoa(i) + "]"
+		what := eventWhat(i)
 		var it logItem
 		if err := decodeObject(op, what, raw, &it); err != nil {
 			return nil, err
@@ -117,32 +148,50 @@ func uncachedParseLog(op string, payload []byte) ([]parsedEvent, error) {
 		if err := decodeObject(op, what+".read", it.Read, &evs[i].read); err != nil {
 			return nil, err
 		}
-		if len(it.Records) == 0 || len(it.Records) > MaxEventRecords {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: records must list 1 to %d records", what, MaxEventRecords)
-		}
-		if total += len(it.Records); total > MaxRecordsPerTx {
-			return nil, cc.Errorf(op, cc.Invalid, "the events release more than %d records", MaxRecordsPerTx)
-		}
-		seen := make(map[string]bool, len(it.Records))
-		for j, id := range it.Records {
-			if !records.ValidID(id) {
-				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", what, j, cc.Echo(id))
-			}
-			if seen[id] {
-				return nil, cc.Errorf(op, cc.Invalid, "%s: records[%d] %s is listed twice", what, j, id)
-			}
-			seen[id] = true
-		}
-		if it.Basis != "" && !validBasis(it.Basis) {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", what, cc.Echo(string(it.Basis)))
-		}
-		if it.Ref != "" && !printable(it.Ref, MaxRefLen, false) {
-			return nil, cc.Errorf(op, cc.Invalid, "%s: ref must be 1 to %d printable characters", what, MaxRefLen)
+		if err := checkLogItem(op, i, it.Records, it.Basis, it.Ref, &total); err != nil {
+			return nil, err
 		}
 		evs[i].records = it.Records
 		evs[i].parsed = parseRead(evs[i].read.Request)
 	}
 	return evs, nil
+}
+
+// eventWhat names event i of a payload in errors: "events[i]".
+func eventWhat(i int) string { return "events[" + strconv.Itoa(i) + "]" }
+
+// checkLogItem applies the rules on event i's records, basis and ref that
+// its bytes alone decide, adding its records to *total (the records of
+// the events before it).
+func checkLogItem(op string, i int, ids []string, basis cc.Basis, ref string, total *int) error {
+	if len(ids) == 0 || len(ids) > MaxEventRecords {
+		return cc.Errorf(op, cc.Invalid, "%s: records must list 1 to %d records", eventWhat(i), MaxEventRecords)
+	}
+	if *total += len(ids); *total > MaxRecordsPerTx {
+		return cc.Errorf(op, cc.Invalid, "the events release more than %d records", MaxRecordsPerTx)
+	}
+	var seen map[string]bool // for long lists; short ones are searched
+	if len(ids) > 8 {
+		seen = make(map[string]bool, len(ids))
+	}
+	for j, id := range ids {
+		if !records.ValidID(id) {
+			return cc.Errorf(op, cc.Invalid, "%s: records[%d] %q is not a record id", eventWhat(i), j, cc.Echo(id))
+		}
+		if seen != nil && seen[id] || seen == nil && slices.Contains(ids[:j], id) {
+			return cc.Errorf(op, cc.Invalid, "%s: records[%d] %s is listed twice", eventWhat(i), j, id)
+		}
+		if seen != nil {
+			seen[id] = true
+		}
+	}
+	if basis != "" && !validBasis(basis) {
+		return cc.Errorf(op, cc.Invalid, "%s: unknown basis %q", eventWhat(i), cc.Echo(string(basis)))
+	}
+	if ref != "" && !printable(ref, MaxRefLen, false) {
+		return cc.Errorf(op, cc.Invalid, "%s: ref must be 1 to %d printable characters", eventWhat(i), MaxRefLen)
+	}
+	return nil
 }
 
 // WellFormedRequest reports whether request passes every check of

@@ -164,6 +164,16 @@ func TestCan(t *testing.T) {
 			if got.Reason == "" {
 				t.Errorf("decision %+v has no reason", got)
 			}
+			// A patient's own read is decided without the facts, which
+			// callers then skip loading.
+			if ByPatient(tc.req) {
+				if without := Can(tc.req, Facts{}); without != got {
+					t.Errorf("ByPatient, but Can without facts = %+v, with = %+v", without, got)
+				}
+				if !got.Allow || got.Basis != cc.BasisPatient {
+					t.Errorf("ByPatient, but Can = %+v", got)
+				}
+			}
 		})
 	}
 }
