@@ -4,12 +4,19 @@ import (
 	"encoding"
 	"reflect"
 	"strings"
+	"time"
+)
+
+var (
+	timeType    = reflect.TypeFor[time.Time]()
+	stringsType = reflect.TypeFor[[]string]()
 )
 
 // flatFields maps the JSON names of a flat struct — every exported field
 // a plain string kind (string or a named string type) decoded by
-// encoding/json itself, no embedded field, no ",string" option, no two
-// fields with one name — to their field indexes; nil for any other type.
+// encoding/json itself, a []string or a time.Time, no embedded field, no
+// ",string" option, no two fields with one name — to their field indexes;
+// nil for any other type.
 // Payloads of such structs (a public key, a DID and an organization id)
 // are most transactions' payloads.
 func flatFields(t reflect.Type) map[string]int {
@@ -34,8 +41,12 @@ func flatFields(t reflect.Type) map[string]int {
 		if name == "" {
 			name = f.Name
 		}
-		if f.Type.Kind() != reflect.String || strings.Contains(","+opts+",", ",string,") ||
-			reflect.PointerTo(f.Type).Implements(unmarshalerType) || reflect.PointerTo(f.Type).Implements(textUnmarshaler) {
+		if strings.Contains(","+opts+",", ",string,") {
+			return nil
+		}
+		plain := f.Type.Kind() == reflect.String && !reflect.PointerTo(f.Type).Implements(unmarshalerType) &&
+			!reflect.PointerTo(f.Type).Implements(textUnmarshaler)
+		if !plain && f.Type != timeType && f.Type != stringsType {
 			return nil
 		}
 		if _, dup := fields[name]; dup {
@@ -49,18 +60,22 @@ func flatFields(t reflect.Type) map[string]int {
 // decodeFlat decodes raw into the flat struct v (fields from flatFields)
 // if raw is in the plain form the canonical encoder writes — an object
 // with no whitespace whose keys are field names, each at most once, and
-// whose values are strings of printable ASCII without escapes — and
-// reports whether it did. It then sets exactly what DecodeStrict's general
-// path would (encoding/json copies such strings verbatim); for anything
-// else it changes nothing and returns false, and the general path decides,
-// words any error and decodes.
+// whose values are strings of printable ASCII without escapes (arrays of
+// them, with at least one element, for []string fields) — and reports
+// whether it did. It then sets exactly what DecodeStrict's general path
+// would (encoding/json copies such strings verbatim and hands a
+// time.Time's to its UnmarshalJSON); for anything else, or a time that
+// does not parse, it changes nothing and returns false, and the general
+// path decides, words any error and decodes.
 func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 	if len(raw) < 2 || raw[0] != '{' {
 		return false
 	}
 	type set struct {
 		field int
-		value []byte
+		value []byte    // a string field's contents
+		list  []string  // a []string field's
+		at    time.Time // a time.Time field's
 	}
 	var sets [8]set
 	found := sets[:0]
@@ -79,11 +94,42 @@ func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 			return false
 		}
 		seen |= 1 << f
-		value, next, ok := plainString(raw, next+1)
-		if !ok || next >= len(raw) {
+		s := set{field: f}
+		switch v.Type().Field(f).Type {
+		case stringsType:
+			if next+1 >= len(raw) || raw[next+1] != '[' {
+				return false
+			}
+			next += 2
+			for {
+				var elem []byte
+				if elem, next, ok = plainString(raw, next); !ok || next >= len(raw) {
+					return false
+				}
+				s.list = append(s.list, string(elem))
+				if raw[next] == ']' {
+					next++
+					break
+				}
+				if raw[next] != ',' {
+					return false
+				}
+				next++
+			}
+		case timeType:
+			start := next + 1
+			if _, next, ok = plainString(raw, start); !ok || s.at.UnmarshalJSON(raw[start:next]) != nil {
+				return false
+			}
+		default:
+			if s.value, next, ok = plainString(raw, next+1); !ok {
+				return false
+			}
+		}
+		if next >= len(raw) {
 			return false
 		}
-		found = append(found, set{f, value})
+		found = append(found, s)
 		switch raw[next] {
 		case ',':
 			i = next + 1
@@ -93,7 +139,14 @@ func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 				return false
 			}
 			for _, s := range found {
-				v.Field(s.field).SetString(string(s.value))
+				switch fv := v.Field(s.field); fv.Type() {
+				case stringsType:
+					fv.Set(reflect.ValueOf(s.list))
+				case timeType:
+					fv.Set(reflect.ValueOf(s.at))
+				default:
+					fv.SetString(string(s.value))
+				}
 			}
 			return true
 		}

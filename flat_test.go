@@ -83,7 +83,13 @@ func TestFlatFields(t *testing.T) {
 		{reflect.TypeFor[quoted](), false},
 		{reflect.TypeFor[dashName](), false},
 		{reflect.TypeFor[embeds](), false},
-		{reflect.TypeFor[withTime](), false},
+		{reflect.TypeFor[withTime](), true},
+		{reflect.TypeFor[struct {
+			L []int `json:"l"`
+		}](), false},
+		{reflect.TypeFor[struct {
+			T *time.Time `json:"t"`
+		}](), false},
 		{reflect.TypeFor[map[string]string](), false},
 	}
 	for _, tt := range tests {
@@ -98,4 +104,45 @@ func TestFlatFields(t *testing.T) {
 	if err := DecodeStrict("test", "payload", []byte(`{"org":"a","org":"b"}`), &p); err == nil {
 		t.Fatal("a duplicate field decoded")
 	}
+}
+
+// listPayload is a flat struct with a []string and a time.Time, as a
+// signed read request is.
+type listPayload struct {
+	Action  string    `json:"action"`
+	Records []string  `json:"records,omitempty"`
+	Issued  time.Time `json:"issued"`
+}
+
+// FuzzDecodeFlatListsMatchGeneral is FuzzDecodeFlatMatchesGeneral for
+// []string and time.Time fields.
+func FuzzDecodeFlatListsMatchGeneral(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"read","issued":"2026-12-01T10:00:00Z","records":["Observation/1","Condition/2"]}`,
+		`{"records":[]}`, `{"records":["a",]}`, `{"records":["a"],"records":["b"]}`, `{"records":null}`,
+		`{"issued":"2026-13-01T10:00:00Z"}`, `{"issued":"2026-12-01T10:00:00.123456789+01:00"}`, `{"issued":"x"}`,
+		`{"issued":""}`, `{"records":["a" ]}`, `{"records":"a"}`, `{"issued":null}`, `{"records":[1]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	typ := reflect.TypeFor[listPayload]()
+	flat := shapeOf(typ).flat
+	if flat == nil {
+		f.Fatal("listPayload is flat")
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var fast, general listPayload
+		if !decodeFlat(raw, reflect.ValueOf(&fast).Elem(), flat) {
+			if !reflect.DeepEqual(fast, listPayload{}) {
+				t.Fatalf("%q: declined but changed the value to %+v", raw, fast)
+			}
+			return
+		}
+		if err := decodeStrict("test", "payload", raw, &general); err != nil {
+			t.Fatalf("%q: fast path decoded %+v, general path refuses: %v", raw, fast, err)
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Fatalf("%q: fast path %+v, general path %+v", raw, fast, general)
+		}
+	})
 }

@@ -271,10 +271,41 @@ func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, ty
 // Encode writes the envelope of a signed canonical body. It does not escape
 // HTML characters, so the body's bytes are carried exactly as signed.
 func Encode(canonicalBody []byte, signer cc.DID, sig []byte) ([]byte, error) {
+	s := base64.RawURLEncoding.EncodeToString(sig)
+	if plainDID(signer) && cc.IsCanonical(canonicalBody) {
+		// What the encoder below writes for a canonical body (which has
+		// nothing to compact) and a signer that needs no escape; base64url
+		// never does.
+		b := make([]byte, 0, len(canonicalBody)+len(signer)+len(s)+30)
+		b = append(b, `{"body":`...)
+		b = append(b, canonicalBody...)
+		b = append(b, `,"signer":"`...)
+		b = append(b, signer...)
+		b = append(b, `","sig":"`...)
+		b = append(b, s...)
+		return append(b, `"}`...), nil
+	}
+	return encodeEnvelope(canonicalBody, signer, s)
+}
+
+// plainDID reports whether encoding/json writes d as itself between quotes:
+// printable ASCII other than '"', '\\', '<', '>' and '&'.
+func plainDID(d cc.DID) bool {
+	for i := 0; i < len(d); i++ {
+		switch c := d[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// encodeEnvelope is Encode by encoding/json, for any body and signer.
+func encodeEnvelope(canonicalBody []byte, signer cc.DID, sig string) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(Envelope{Body: canonicalBody, Signer: signer, Sig: base64.RawURLEncoding.EncodeToString(sig)}); err != nil {
+	if err := enc.Encode(Envelope{Body: canonicalBody, Signer: signer, Sig: sig}); err != nil {
 		return nil, cc.E("tx.encode", cc.Invalid, err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil

@@ -3,6 +3,7 @@ package tx
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -193,4 +194,28 @@ func TestDecodePaths(t *testing.T) {
 			t.Errorf("%s: %v (kind %v), want kind %v", tt.name, err, got, tt.want)
 		}
 	}
+}
+
+// FuzzEncodeMatchesEncoder checks Encode's direct path writes what
+// encoding/json writes for the same envelope, for any body and signer.
+func FuzzEncodeMatchesEncoder(f *testing.F) {
+	for _, s := range []struct{ body, signer string }{
+		{`{"a":1}`, "did:cc:abc"},
+		{`{"a":"<&>\u2028"}`, "did:cc:abc"},
+		{"{\"a\":\"\u2028\"}", "did:cc:abc"},
+		{`{"b":1,"a":2}`, "did:cc:abc"},
+		{`{"a": 1}`, "did:cc:abc"},
+		{`{"a":1}`, "did:cc:<&>"},
+		{`{"a":1}`, "did:cc:\"x"},
+		{`not json`, "did:cc:abc"},
+	} {
+		f.Add([]byte(s.body), s.signer, []byte("sig"))
+	}
+	f.Fuzz(func(t *testing.T, body []byte, signer string, sig []byte) {
+		got, gotErr := Encode(body, cc.DID(signer), sig)
+		want, wantErr := encodeEnvelope(body, cc.DID(signer), base64.RawURLEncoding.EncodeToString(sig))
+		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("Encode(%q, %q) = %q, %v; encoding/json gives %q, %v", body, signer, got, gotErr, want, wantErr)
+		}
+	})
 }
