@@ -112,7 +112,24 @@ type Result struct {
 	Events     []Event
 	Validators []ValidatorUpdate
 	Data       []byte // returned to the submitter, e.g. a created id
+	// SameFor, set by a handler in CheckTx (ctx.Check) only, vouches that
+	// FinalizeBlock would make exactly this execution's writes and result
+	// for any block time in the window, the rest of the context (chain,
+	// height, signer, sequence, hash) and every value read being the same:
+	// the handler compared ctx.Time only with instants that fall on the
+	// same side of every time in the window, wrote no time, and wrote
+	// nothing else because of ctx.Check. The ledger may then reuse the
+	// admission (see ledger.Config.TimeFree, which makes that claim for
+	// every transaction of a type). The zero window claims nothing.
+	SameFor TimeWindow
 }
+
+// TimeWindow is the half-open interval [From, Until) of block times; the
+// zero value is empty.
+type TimeWindow struct{ From, Until time.Time }
+
+// Contains reports whether t is in w.
+func (w TimeWindow) Contains(t time.Time) bool { return !t.Before(w.From) && t.Before(w.Until) }
 
 // ResultData marshals v with encoding/json for a Result's Data; a failure
 // is an Internal error of op.

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewEvent(t *testing.T) {
@@ -58,5 +59,27 @@ func TestIterateJSON(t *testing.T) {
 	disk := errors.New("disk")
 	if err := IterateJSON("op", sliceReader{err: disk}, "", func(int) bool { return true }); KindOf(err) != Internal || !errors.Is(err, disk) {
 		t.Errorf("failing read: %v, want Internal wrapping it", err)
+	}
+}
+
+func TestTimeWindowContains(t *testing.T) {
+	from := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	w := TimeWindow{From: from, Until: from.Add(time.Hour)}
+	tests := []struct {
+		w    TimeWindow
+		t    time.Time
+		want bool
+	}{
+		{w, from, true},
+		{w, from.Add(59 * time.Minute), true},
+		{w, from.Add(time.Hour), false},
+		{w, from.Add(-time.Nanosecond), false},
+		{TimeWindow{}, from, false},
+		{TimeWindow{}, time.Time{}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.w.Contains(tt.t); got != tt.want {
+			t.Errorf("%+v.Contains(%v) = %v, want %v", tt.w, tt.t, got, tt.want)
+		}
 	}
 }

@@ -68,7 +68,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	for i, raw := range req.Txs {
 		hashes[i] = sha256.Sum256(raw)
 		cached[i] = a.cachedTx(hashes[i])
-		if len(a.cfg.TimeFree) > 0 && !a.cfg.DisableTxCache {
+		if !a.cfg.DisableTxCache {
 			admitted[i] = a.mp.byHash[hashes[i]]
 		}
 	}
@@ -85,7 +85,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		out := TxOutcome{Hash: hash[:], Height: req.Height, Index: i}
 		var res cc.Result
 		var err error
-		if ad := admitted[i]; ad != nil && a.reusable(ad, req.Height, working) {
+		if ad := admitted[i]; ad != nil && a.reusable(ad, req.Height, base.Time, working) {
 			res = ad.res
 			run.keys[i] = make([]string, len(ad.writes))
 			for j, w := range ad.writes {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"time"
 
 	cc "carechain"
 	"carechain/ledger/store"
@@ -357,17 +358,21 @@ func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
 
 // reusable reports whether FinalizeBlock, executing block height on kv,
 // may take ad's admission writes and result instead of running the
-// transaction: it was admitted at this height, its type is TimeFree (so
-// the rest of the CheckTx context — chain, height, signer, sequence, type,
-// hash — is what FinalizeBlock gives it), it iterated nothing, and every
+// transaction: it was admitted at this height, its type is TimeFree or its
+// handler vouched for a window holding the block time (cc.Result.SameFor),
+// so the rest of the CheckTx context — chain, height, signer, sequence,
+// type, hash — is what FinalizeBlock gives it, it iterated nothing, and every
 // read of its admission (the sequence, the signer's key, the handler's
 // reads) returns on kv the value it returned then. A deterministic
 // execution that reads the same values in the same context makes the same
 // reads in the same order and the same writes, so it would compute exactly
 // what it computed at admission (validation as in optimistic concurrency
 // control: whatever happened in between, only the values read matter).
-func (a *App) reusable(ad *admission, height int64, kv cc.Reader) bool {
-	if ad.height != height || ad.iter || !a.cfg.TimeFree[ad.tx.Body.Type] {
+func (a *App) reusable(ad *admission, height int64, blockTime time.Time, kv cc.Reader) bool {
+	if ad.height != height || ad.iter {
+		return false
+	}
+	if !a.cfg.TimeFree[ad.tx.Body.Type] && !ad.res.SameFor.Contains(blockTime) {
 		return false
 	}
 	for i, key := range ad.reads {

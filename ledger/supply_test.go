@@ -52,7 +52,11 @@ func supplyApp(t testing.TB, mfg, dist seed.Identity) *App {
 
 // TestDomainSupplyCapture runs supply.capture through the App: signature,
 // sequence, custody rules, a fraud-signal event, a rejected transaction,
-// and the same AppHash on a second App fed the same blocks.
+// and the same AppHash on a second App fed the same blocks. The first App
+// admits each transaction in CheckTx before its block, so it reuses the
+// admissions that vouched for the block time (cc.Result.SameFor: the
+// shipment and the receipt, not the capture with a fraud alert); the
+// second executes everything.
 func TestDomainSupplyCapture(t *testing.T) {
 	id := func(name string) seed.Identity {
 		k := seed.DeriveKey("ledger-supply", name)
@@ -87,6 +91,9 @@ func TestDomainSupplyCapture(t *testing.T) {
 	a1 := supplyApp(t, mfg, dist)
 	a2 := supplyApp(t, mfg, dist)
 	for h, txs := range blocks {
+		for _, raw := range txs {
+			checkTx(t, a1, raw)
+		}
 		r1, r2 := deliver(t, a1, txs...), deliver(t, a2, txs...)
 		if !bytes.Equal(r1.AppHash, r2.AppHash) {
 			t.Fatalf("block %d: AppHash %x != %x", h, r1.AppHash, r2.AppHash)
@@ -96,6 +103,12 @@ func TestDomainSupplyCapture(t *testing.T) {
 				t.Fatalf("block %d tx %d: code %d (%s), want %d", h, i, r.Code, r.Log, wantCodes[h][i])
 			}
 		}
+	}
+	if got := a1.Stats().Reused.Load(); got != 2 {
+		t.Errorf("reused %d admissions, want 2", got)
+	}
+	if got := a2.Stats().Reused.Load(); got != 0 {
+		t.Errorf("the App without CheckTx reused %d admissions", got)
 	}
 	kv := a1.Store().Committed()
 	for _, epc := range []string{vial, box} {

@@ -191,11 +191,18 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 		return cc.Result{}, err
 	}
 	res.Quarantined = quarantined
+	// An admission that wrote no time and whose time comparisons hold for
+	// the rest of the day vouches for that window (cc.Result.SameFor), so
+	// that FinalizeBlock may reuse it: every later block time t is at
+	// least ctx.Time (the last block's), so no report dated up to ctx.Time
+	// is clamped at t, and checkExpiry compares dates only.
+	reusable := ctx.Check && !ctx.Time.IsZero() && len(alerts) == 0 && len(coldEvents) == 0 && len(quarantined) == 0 && !c.clamped
 	for _, i := range accepted {
-		if ctx.Check {
+		if ctx.Check && !reusable {
 			// Mempool admission: the stored events are read only from
 			// committed state (EventsAt, by the read model), never by a
-			// transition, so CheckTx does not encode them.
+			// transition, so CheckTx does not encode them unless the
+			// block may take this admission's writes.
 			break
 		}
 		se := StoredEvent{Event: events[i], Org: p.Org, Signer: ctx.Signer, Height: ctx.Height, TxHash: txHash, Index: i}
@@ -216,6 +223,10 @@ func handleCapture(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Resu
 		return cc.Result{}, err
 	}
 	result.Data = data
+	if reusable {
+		day := ctx.Time.UTC()
+		result.SameFor = cc.TimeWindow{From: ctx.Time, Until: time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)}
+	}
 	return result, nil
 }
 

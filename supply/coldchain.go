@@ -84,11 +84,16 @@ func isTemperature(typ string) bool {
 }
 
 // temperatureReadings returns the temperature reports of ev in time order
-// (then sensor order), times truncated to Unix seconds and clamped to now.
-func temperatureReadings(ev *Event, now time.Time) []reading {
-	var out []reading
+// (then sensor order), times truncated to Unix seconds and clamped to now;
+// clamped reports whether a time was after now (in Unix seconds).
+func temperatureReadings(ev *Event, now time.Time) (out []reading, clamped bool) {
 	evTime, _ := time.Parse(time.RFC3339, ev.EventTime) // checked by checkEvent
-	clamp := func(t time.Time) int64 { return min(t.Unix(), now.Unix()) }
+	clamp := func(t time.Time) int64 {
+		if t.Unix() > now.Unix() {
+			clamped = true
+		}
+		return min(t.Unix(), now.Unix())
+	}
 	for j := range ev.Sensors {
 		s := &ev.Sensors[j]
 		if !isTemperature(s.Type) {
@@ -110,7 +115,7 @@ func temperatureReadings(ev *Event, now time.Time) []reading {
 		out = append(out, r)
 	}
 	slices.SortStableFunc(out, func(a, b reading) int { return cmp.Compare(a.at, b.at) })
-	return out
+	return out, clamped
 }
 
 // lastReadOf returns the Unix second of the last temperature report on
@@ -155,7 +160,8 @@ func (x *extras) product(kv cc.Reader, gtin string) (*Product, error) {
 // event, to the EPCs it reports on (epcs, output_epcs and parent_id) that the capturer
 // holds or that are in transit to it; see the package documentation.
 func (c *capture) coldChain(i int, ev *Event) error {
-	rs := temperatureReadings(ev, c.ext.now)
+	rs, clamped := temperatureReadings(ev, c.ext.now)
+	c.clamped = c.clamped || clamped
 	if len(rs) == 0 {
 		return nil
 	}

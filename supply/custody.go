@@ -40,6 +40,9 @@ type capture struct {
 	st     *state
 	orgOK  func(org string) (bool, error)
 	ext    extras // buffered lots and cold-chain effects
+	// clamped records that a temperature report was dated after the
+	// context's time (and counted at that time instead).
+	clamped bool
 }
 
 // errf is a custody error of events[i].
