@@ -103,19 +103,29 @@ type member struct {
 // byte, whose decoded form may differ from its bytes); a body that is not
 // a JSON object is returned unchanged with true.
 func spliceMeta(resource []byte, version int, updated time.Time) ([]byte, bool) {
-	if !json.Valid(resource) {
-		return resource, true
-	}
 	b := resource
-	if needsCompacting(b) {
-		var buf bytes.Buffer
-		if json.Compact(&buf, b) != nil {
-			return nil, false
+	// compactForm answers the questions below in one pass for the usual
+	// stored forms (valid and compact, with or without HTML characters).
+	if ok, escape := compactForm(b); ok {
+		if escape {
+			var esc bytes.Buffer
+			json.HTMLEscape(&esc, b)
+			b = esc.Bytes()
 		}
-		b = buf.Bytes()
-		var esc bytes.Buffer
-		json.HTMLEscape(&esc, b)
-		b = esc.Bytes()
+	} else {
+		if !json.Valid(resource) {
+			return resource, true
+		}
+		if needsCompacting(b) {
+			var buf bytes.Buffer
+			if json.Compact(&buf, b) != nil {
+				return nil, false
+			}
+			b = buf.Bytes()
+			var esc bytes.Buffer
+			json.HTMLEscape(&esc, b)
+			b = esc.Bytes()
+		}
 	}
 	if len(b) == 0 || b[0] != '{' {
 		return resource, true
