@@ -87,3 +87,52 @@ func TestCaptureSameFor(t *testing.T) {
 		t.Errorf("zero time: %+v, %v; want no window", res.SameFor, err)
 	}
 }
+
+// FuzzCaptureSameFor: for any payload, an admission that vouches for a
+// window (cc.Result.SameFor) makes exactly the writes and result of the
+// block's execution at any time in that window.
+func FuzzCaptureSameFor(f *testing.F) {
+	base := coldEnv(f)
+	base.next()
+	for _, s := range supplySeeds() {
+		f.Add([]byte(s), uint16(0))
+	}
+	p1 := sscc("2001")
+	for i, evs := range [][]obj{
+		{observeTemps([]obj{temp(at("08:00"), 5000), temp(at("09:59"), 9000)}, p1)},
+		{observeTemps([]obj{span("08:10", "08:20", 9000, nil)}, p1), commission(sgtin("fz1"))},
+		{observeTemps([]obj{temp(at("11:00"), 5000)}, p1)},
+	} {
+		raw, _ := json.Marshal(events(evs...))
+		f.Add(raw, uint16(100*i))
+	}
+	h := Handlers()[TypeCapture]
+	f.Fuzz(func(t *testing.T, payload []byte, minutes uint16) {
+		for _, s := range []*actor{mfg, dist} {
+			check := base.ctx(s.did, TypeCapture)
+			check.Check = true
+			ckv := cctest.Fork(base.kv)
+			checked, err := h(check, ckv, payload)
+			if err != nil || checked.SameFor == (cc.TimeWindow{}) {
+				continue
+			}
+			block := check
+			block.Check, block.Time = false, check.Time.Add(time.Duration(minutes)*time.Minute)
+			if !checked.SameFor.Contains(block.Time) {
+				continue
+			}
+			bkv := cctest.Fork(base.kv)
+			got, err := h(block, bkv, payload)
+			if err != nil {
+				t.Fatalf("%s: admitted with a window, the block at %v fails: %v", s.name, block.Time, err)
+			}
+			checked.SameFor = cc.TimeWindow{}
+			if !reflect.DeepEqual(got, checked) {
+				t.Fatalf("%s at %v: result %+v, admission's %+v", s.name, block.Time, got, checked)
+			}
+			if d := cctest.Diff(ckv, bkv); d != "" {
+				t.Fatalf("%s at %v: writes differ from the admission's: %s", s.name, block.Time, d)
+			}
+		}
+	})
+}
