@@ -85,7 +85,7 @@ func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 		return i == len(raw)-1
 	}
 	for {
-		key, next, ok := plainString(raw, i)
+		key, next, ok := PlainString(raw, i)
 		if !ok || next >= len(raw) || raw[next] != ':' {
 			return false
 		}
@@ -103,7 +103,7 @@ func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 			next += 2
 			for {
 				var elem []byte
-				if elem, next, ok = plainString(raw, next); !ok || next >= len(raw) {
+				if elem, next, ok = PlainString(raw, next); !ok || next >= len(raw) {
 					return false
 				}
 				s.list = append(s.list, string(elem))
@@ -118,11 +118,11 @@ func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 			}
 		case timeType:
 			start := next + 1
-			if _, next, ok = plainString(raw, start); !ok || s.at.UnmarshalJSON(raw[start:next]) != nil {
+			if _, next, ok = PlainString(raw, start); !ok || s.at.UnmarshalJSON(raw[start:next]) != nil {
 				return false
 			}
 		default:
-			if s.value, next, ok = plainString(raw, next+1); !ok {
+			if s.value, next, ok = PlainString(raw, next+1); !ok {
 				return false
 			}
 		}
@@ -154,10 +154,10 @@ func decodeFlat(raw []byte, v reflect.Value, fields map[string]int) bool {
 	}
 }
 
-// plainString reads the JSON string starting at raw[i] if it holds only
-// printable ASCII and no escape, returning its contents and the index
-// after its closing quote.
-func plainString(raw []byte, i int) ([]byte, int, bool) {
+// PlainString reads the JSON string starting at raw[i] if it holds only
+// printable ASCII and no escape (so encoding/json decodes it to its bytes),
+// returning its contents and the index after its closing quote.
+func PlainString(raw []byte, i int) ([]byte, int, bool) {
 	if i >= len(raw) || raw[i] != '"' {
 		return nil, 0, false
 	}

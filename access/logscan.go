@@ -54,7 +54,7 @@ func scanLogPayload(payload []byte) ([]scannedItem, bool) {
 			return nil, false
 		}
 		var sig []byte
-		if sig, i, ok = scanPlain(b, i); !ok {
+		if sig, i, ok = cc.PlainString(b, i); !ok {
 			return nil, false
 		}
 		it.read.Sig = string(sig)
@@ -63,7 +63,7 @@ func scanLogPayload(payload []byte) ([]scannedItem, bool) {
 		}
 		for {
 			var id []byte
-			if id, i, ok = scanPlain(b, i); !ok {
+			if id, i, ok = cc.PlainString(b, i); !ok {
 				return nil, false
 			}
 			it.records = append(it.records, string(id))
@@ -94,22 +94,4 @@ func expect(b []byte, i int, lit string) (int, bool) {
 		return i, false
 	}
 	return i + len(lit), true
-}
-
-// scanPlain reads the JSON string at b[i] if it is printable ASCII without
-// escapes (so encoding/json decodes it to its bytes), returning its contents
-// and the index after its closing quote.
-func scanPlain(b []byte, i int) ([]byte, int, bool) {
-	if i >= len(b) || b[i] != '"' {
-		return nil, i, false
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return b[i+1 : j], j + 1, true
-		case c < 0x20 || c > 0x7e || c == '\\':
-			return nil, i, false
-		}
-	}
-	return nil, i, false
 }

@@ -26,17 +26,17 @@ const maxExactInt = 1 << 53
 // read request, a string needing escapes, a sequence past 2^53), in which
 // case the caller builds with tx.Build.
 func canonicalLogBody(chainID string, seq uint64, items []logItem) ([]byte, bool) {
-	if seq > maxExactInt || !plainString(chainID) {
+	if seq > maxExactInt || !tx.Plain(chainID) {
 		return nil, false
 	}
 	n := 96 + len(chainID)
 	for _, it := range items {
-		if !plainString(it.Read.Sig) || !access.WellFormedRequest(it.Read.Request) {
+		if !tx.Plain(it.Read.Sig) || !access.WellFormedRequest(it.Read.Request) {
 			return nil, false
 		}
 		n += 48 + len(it.Read.Request) + len(it.Read.Sig)
 		for _, id := range it.Records {
-			if !plainString(id) {
+			if !tx.Plain(id) {
 				return nil, false
 			}
 			n += len(id) + 3
@@ -73,19 +73,6 @@ func canonicalLogBody(chainID string, seq uint64, items []logItem) ([]byte, bool
 	b = append(b, `,"type":"`...)
 	b = append(b, access.TypeLog...)
 	return append(b, `"}`...), true
-}
-
-// plainString reports whether s is written as itself between quotes in
-// both encoding/json and RFC 8785: printable ASCII other than '"', '\\',
-// and the characters encoding/json escapes for HTML ('<', '>', '&').
-func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
 }
 
 // buildLog returns the builder (for signWith) of the access.log

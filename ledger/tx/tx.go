@@ -272,7 +272,7 @@ func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, ty
 // HTML characters, so the body's bytes are carried exactly as signed.
 func Encode(canonicalBody []byte, signer cc.DID, sig []byte) ([]byte, error) {
 	s := base64.RawURLEncoding.EncodeToString(sig)
-	if plainDID(signer) && cc.IsCanonical(canonicalBody) {
+	if Plain(string(signer)) && cc.IsCanonical(canonicalBody) {
 		// What the encoder below writes for a canonical body (which has
 		// nothing to compact) and a signer that needs no escape; base64url
 		// never does.
@@ -288,11 +288,12 @@ func Encode(canonicalBody []byte, signer cc.DID, sig []byte) ([]byte, error) {
 	return encodeEnvelope(canonicalBody, signer, s)
 }
 
-// plainDID reports whether encoding/json writes d as itself between quotes:
-// printable ASCII other than '"', '\\', '<', '>' and '&'.
-func plainDID(d cc.DID) bool {
-	for i := 0; i < len(d); i++ {
-		switch c := d[i]; {
+// Plain reports whether s is written as itself between quotes by both
+// encoding/json and RFC 8785: printable ASCII other than '"', '\\' and the
+// characters encoding/json escapes for HTML ('<', '>', '&').
+func Plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
 		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
 			return false
 		}
