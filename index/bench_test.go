@@ -186,3 +186,49 @@ func benchDID(i int) cc.DID {
 	}
 	return cc.DID(cc.DIDPrefix + string(s[:]))
 }
+
+// BenchmarkSyncEvents measures indexing supply events: three blocks of 500
+// events each, shaped as `carechain bench epcis` captures them (cases of
+// 10 vials commissioned with a lot, packed into an SSCC each, shipped),
+// synced into a fresh index per iteration.
+//
+//	go test -run '^$' -bench SyncEvents ./index
+func BenchmarkSyncEvents(b *testing.B) {
+	const cases, vials = 500, 10
+	l := newLedger(b)
+	commission, pack, ship := make([]map[string]any, cases), make([]map[string]any, cases), make([]map[string]any, cases)
+	for c := range cases {
+		epcs := make([]string, vials)
+		for v := range epcs {
+			epcs[v] = fmt.Sprintf("urn:epc:id:sgtin:0614141.107346.%d", c*vials+v)
+		}
+		sscc := fmt.Sprintf("urn:epc:id:sscc:0614141.%010d", c)
+		commission[c] = map[string]any{"type": "ObjectEvent", "action": "ADD", "event_time": "2026-03-01T08:00:00Z",
+			"epcs": epcs, "biz_step": "commissioning", "disposition": "active", "read_point": locM,
+			"lot": fmt.Sprintf("LOT-%d", c/50), "expiry": "2027-06-30"}
+		pack[c] = map[string]any{"type": "AggregationEvent", "action": "ADD", "event_time": "2026-03-02T08:00:00Z",
+			"parent_id": sscc, "child_epcs": epcs, "biz_step": "packing", "read_point": locM}
+		ship[c] = map[string]any{"type": "ObjectEvent", "action": "OBSERVE", "event_time": "2026-03-03T08:00:00Z",
+			"epcs": []string{sscc}, "biz_step": "shipping", "disposition": "in_transit", "read_point": locM,
+			"destinations": []map[string]any{{"type": "owning_party", "id": "org:clinic"}}}
+	}
+	l.capture(b, mfgLog.did, "mfg", commission...)
+	l.capture(b, mfgLog.did, "mfg", pack...)
+	l.capture(b, mfgLog.did, "mfg", ship...)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		d, err := Open(filepath.Join(b.TempDir(), "index.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := d.Sync(context.Background(), l.kv, l.height, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		d.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(3*cases*b.N), "ns/event")
+}

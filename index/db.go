@@ -96,7 +96,9 @@ var chainTables = []string{
 }
 
 // Open opens (creating if needed) the read model in the SQLite file at
-// path, in WAL mode, and migrates its schema to the current version. A new
+// path, in WAL mode with a 64 MiB page cache per connection (the
+// default 2 MiB spilled dirty pages to the WAL in the middle of a block's
+// batch: BenchmarkSyncEvents −10–15 %), and migrates its schema to the current version. A new
 // database starts at height 0 with the embedded area table (areas.csv).
 func Open(path string) (*DB, error) {
 	const op = "index.open"
@@ -104,7 +106,7 @@ func Open(path string) (*DB, error) {
 		return nil, cc.Errorf(op, cc.Invalid, "a database path is required")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)"
 	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
