@@ -11,6 +11,7 @@ import (
 
 	cc "carechain"
 	"carechain/identity"
+	"carechain/internal/signature"
 	"carechain/records"
 )
 
@@ -128,7 +129,7 @@ func signCanonical(op, prefix string, signer cc.DID, v any, key ed25519.PrivateK
 	if err != nil {
 		return SignedRead{}, cc.E(op, cc.Invalid, err)
 	}
-	sig := ed25519.Sign(key, signBytes(prefix, signer, canon))
+	sig := signature.Sign(key, signBytes(prefix, signer, canon))
 	return SignedRead{Request: canon, Sig: base64.RawURLEncoding.EncodeToString(sig)}, nil
 }
 

@@ -1,10 +1,10 @@
 package gatekeeper
 
 import (
-	"crypto/ed25519"
 	"strconv"
 
 	"carechain/access"
+	"carechain/internal/signature"
 	"carechain/ledger/tx"
 )
 
@@ -84,6 +84,6 @@ func (g *Gatekeeper) buildLog(items []logItem) func(chainID string, seq uint64) 
 		if !ok {
 			return tx.Build(chainID, g.cfg.NodeDID, g.cfg.NodeKey, seq, access.TypeLog, map[string]any{"events": items})
 		}
-		return tx.Encode(body, g.cfg.NodeDID, ed25519.Sign(g.cfg.NodeKey, tx.SignBytes(g.cfg.NodeDID, body)))
+		return tx.Encode(body, g.cfg.NodeDID, signature.Sign(g.cfg.NodeKey, tx.SignBytes(g.cfg.NodeDID, body)))
 	}
 }

@@ -101,7 +101,7 @@ func LinkApprovalBytes(chainID string, patient cc.DID, org string, expires time.
 // the patient's current key, gives for patient.link; put
 // expires.Format(time.RFC3339) in the payload beside it.
 func SignLinkApproval(key ed25519.PrivateKey, chainID string, patient cc.DID, org string, expires time.Time) string {
-	return base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, LinkApprovalBytes(chainID, patient, org, expires)))
+	return base64.RawURLEncoding.EncodeToString(signature.Sign(key, LinkApprovalBytes(chainID, patient, org, expires)))
 }
 
 // NormalizeClaimCode returns code upper-cased, without '-' and spaces: the
@@ -134,7 +134,7 @@ func ClaimProofBytes(chainID string, did cc.DID, publicKey string) []byte {
 // for claiming did with the new key key on chain chainID.
 func SignClaimProof(key ed25519.PrivateKey, chainID string, did cc.DID) (publicKey, proof string) {
 	publicKey = tx.EncodeKey(key.Public().(ed25519.PublicKey))
-	return publicKey, base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, ClaimProofBytes(chainID, did, publicKey)))
+	return publicKey, base64.RawURLEncoding.EncodeToString(signature.Sign(key, ClaimProofBytes(chainID, did, publicKey)))
 }
 
 // GetLink returns the link between patient and org, cc.NotFound if there

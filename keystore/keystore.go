@@ -74,6 +74,7 @@ import (
 	"golang.org/x/crypto/scrypt"
 
 	cc "carechain"
+	"carechain/internal/signature"
 	"carechain/ledger/tx"
 )
 
@@ -185,7 +186,7 @@ func (k *Key) Sign(msg []byte) []byte {
 	if k.private == nil {
 		panic("keystore: Sign on locked key " + k.Name + " (use Store.Unlock)")
 	}
-	return ed25519.Sign(k.private, msg)
+	return signature.Sign(k.private, msg)
 }
 
 // Lock zeroes and drops k's private key. Copies handed out earlier by

@@ -1,4 +1,6 @@
-// Package signature verifies Ed25519 signatures with exactly the
+// Package signature signs Ed25519 as crypto/ed25519 does (the same
+// deterministic RFC 8032 signatures, about twice as fast with
+// curve25519-voi's base-point tables), and verifies Ed25519 signatures with exactly the
 // acceptance rules of crypto/ed25519 (RFC 8032 cofactorless verification,
 // non-canonical and small-order public keys accepted as the standard
 // library does), faster: curve25519-voi with its VerifyOptionsStdLib
@@ -11,6 +13,7 @@ package signature
 
 import (
 	"crypto/ed25519"
+	"strconv"
 	"sync"
 
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
@@ -52,4 +55,15 @@ func Verify(pub ed25519.PublicKey, msg, sig []byte) bool {
 		mu.Unlock()
 	}
 	return voi.VerifyExpandedWithOptions(x, msg, sig, stdLib)
+}
+
+// Sign signs msg with key exactly as ed25519.Sign does (pure Ed25519 is
+// deterministic, so the bytes are the same), with curve25519-voi's faster
+// base-point multiplication. Like ed25519.Sign it panics if key is not
+// ed25519.PrivateKeySize bytes.
+func Sign(key ed25519.PrivateKey, msg []byte) []byte {
+	if len(key) != ed25519.PrivateKeySize {
+		panic("ed25519: bad private key length: " + strconv.Itoa(len(key)))
+	}
+	return voi.Sign(voi.PrivateKey(key), msg)
 }

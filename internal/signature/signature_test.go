@@ -85,6 +85,60 @@ func FuzzVerifyMatchesStdLib(f *testing.F) {
 	})
 }
 
+// TestSignMatchesStdLib: Sign gives crypto/ed25519's bytes for keys and
+// messages of every length class, and panics on a bad key as it does.
+func TestSignMatchesStdLib(t *testing.T) {
+	for i := range 64 {
+		seed := make([]byte, ed25519.SeedSize)
+		seed[0], seed[31] = byte(i), byte(255-i)
+		key := ed25519.NewKeyFromSeed(seed)
+		msg := make([]byte, i*37)
+		for j := range msg {
+			msg[j] = byte(i + j)
+		}
+		got, want := Sign(key, msg), ed25519.Sign(key, msg)
+		if string(got) != string(want) {
+			t.Fatalf("key %d, %d-byte message: Sign = %x, crypto/ed25519 %x", i, len(msg), got, want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Sign with a 32-byte key did not panic")
+		}
+	}()
+	Sign(make([]byte, 32), nil)
+}
+
+// FuzzSignMatchesStdLib: for any seed and message, Sign's signature is
+// crypto/ed25519's.
+func FuzzSignMatchesStdLib(f *testing.F) {
+	f.Add(make([]byte, 32), []byte("seed message"))
+	f.Fuzz(func(t *testing.T, seed, msg []byte) {
+		if len(seed) != ed25519.SeedSize {
+			return
+		}
+		key := ed25519.NewKeyFromSeed(seed)
+		if got, want := Sign(key, msg), ed25519.Sign(key, msg); string(got) != string(want) {
+			t.Fatalf("Sign(%x, %x) = %x, crypto/ed25519 %x", seed, msg, got, want)
+		}
+	})
+}
+
+func BenchmarkSign(b *testing.B) {
+	_, priv, _ := ed25519.GenerateKey(nil)
+	msg := make([]byte, 300)
+	b.Run("stdlib", func(b *testing.B) {
+		for b.Loop() {
+			ed25519.Sign(priv, msg)
+		}
+	})
+	b.Run("signature", func(b *testing.B) {
+		for b.Loop() {
+			Sign(priv, msg)
+		}
+	})
+}
+
 func BenchmarkVerify(b *testing.B) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	msg := make([]byte, 300)

@@ -18,6 +18,7 @@ import (
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	cc "carechain"
+	"carechain/internal/signature"
 )
 
 // MaxTxBytes is the largest transaction the ledger accepts: 1 MiB, as
@@ -264,7 +265,7 @@ func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, ty
 	if err != nil {
 		return nil, cc.E("tx.build", cc.Invalid, err)
 	}
-	sig := ed25519.Sign(key, SignBytes(signer, canon))
+	sig := signature.Sign(key, SignBytes(signer, canon))
 	return Encode(canon, signer, sig)
 }
 
