@@ -154,6 +154,12 @@ type logItem struct {
 // gathering for interval, at most maxBatch events) and submits it; since
 // submit holds the node key only until the mempool accepts, the next batch
 // can follow in the same block. A read waits about one block.
+//
+// The gathering interval is 10 ms: a few percent of a 200 ms block, so a
+// read rarely misses the block it would have made, while a transaction
+// carries ~2–3 times more events than at 2 ms (16 rather than 6–7 at
+// ~3,500 reads/s), and the per-transaction work (signing, the signature
+// check, the mempool's bookkeeping) is shared by more reads.
 type accessLogger struct {
 	g        *Gatekeeper
 	interval time.Duration
@@ -177,7 +183,7 @@ type logOutcome struct {
 
 func (g *Gatekeeper) logger() *accessLogger {
 	g.loggerOnce.Do(func() {
-		g.accessLog = &accessLogger{g: g, interval: 2 * time.Millisecond, maxBatch: 2000, wake: make(chan struct{}, 1)}
+		g.accessLog = &accessLogger{g: g, interval: 10 * time.Millisecond, maxBatch: 2000, wake: make(chan struct{}, 1)}
 		go g.accessLog.run()
 	})
 	return g.accessLog

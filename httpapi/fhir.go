@@ -73,8 +73,12 @@ func writeOutcome(w http.ResponseWriter, log interface{ Error(string, ...any) },
 	w.Write(fhir.Outcome(err))
 }
 
+// writeFHIR answers a FHIR resource or Bundle. The Content-Length lets
+// the body go out unchunked, in one write where it fits the connection's
+// buffer.
 func writeFHIR(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", fhirJSON)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	w.Write(body)
 }
