@@ -45,7 +45,11 @@ func Echo(s string) string {
 // so that a caller can classify it further with errors.As.
 func DecodeStrict(op, what string, raw []byte, v any) error {
 	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() {
-		if flat := shapeOf(rv.Type().Elem()).flat; flat != nil && decodeFlat(raw, rv.Elem(), flat) {
+		s := shapeOf(rv.Type().Elem())
+		if s.flat != nil && decodeFlat(raw, rv.Elem(), s.flat) {
+			return nil
+		}
+		if s.tree != nil && decodeTree(raw, rv.Elem(), s.tree) {
 			return nil
 		}
 	}

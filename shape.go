@@ -21,6 +21,7 @@ type typeShape struct {
 	mapsStructs bool                    // structsInMaps
 	fields      map[string]reflect.Type // JSON names of a struct's fields
 	flat        map[string]int          // flatFields: non-nil for a flat struct
+	tree        *treePlan               // treePlanOf: non-nil for a tree struct that is not flat
 }
 
 var shapes sync.Map // reflect.Type → *typeShape
@@ -34,6 +35,9 @@ func shapeOf(t reflect.Type) *typeShape {
 	if t.Kind() == reflect.Struct {
 		s.fields = jsonFields(t)
 		s.flat = flatFields(t)
+		if s.flat == nil {
+			s.tree = treePlanOf(t, 0)
+		}
 	}
 	shapes.Store(t, s)
 	return s
