@@ -319,6 +319,18 @@ func (m *mempoolState) dropSet(included map[[32]byte]bool) {
 // whose last pending writer was one of them reads through to the committed
 // state again.
 func (m *mempoolState) dropIncluded(n int) {
+	if n == len(m.pending) {
+		// Every pending admission was included (the usual block): each key
+		// of the state was written last by one of them, so all read
+		// through again — the same as forgetting them one by one, without
+		// a map lookup per write.
+		m.kv.Discard()
+		clear(m.owner)
+		clear(m.byHash)
+		clear(m.pending)
+		m.pending = m.pending[:0]
+		return
+	}
 	for i, ad := range m.pending[:n] {
 		for _, w := range ad.writes {
 			if m.owner[w.Key] == ad.serial {

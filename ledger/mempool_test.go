@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"reflect"
 	"testing"
 	"time"
 
@@ -541,4 +542,56 @@ func TestFinalizeBlockReusesAdmissions(t *testing.T) {
 	block(0)
 	recheck(afterProposal)
 	block(1, afterProposal)
+}
+
+// TestDropIncluded: forgetting the included admissions' keys leaves the
+// state the remaining admissions wrote; when every admission is included
+// (the bulk path) the state reads through to the committed one entirely,
+// as forgetting key by key would.
+func TestDropIncluded(t *testing.T) {
+	committed := store.NewOverlay(nil)
+	committed.Set("a", []byte("committed-a"))
+	committed.Set("c", []byte("committed-c"))
+	newState := func() *mempoolState {
+		m := newMempoolState(committed)
+		for i, writes := range [][][2]string{{{"a", "1"}, {"b", "1"}}, {{"b", "2"}, {"c", "2"}}, {{"d", "3"}}} {
+			scratch := store.NewOverlay(m.kv)
+			for _, w := range writes {
+				scratch.Set(w[0], []byte(w[1]))
+			}
+			m.push(&admission{hash: [32]byte{byte(i + 1)}}, scratch)
+		}
+		return m
+	}
+	get := func(m *mempoolState) map[string]string {
+		got := map[string]string{}
+		for _, k := range []string{"a", "b", "c", "d"} {
+			v, err := m.kv.Get(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[k] = string(v)
+		}
+		return got
+	}
+	for _, tt := range []struct {
+		n    int
+		want map[string]string
+	}{
+		{1, map[string]string{"a": "committed-a", "b": "2", "c": "2", "d": "3"}},
+		{2, map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": "3"}},
+		{3, map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": ""}},
+	} {
+		m := newState()
+		m.dropIncluded(tt.n)
+		if got := get(m); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("dropIncluded(%d): state %v, want %v", tt.n, got, tt.want)
+		}
+		if len(m.pending) != 3-tt.n || len(m.byHash) != 3-tt.n {
+			t.Errorf("dropIncluded(%d): %d pending, %d by hash, want %d", tt.n, len(m.pending), len(m.byHash), 3-tt.n)
+		}
+		if tt.n == 3 && (len(m.owner) != 0 || m.kv.Len() != 0) {
+			t.Errorf("dropIncluded(3): %d owners, %d buffered writes, want none", len(m.owner), m.kv.Len())
+		}
+	}
 }
