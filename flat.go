@@ -12,28 +12,34 @@ var (
 	stringsType = reflect.TypeFor[[]string]()
 )
 
-// flatFields maps the JSON names of a flat struct — every exported field
-// a plain string kind (string or a named string type) decoded by
-// encoding/json itself, a []string or a time.Time, no embedded field, no
-// ",string" option, no two fields with one name — to their field indexes;
-// nil for any other type.
-// Payloads of such structs (a public key, a DID and an organization id)
-// are most transactions' payloads.
-func flatFields(t reflect.Type) map[string]int {
+// fastField is one field a fast decoding path sets: its JSON name, index
+// and type.
+type fastField struct {
+	name  string
+	index int
+	typ   reflect.Type
+}
+
+// fastFields returns the exported, JSON-visible fields of struct type t, or
+// false when a fast path could not match encoding/json field for field:
+// more than 64 fields, an embedded field (promoted names), a ",string"
+// option, a field named "-" (jsonFields and encoding/json differ) or two
+// fields with one name.
+func fastFields(t reflect.Type) ([]fastField, bool) {
 	if t.Kind() != reflect.Struct || t.NumField() > 64 {
-		return nil
+		return nil, false
 	}
-	textUnmarshaler := reflect.TypeFor[encoding.TextUnmarshaler]()
-	fields := make(map[string]int, t.NumField())
+	var out []fastField
+	names := make(map[string]bool, t.NumField())
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if f.Anonymous {
-			return nil
+			return nil, false
 		}
 		tag := f.Tag.Get("json")
 		name, opts, _ := strings.Cut(tag, ",")
 		if name == "-" && tag != "-" {
-			return nil // a field named "-": jsonFields and encoding/json differ
+			return nil, false
 		}
 		if tag == "-" || !f.IsExported() {
 			continue
@@ -41,18 +47,40 @@ func flatFields(t reflect.Type) map[string]int {
 		if name == "" {
 			name = f.Name
 		}
-		if strings.Contains(","+opts+",", ",string,") {
+		if strings.Contains(","+opts+",", ",string,") || names[name] {
+			return nil, false
+		}
+		names[name] = true
+		out = append(out, fastField{name: name, index: i, typ: f.Type})
+	}
+	return out, true
+}
+
+// decodesItself reports whether encoding/json hands a value of type t to
+// its own UnmarshalJSON or UnmarshalText.
+func decodesItself(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(unmarshalerType) ||
+		reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]())
+}
+
+// flatFields maps the JSON names of a flat struct — every exported field
+// a plain string kind (string or a named string type) decoded by
+// encoding/json itself, a []string or a time.Time, and fastFields accepts
+// the struct — to their field indexes; nil for any other type.
+// Payloads of such structs (a public key, a DID and an organization id)
+// are most transactions' payloads.
+func flatFields(t reflect.Type) map[string]int {
+	list, ok := fastFields(t)
+	if !ok {
+		return nil
+	}
+	fields := make(map[string]int, len(list))
+	for _, f := range list {
+		plain := f.typ.Kind() == reflect.String && !decodesItself(f.typ)
+		if !plain && f.typ != timeType && f.typ != stringsType {
 			return nil
 		}
-		plain := f.Type.Kind() == reflect.String && !reflect.PointerTo(f.Type).Implements(unmarshalerType) &&
-			!reflect.PointerTo(f.Type).Implements(textUnmarshaler)
-		if !plain && f.Type != timeType && f.Type != stringsType {
-			return nil
-		}
-		if _, dup := fields[name]; dup {
-			return nil
-		}
-		fields[name] = i
+		fields[f.name] = f.index
 	}
 	return fields
 }

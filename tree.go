@@ -1,11 +1,9 @@
 package carechain
 
 import (
-	"encoding"
 	"encoding/json"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -49,67 +47,41 @@ type treePlan struct {
 // maxTreeDepth bounds the nesting of lists of structs a plan follows.
 const maxTreeDepth = 4
 
-// treePlanOf returns the plan for struct type t, or nil unless every
-// exported field is a kind decodeTree reads (see treeKind), at most 64
-// fields, no embedded field, no ",string" option and no two fields with
-// one JSON name.
+// treePlanOf returns the plan for struct type t, or nil unless
+// fastFields accepts it and every field is a kind decodeTree reads (see
+// treeKind).
 func treePlanOf(t reflect.Type, depth int) *treePlan {
-	if t.Kind() != reflect.Struct || t.NumField() > 64 || depth > maxTreeDepth {
+	list, ok := fastFields(t)
+	if !ok || depth > maxTreeDepth {
 		return nil
 	}
-	textUnmarshaler := reflect.TypeFor[encoding.TextUnmarshaler]()
-	p := &treePlan{fields: make(map[string]treeField, t.NumField())}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Anonymous {
-			return nil
-		}
-		tag := f.Tag.Get("json")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" && tag != "-" {
-			return nil
-		}
-		if tag == "-" || !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		if strings.Contains(","+opts+",", ",string,") {
-			return nil
-		}
-		if _, dup := p.fields[name]; dup {
-			return nil
-		}
-		custom := reflect.PointerTo(f.Type).Implements(unmarshalerType) || reflect.PointerTo(f.Type).Implements(textUnmarshaler)
-		tf := treeField{index: i}
+	p := &treePlan{fields: make(map[string]treeField, len(list))}
+	for _, f := range list {
+		tf := treeField{index: f.index}
 		switch {
-		case f.Type == timeType:
+		case f.typ == timeType:
 			tf.kind = treeTime
-		case f.Type == stringsType:
+		case f.typ == stringsType:
 			tf.kind = treeStrings
-		case f.Type == rawMessagesType:
+		case f.typ == rawMessagesType:
 			tf.kind = treeRaws
-		case custom:
+		case decodesItself(f.typ):
 			return nil
-		case f.Type.Kind() == reflect.String:
+		case f.typ.Kind() == reflect.String:
 			tf.kind = treeString
-		case f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Int64:
+		case f.typ.Kind() >= reflect.Int && f.typ.Kind() <= reflect.Int64:
 			tf.kind = treeInt
-		case f.Type == reflect.TypeFor[*int64]():
+		case f.typ == reflect.TypeFor[*int64]():
 			tf.kind = treeIntPtr
-		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
-			if reflect.PointerTo(f.Type.Elem()).Implements(unmarshalerType) || reflect.PointerTo(f.Type.Elem()).Implements(textUnmarshaler) {
-				return nil
-			}
-			if tf.elem = treePlanOf(f.Type.Elem(), depth+1); tf.elem == nil {
+		case f.typ.Kind() == reflect.Slice && f.typ.Elem().Kind() == reflect.Struct && !decodesItself(f.typ.Elem()):
+			if tf.elem = treePlanOf(f.typ.Elem(), depth+1); tf.elem == nil {
 				return nil
 			}
 			tf.kind = treeStructs
 		default:
 			return nil
 		}
-		p.fields[name] = tf
+		p.fields[f.name] = tf
 	}
 	return p
 }
