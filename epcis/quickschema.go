@@ -470,6 +470,23 @@ func (q *quickRun) object(n *qnode, obj map[string]any) verdict {
 			return vNo
 		}
 	}
+	if n.names == nil && !n.noAdditions && len(n.props) < len(obj) {
+		// Only the listed properties are constrained (an if's test of
+		// "type", most often): look them up rather than walk every member.
+		for name, sub := range n.props {
+			val, ok := obj[name]
+			if !ok {
+				continue
+			}
+			switch q.eval(sub, val) {
+			case vNo:
+				return vNo
+			case vUnknown:
+				out = vUnknown
+			}
+		}
+		return out
+	}
 	for name, val := range obj {
 		sub, known := n.props[name]
 		if known {
