@@ -66,7 +66,6 @@ type mempoolState struct {
 	kv       *store.Overlay
 	pending  []*admission // oldest first
 	byHash   map[[32]byte]*admission
-	owner    map[string]uint64   // state key → serial of the last pending admission that wrote it
 	prev     map[[32]byte]*tx.Tx // decoded envelopes of the admissions the last reset dropped, until closePass
 	serial   uint64
 	passOpen bool // committed since the last closePass: rechecks mark the admissions still in the mempool
@@ -112,7 +111,6 @@ func newMempoolState(committed cc.Reader) *mempoolState {
 	return &mempoolState{
 		kv:     store.NewOverlay(committed),
 		byHash: map[[32]byte]*admission{},
-		owner:  map[string]uint64{},
 	}
 }
 
@@ -129,19 +127,16 @@ func (m *mempoolState) reset(committed cc.Reader) {
 	}
 	m.pending = m.pending[:0]
 	clear(m.byHash)
-	clear(m.owner)
 }
 
 // push records an admission whose writes scratch holds and flushes them
-// into the state.
+// into the state, tagged with the admission's serial: a key's tag in m.kv
+// is the serial of the last pending admission that wrote it.
 func (m *mempoolState) push(ad *admission, scratch *store.Overlay) {
 	m.serial++
 	ad.serial = m.serial
 	ad.writes = scratch.Writes()
-	for _, w := range ad.writes {
-		m.owner[w.Key] = ad.serial
-	}
-	scratch.Flush(m.kv)
+	scratch.FlushTagged(m.kv, ad.serial)
 	m.pending = append(m.pending, ad)
 	m.byHash[ad.hash] = ad
 }
@@ -304,10 +299,7 @@ func (m *mempoolState) dropSet(included map[[32]byte]bool) {
 			continue
 		}
 		for _, w := range ad.writes {
-			if m.owner[w.Key] == ad.serial {
-				m.kv.Forget(w.Key)
-				delete(m.owner, w.Key)
-			}
+			m.kv.ForgetTagged(w.Key, ad.serial)
 		}
 		delete(m.byHash, ad.hash)
 	}
@@ -325,7 +317,6 @@ func (m *mempoolState) dropIncluded(n int) {
 		// through again — the same as forgetting them one by one, without
 		// a map lookup per write.
 		m.kv.Discard()
-		clear(m.owner)
 		clear(m.byHash)
 		clear(m.pending)
 		m.pending = m.pending[:0]
@@ -333,10 +324,7 @@ func (m *mempoolState) dropIncluded(n int) {
 	}
 	for i, ad := range m.pending[:n] {
 		for _, w := range ad.writes {
-			if m.owner[w.Key] == ad.serial {
-				m.kv.Forget(w.Key)
-				delete(m.owner, w.Key)
-			}
+			m.kv.ForgetTagged(w.Key, ad.serial)
 		}
 		delete(m.byHash, ad.hash)
 		m.pending[i] = nil

@@ -23,8 +23,9 @@ type item struct {
 	key     string
 	value   []byte // owned by the overlay; replaced, never modified in place
 	deleted bool
-	indexed bool // in the B-tree (else in fresh)
-	dropped bool // forgotten before it was indexed: fresh skips it
+	indexed bool   // in the B-tree (else in fresh)
+	dropped bool   // forgotten before it was indexed: fresh skips it
+	tag     uint64 // FlushTagged's tag of the last write; 0 after any other write
 }
 
 func itemLess(a, b *item) bool { return a.key < b.key }
@@ -96,15 +97,20 @@ func (o *Overlay) Delete(key string) {
 
 // put records a write; value is owned by the overlay from now on.
 func (o *Overlay) put(key string, value []byte, deleted bool) {
+	o.putTagged(key, value, deleted, 0)
+}
+
+// putTagged is put recording tag as the write's tag.
+func (o *Overlay) putTagged(key string, value []byte, deleted bool, tag uint64) {
 	o.gen++
 	if it, ok := o.items[key]; ok {
-		it.value, it.deleted = value, deleted
+		it.value, it.deleted, it.tag = value, deleted, tag
 		return
 	}
 	if o.items == nil {
 		o.items = make(map[string]*item)
 	}
-	it := &item{key: key, value: value, deleted: deleted}
+	it := &item{key: key, value: value, deleted: deleted, tag: tag}
 	o.items[key] = it
 	o.fresh = append(o.fresh, it)
 	o.sorted = false
@@ -267,6 +273,32 @@ func (o *Overlay) Flush(dst cc.KV) {
 	o.Discard()
 }
 
+// FlushTagged is Flush into another overlay that also records tag (not 0)
+// on each key written, so that ForgetTagged can later drop exactly the keys
+// this flush wrote last. The mempool state tags each admission's writes with
+// its serial number.
+func (o *Overlay) FlushTagged(dst *Overlay, tag uint64) {
+	if dst == o {
+		return
+	}
+	o.ascend(func(it *item) bool {
+		dst.putTagged(it.key, it.value, it.deleted, tag)
+		return true
+	})
+	o.Discard()
+}
+
+// ForgetTagged forgets key (see Forget) if its last write was a
+// FlushTagged with tag, and reports whether it did.
+func (o *Overlay) ForgetTagged(key string, tag uint64) bool {
+	it, ok := o.items[key]
+	if !ok || it.tag != tag {
+		return false
+	}
+	o.forget(it)
+	return true
+}
+
 // ascend calls fn on the overlay's records in key order.
 func (o *Overlay) ascend(fn func(it *item) bool) {
 	if o.tree == nil || o.tree.Len() == 0 {
@@ -286,12 +318,15 @@ func (o *Overlay) ascend(fn func(it *item) bool) {
 // Forget drops the overlay's buffered write of key, if any, so Get shows
 // the parent's value again. Unlike Delete it records nothing.
 func (o *Overlay) Forget(key string) {
-	it, ok := o.items[key]
-	if !ok {
-		return
+	if it, ok := o.items[key]; ok {
+		o.forget(it)
 	}
+}
+
+// forget drops it, one of the overlay's records.
+func (o *Overlay) forget(it *item) {
 	o.gen++
-	delete(o.items, key)
+	delete(o.items, it.key)
 	if it.indexed {
 		o.tree.Delete(it)
 		return

@@ -391,3 +391,49 @@ func TestOverlayForgetAndKeys(t *testing.T) {
 		t.Fatalf("Iterate after Forget: %v %q", err, seen)
 	}
 }
+
+// TestOverlayForgetTagged: ForgetTagged drops a key only when its last
+// write came from a FlushTagged with that tag; any later write, tagged
+// otherwise or untagged, keeps it.
+func TestOverlayForgetTagged(t *testing.T) {
+	dst := NewOverlay(parentKinds[0].build(t, map[string]string{"a": "pa", "d": "pd"}))
+	flush := func(tag uint64, kv map[string]string) {
+		src := NewOverlay(dst)
+		for k, v := range kv {
+			if v == "" {
+				src.Delete(k)
+			} else {
+				src.Set(k, []byte(v))
+			}
+		}
+		src.FlushTagged(dst, tag)
+		if src.Len() != 0 {
+			t.Fatalf("FlushTagged left %d writes in the source", src.Len())
+		}
+	}
+	flush(1, map[string]string{"a": "1", "b": "1", "d": ""})
+	flush(2, map[string]string{"b": "2", "c": "2"})
+	dst.Set("c", []byte("untagged"))
+	for _, tt := range []struct {
+		key  string
+		tag  uint64
+		want bool
+	}{
+		{"a", 2, false}, {"a", 1, true}, {"a", 1, false}, // forgotten once
+		{"b", 1, false}, {"b", 2, true},
+		{"c", 2, false}, {"c", 0, true}, // an untagged write has tag 0
+		{"d", 1, true}, {"nope", 1, false},
+	} {
+		if got := dst.ForgetTagged(tt.key, tt.tag); got != tt.want {
+			t.Errorf("ForgetTagged(%q, %d) = %v, want %v", tt.key, tt.tag, got, tt.want)
+		}
+	}
+	for k, want := range map[string]string{"a": "pa", "d": "pd"} {
+		if got, ok := MustGet(t, dst, k); !ok || got != want {
+			t.Errorf("Get(%q) = %q,%v, want the parent's %q", k, got, ok, want)
+		}
+	}
+	if dst.Len() != 0 {
+		t.Errorf("%d writes left, want none: %+v", dst.Len(), dst.Writes())
+	}
+}
