@@ -388,18 +388,6 @@ func (q *quickRun) eval(n *qnode, v any) verdict {
 		return vNo
 	}
 	out := vYes
-	// combine folds one keyword's verdict into out: a no decides, an
-	// unknown is kept in case a later keyword says no.
-	combine := func(r verdict) bool {
-		if r == vNo {
-			out = vNo
-			return true
-		}
-		if r == vUnknown {
-			out = vUnknown
-		}
-		return false
-	}
 	if n.hasEnum {
 		s, ok := v.(string)
 		if !ok {
@@ -415,27 +403,27 @@ func (q *quickRun) eval(n *qnode, v any) verdict {
 		if n.pattern != nil && !n.pattern.MatchString(s) {
 			return vNo
 		}
-		if n.format != fmtNone && combine(q.format(n.format, s)) {
+		if n.format != fmtNone && out.and(q.format(n.format, s)) {
 			return vNo
 		}
 	case tObject:
-		if combine(q.object(n, v.(map[string]any))) {
+		if out.and(q.object(n, v.(map[string]any))) {
 			return vNo
 		}
 	case tArray:
-		if combine(q.array(n, v.([]any))) {
+		if out.and(q.array(n, v.([]any))) {
 			return vNo
 		}
 	}
 	for _, sub := range n.allOf {
-		if combine(q.eval(sub, v)) {
+		if out.and(q.eval(sub, v)) {
 			return vNo
 		}
 	}
-	if n.anyOf != nil && combine(q.anyOf(n.anyOf, v)) {
+	if n.anyOf != nil && out.and(q.anyOf(n.anyOf, v)) {
 		return vNo
 	}
-	if n.oneOf != nil && combine(q.oneOf(n.oneOf, v)) {
+	if n.oneOf != nil && out.and(q.oneOf(n.oneOf, v)) {
 		return vNo
 	}
 	if n.not != nil {
@@ -449,11 +437,11 @@ func (q *quickRun) eval(n *qnode, v any) verdict {
 	if n.ifN != nil {
 		switch q.eval(n.ifN, v) {
 		case vYes:
-			if n.thenN != nil && combine(q.eval(n.thenN, v)) {
+			if n.thenN != nil && out.and(q.eval(n.thenN, v)) {
 				return vNo
 			}
 		case vNo:
-			if n.elseN != nil && combine(q.eval(n.elseN, v)) {
+			if n.elseN != nil && out.and(q.eval(n.elseN, v)) {
 				return vNo
 			}
 		default:
@@ -478,11 +466,8 @@ func (q *quickRun) object(n *qnode, obj map[string]any) verdict {
 			if !ok {
 				continue
 			}
-			switch q.eval(sub, val) {
-			case vNo:
+			if out.and(q.eval(sub, val)) {
 				return vNo
-			case vUnknown:
-				out = vUnknown
 			}
 		}
 		return out
@@ -490,21 +475,15 @@ func (q *quickRun) object(n *qnode, obj map[string]any) verdict {
 	for name, val := range obj {
 		sub, known := n.props[name]
 		if known {
-			switch q.eval(sub, val) {
-			case vNo:
+			if out.and(q.eval(sub, val)) {
 				return vNo
-			case vUnknown:
-				out = vUnknown
 			}
 		} else if n.noAdditions {
 			return vNo
 		}
 		if n.names != nil {
-			switch q.eval(n.names, name) {
-			case vNo:
+			if out.and(q.eval(n.names, name)) {
 				return vNo
-			case vUnknown:
-				out = vUnknown
 			}
 		}
 	}
@@ -532,15 +511,25 @@ func (q *quickRun) array(n *qnode, arr []any) verdict {
 	}
 	if n.items != nil {
 		for _, x := range arr {
-			switch q.eval(n.items, x) {
-			case vNo:
+			if out.and(q.eval(n.items, x)) {
 				return vNo
-			case vUnknown:
-				out = vUnknown
 			}
 		}
 	}
 	return out
+}
+
+// and folds r into the conjunction out and reports whether r decided it
+// (a no); an unknown is kept in case a later part says no.
+func (out *verdict) and(r verdict) bool {
+	switch r {
+	case vNo:
+		*out = vNo
+		return true
+	case vUnknown:
+		*out = vUnknown
+	}
+	return false
 }
 
 func (q *quickRun) anyOf(subs []*qnode, v any) verdict {
