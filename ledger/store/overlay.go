@@ -89,6 +89,17 @@ func (o *Overlay) Set(key string, value []byte) {
 	o.put(key, clone(value), false)
 }
 
+// SetShared is Set without the copy, for a value the caller guarantees
+// nobody modifies: a Write's value from another overlay (whose values are
+// replaced, never modified in place), as a block does with the writes of
+// an admission it reuses.
+func (o *Overlay) SetShared(key string, value []byte) {
+	if value == nil {
+		value = []byte{} // present, as Set stores it
+	}
+	o.put(key, value, false)
+}
+
 // Delete buffers the deletion of key. Deleting a key the parent does not
 // hold is still recorded as a write.
 func (o *Overlay) Delete(key string) {

@@ -437,3 +437,21 @@ func TestOverlayForgetTagged(t *testing.T) {
 		t.Errorf("%d writes left, want none: %+v", dst.Len(), dst.Writes())
 	}
 }
+
+// TestOverlaySetShared: SetShared stores the value as Set does (nil is a
+// present empty value), only without copying it.
+func TestOverlaySetShared(t *testing.T) {
+	o := NewOverlay(nil)
+	v := []byte("shared")
+	o.SetShared("a", v)
+	o.SetShared("b", nil)
+	if got, ok := MustGet(t, o, "a"); !ok || got != "shared" {
+		t.Errorf("Get(a) = %q,%v", got, ok)
+	}
+	if got, ok := MustGet(t, o, "b"); !ok || got != "" {
+		t.Errorf("Get(b) = %q,%v, want a present empty value", got, ok)
+	}
+	if w := o.Writes(); len(w) != 2 || &w[0].Value[0] != &v[0] {
+		t.Errorf("Writes = %+v: the value was copied", w)
+	}
+}
