@@ -112,7 +112,7 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 	if err == nil {
 		err = batch.Set(keyHeight, hb, nil)
 	}
-	var key, val []byte
+	var key []byte
 	for _, w := range writes {
 		if err != nil {
 			break
@@ -123,14 +123,14 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 		}
 	}
 	if err == nil && height == 1 {
-		err = batch.Set(keyVersion, []byte(formatVersion), nil)
+		version := formatVersion
+		if s.plainWrites {
+			version = formatV3
+		}
+		err = batch.Set(keyVersion, []byte(version), nil)
 	}
 	if err == nil && len(writes) > 0 {
-		val = make([]byte, 0, writesSize(writes))
-		for _, w := range writes {
-			val = appendWrite(val, w)
-		}
-		err = batch.Set(writesKey(height), val, nil)
+		err = batch.Set(writesKey(height), encodeWritesRecord(writes, s.plainWrites), nil)
 	}
 	for _, w := range writes {
 		if err != nil {
@@ -313,7 +313,7 @@ func (s *Store) blockWrites(op string, m *BlockMeta) ([]Write, error) {
 	if b == nil && m.NumWrites > 0 {
 		return nil, cc.Errorf(op, cc.Integrity, "block %d has no stored writes, its meta says %d", m.Height, m.NumWrites)
 	}
-	out, err := decodeWrites(b)
+	out, err := decodeWritesRecord(b, s.plainWrites)
 	if err != nil {
 		return nil, cc.Errorf(op, cc.Integrity, "block %d: %v", m.Height, err)
 	}

@@ -253,11 +253,7 @@ func TestTamperedStoredWrites(t *testing.T) {
 	MustApply(t, s, set("a", "1"), set("b", "2"))
 	store := func(ws ...Write) {
 		t.Helper()
-		var b []byte
-		for _, w := range ws {
-			b = appendWrite(b, w)
-		}
-		if err := s.db.Set(writesKey(1), b, pebble.Sync); err != nil {
+		if err := s.db.Set(writesKey(1), encodeWritesRecord(ws, false), pebble.Sync); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -277,6 +273,18 @@ func TestTamperedStoredWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = s.BlockWrites(1)
+		MustKind(t, err, cc.Integrity)
+	}
+	// An unknown codec, and a plain record whose body is the writes with
+	// one flipped: refused as well.
+	for _, rec := range [][]byte{
+		append([]byte{7}, b[1:]...),
+		append([]byte{writesPlain}, encodeWritesRecord([]Write{set("a", "1"), set("b", "3")}, true)...),
+	} {
+		if err := s.db.Set(writesKey(1), rec, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.ProofAt("a", 1)
 		MustKind(t, err, cc.Integrity)
 	}
 	if err := s.db.Delete(writesKey(1), pebble.Sync); err != nil {
@@ -303,17 +311,116 @@ func TestWritesRecordRoundTrip(t *testing.T) {
 		if len(b) > writesSize(ws) {
 			t.Errorf("%v: %d bytes, writesSize says %d", ws, len(b), writesSize(ws))
 		}
-		got, err := decodeWrites(b)
-		if err != nil {
-			t.Fatalf("%v: %v", ws, err)
-		}
-		if len(got) != len(ws) {
-			t.Fatalf("decoded %d writes, want %d", len(got), len(ws))
-		}
-		for i := range ws {
-			if got[i].Key != ws[i].Key || got[i].Deleted != ws[i].Deleted || !bytes.Equal(got[i].Value, ws[i].Value) {
-				t.Errorf("write %d = %+v, want %+v", i, got[i], ws[i])
+		for _, rec := range []struct {
+			name  string
+			b     []byte
+			plain bool
+		}{
+			{"v3", encodeWritesRecord(ws, true), true},
+			{"v4", encodeWritesRecord(ws, false), false},
+			{"v4 plain codec", append([]byte{writesPlain}, b...), false},
+		} {
+			got, err := decodeWritesRecord(rec.b, rec.plain)
+			if err != nil {
+				t.Fatalf("%s %v: %v", rec.name, ws, err)
 			}
+			if len(got) != len(ws) {
+				t.Fatalf("%s: decoded %d writes, want %d", rec.name, len(got), len(ws))
+			}
+			for i := range ws {
+				if got[i].Key != ws[i].Key || got[i].Deleted != ws[i].Deleted || !bytes.Equal(got[i].Value, ws[i].Value) {
+					t.Errorf("%s: write %d = %+v, want %+v", rec.name, i, got[i], ws[i])
+				}
+			}
+		}
+		if rec := encodeWritesRecord(ws, false); len(ws) > 0 && rec[0] != writesSnappy {
+			t.Errorf("v4 record starts with codec %d, want %d (Snappy)", rec[0], writesSnappy)
+		}
+	}
+}
+
+// TestWritesRecordCompressed: a v4 store keeps a block's writes compressed
+// (a block of similar keys and values shrinks several times) and gives them
+// back exactly, proofs included.
+func TestWritesRecordCompressed(t *testing.T) {
+	s := MustOpenMem(t)
+	var ws []Write
+	for i := range 1000 {
+		ws = append(ws, set(fmt.Sprintf("sup/i/urn:epc:id:sgtin:0614141.107346.%06d", i), fmt.Sprintf(`{"owner":"acme-logistics","status":"active","lot":"LOT-1","n":%d}`, i)))
+	}
+	MustApply(t, s, ws...)
+	rec, err := s.rawGet(writesKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain := len(encodeWritesRecord(ws, true)); len(rec)*4 > plain {
+		t.Errorf("stored writes record is %d bytes, the plain encoding %d: want it compressed at least 4×", len(rec), plain)
+	}
+	got, err := s.BlockWrites(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ws) {
+		t.Fatalf("got %d writes, want %d", len(got), len(ws))
+	}
+	for i := range ws {
+		if got[i].Key != ws[i].Key || !bytes.Equal(got[i].Value, ws[i].Value) {
+			t.Fatalf("write %d = %+v, want %+v", i, got[i], ws[i])
+		}
+	}
+	p, err := s.ProofAt(ws[500].Key, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := s.BlockMeta(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyProofAgainst(p, meta.AppHash); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLayoutV3Continues: a store created in layout v3 (uncompressed block
+// writes) opens with this version, continues in v3 — its version record
+// unchanged, new blocks' writes stored plain — and proves old and new
+// writes alike.
+func TestLayoutV3Continues(t *testing.T) {
+	dir := t.TempDir()
+	s := MustOpen(t, dir)
+	s.plainWrites = true // as a v3 program created it
+	MustApply(t, s, set("a", "1"), set("b", "2"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = MustOpen(t, dir)
+	defer s.Close()
+	if !s.plainWrites {
+		t.Fatal("a v3 store was not opened as v3")
+	}
+	MustApply(t, s, set("a", "3"), del("b"))
+	v, err := s.rawGet(keyVersion)
+	if err != nil || string(v) != formatV3 {
+		t.Fatalf("layout version %q, %v; want %q", v, err, formatV3)
+	}
+	for h := int64(1); h <= 2; h++ {
+		rec, err := s.rawGet(writesKey(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeWrites(rec); err != nil {
+			t.Errorf("block %d: the v3 record does not decode as plain writes: %v", h, err)
+		}
+		meta, err := s.BlockMeta(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.ProofAt("a", h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyProofAgainst(p, meta.AppHash); err != nil {
+			t.Errorf("block %d: %v", h, err)
 		}
 	}
 }

@@ -60,6 +60,10 @@ type Store struct {
 	working *Overlay
 	staged  *stagedBlock
 
+	// plainWrites keeps a store of layout v3 in it: block writes records
+	// stored uncompressed (see formatVersion). Set by load, then fixed.
+	plainWrites bool
+
 	reads *readCache // committed values and absences read through Committed()
 	keys  *keyFilter // every committed state key (and some deleted ones)
 }
@@ -169,7 +173,11 @@ func (s *Store) load() error {
 		}
 		return nil // a fresh store
 	}
-	if string(version) != formatVersion {
+	switch string(version) {
+	case formatVersion:
+	case formatV3:
+		s.plainWrites = true
+	default:
 		return cc.Errorf(op, cc.Integrity, "store layout %q, want %q: the home was written by another carechain version; start a new home (carechain demo --fresh; a validator re-syncs its chain from the others)", version, formatVersion)
 	}
 	height, err := decodeHeight(heightRec)
