@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,7 +124,7 @@ func (d *DB) QueryEvents(q EventQuery) (EventPage, error) {
 		conds = append(conds, "(height, tx, idx) > (?, ?, ?)")
 		args = append(args, h, tx, idx)
 	}
-	query := "SELECT body FROM events"
+	query := "SELECT height, tx, idx, body FROM events"
 	if len(conds) > 0 {
 		query += " WHERE " + strings.Join(conds, " AND ")
 	}
@@ -138,8 +137,13 @@ func (d *DB) QueryEvents(q EventQuery) (EventPage, error) {
 	defer rows.Close()
 	page := EventPage{Events: []supply.StoredEvent{}}
 	for rows.Next() {
-		var body []byte
-		if err := rows.Scan(&body); err != nil {
+		var (
+			height int64
+			tx     string
+			idx    int
+			body   []byte
+		)
+		if err := rows.Scan(&height, &tx, &idx, &body); err != nil {
 			return EventPage{}, cc.E(op, cc.Internal, err)
 		}
 		if len(page.Events) == limit {
@@ -148,7 +152,7 @@ func (d *DB) QueryEvents(q EventQuery) (EventPage, error) {
 			break
 		}
 		var e supply.StoredEvent
-		if err := json.Unmarshal(body, &e); err != nil {
+		if err := supply.DecodeEvent(height, tx, idx, body, &e); err != nil {
 			return EventPage{}, cc.E(op, cc.Internal, err)
 		}
 		page.Events = append(page.Events, e)
@@ -208,10 +212,7 @@ const (
 // addEvent indexes e: the event row, its EPCs, the lot of commissioned
 // EPCs, the packing hierarchy and the organization's supply counters.
 func (b *batch) addEvent(e *supply.StoredEvent) error {
-	body, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
+	body := supply.EncodeEvent(e)
 	step, disp := cbvWord(e.BizStep), cbvWord(e.Disposition)
 	all := append(append([]string{}, e.EPCs...), e.ChildEPCs...)
 	if e.ParentID != "" {

@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -342,5 +343,47 @@ func TestLeaves(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("leaves(%q) = %d, want %d", tt.epcs, got, tt.want)
 		}
+	}
+}
+
+// TestEventBodies: the read model keeps each event in the ledger's compact
+// binary form (supply.EncodeEvent), and still reads a body an earlier
+// version stored in JSON; both give the event as synced.
+func TestEventBodies(t *testing.T) {
+	l := newLedger(t)
+	supplyChain(t, l)
+	d, _ := openDB(t)
+	mustSync(t, d, l)
+	want, err := d.QueryEvents(EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body []byte
+	if err := d.sql.QueryRow("SELECT body FROM events WHERE height = 3").Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	ship := want.Events[3]
+	if ship.Height != 3 || !bytes.Equal(body, supply.EncodeEvent(&ship)) {
+		t.Fatalf("stored body of %+v is %q, want its binary form", ship, body)
+	}
+	js, err := json.Marshal(ship)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.sql.Exec("UPDATE events SET body = ? WHERE height = 3", js); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.QueryEvents(EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("with a JSON body: %+v, want %+v", got.Events[3], want.Events[3])
+	}
+	if _, err := d.sql.Exec("UPDATE events SET body = x'7f00' WHERE height = 3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = d.QueryEvents(EventQuery{}); cc.KindOf(err) != cc.Internal {
+		t.Errorf("a malformed body: %v, want an Internal error", err)
 	}
 }

@@ -140,6 +140,18 @@ func (w *eventWriter) quantities(l []Quantity) {
 	}
 }
 
+// EncodeEvent returns the compact binary form in which the ledger stores
+// se, without its Height, TxHash and Index; DecodeEvent reverses it. The
+// read model keeps events in the same form.
+func EncodeEvent(se *StoredEvent) []byte { return encodeStoredEvent(se) }
+
+// DecodeEvent decodes b, the EncodeEvent form of the event at index idx of
+// transaction txHash (hex) at height, into se. A StoredEvent in JSON (what
+// earlier versions stored) is read as well. A malformed b is an error.
+func DecodeEvent(height int64, txHash string, idx int, b []byte, se *StoredEvent) error {
+	return decodeStoredEvent(eventKey(height, txHash, idx), b, se)
+}
+
 // decodeStoredEvent decodes the stored event at key (an eventKey) into se.
 func decodeStoredEvent(key string, b []byte, se *StoredEvent) error {
 	*se = StoredEvent{}
