@@ -277,8 +277,10 @@ func TestTamperedStoredWrites(t *testing.T) {
 	}
 	// An unknown codec, and a plain record whose body is the writes with
 	// one flipped: refused as well.
+	snappyBlock := append([]byte{writesMinLZ, 6}, 4, 12, 'a', 'b', 'c', 'd') // a Snappy block, not MinLZ
 	for _, rec := range [][]byte{
 		append([]byte{7}, b[1:]...),
+		snappyBlock,
 		append([]byte{writesPlain}, encodeWritesRecord([]Write{set("a", "1"), set("b", "3")}, true)...),
 	} {
 		if err := s.db.Set(writesKey(1), rec, pebble.Sync); err != nil {
@@ -302,6 +304,7 @@ func TestWritesRecordRoundTrip(t *testing.T) {
 		{set("a", "")},
 		{del("a")},
 		{set("a", "1"), del("b"), set("c", strings.Repeat("v", 300)), set("d\x00\xff", "\x00")},
+		{set("big", strings.Repeat("x", writesChunk)), set("tail", "more than one MinLZ block")},
 	}
 	for _, ws := range tests {
 		var b []byte
@@ -333,8 +336,8 @@ func TestWritesRecordRoundTrip(t *testing.T) {
 				}
 			}
 		}
-		if rec := encodeWritesRecord(ws, false); len(ws) > 0 && rec[0] != writesSnappy {
-			t.Errorf("v4 record starts with codec %d, want %d (Snappy)", rec[0], writesSnappy)
+		if rec := encodeWritesRecord(ws, false); rec[0] != writesMinLZ {
+			t.Errorf("v4 record starts with codec %d, want %d (MinLZ)", rec[0], writesMinLZ)
 		}
 	}
 }
