@@ -93,7 +93,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 				if w.Deleted {
 					working.Delete(w.Key)
 				} else {
-					working.SetShared(w.Key, w.Value) // admission values are never modified
+					working.SetSharedSums(w.Key, w.Value, ad.sums[j]) // admission values are never modified
 				}
 			}
 			a.stats.Reused.Add(1)

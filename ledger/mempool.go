@@ -78,6 +78,7 @@ type admission struct {
 	raw    []byte
 	tx     *tx.Tx        // decoded envelope (its signature verified against the signer's key)
 	writes []store.Write // its admission's writes, sorted by key (values shared with kv)
+	sums   []*store.Sums // store.SumsOf each live write (nil for a deletion), for FinalizeBlock
 	reads  []string      // state keys its admission read from the mempool state
 	vals   [][]byte      // the value each read returned (nil: absent)
 	iter   bool          // its admission iterated a prefix of the mempool state
@@ -136,6 +137,10 @@ func (m *mempoolState) push(ad *admission, scratch *store.Overlay) {
 	m.serial++
 	ad.serial = m.serial
 	ad.writes = scratch.Writes()
+	// The commitment hashes of the writes, computed here (CheckTx, beside
+	// the consensus goroutine) so that a block reusing the admission need
+	// not: a sixth of FinalizeBlock's time on bench epcis.
+	ad.sums = store.SumsOf(ad.writes)
 	scratch.FlushTagged(m.kv, ad.serial)
 	m.pending = append(m.pending, ad)
 	m.byHash[ad.hash] = ad

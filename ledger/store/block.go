@@ -72,10 +72,16 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 		if present {
 			d.sub(x.entry(w.Key, old))
 		}
-		if !w.Deleted {
+		switch {
+		case w.sums != nil: // hashed when its transaction was admitted
+			d.add(&w.sums.entry)
+			leaves[i] = leafOfSum(w.Key, &w.sums.value)
+		case !w.Deleted:
 			d.add(x.entry(w.Key, w.Value))
+			fallthrough
+		default:
+			leaves[i] = x.leaf(w.Key, w.Deleted, w.Value)
 		}
-		leaves[i] = x.leaf(w.Key, w.Deleted, w.Value)
 	}
 
 	root := merkle.HashFromByteSlices(leaves)

@@ -111,6 +111,44 @@ func (x *hasher) leaf(key string, deleted bool, value []byte) []byte {
 	return x.h.Sum(b)
 }
 
+// leafOfSum is leaf for a live write whose value hash is known.
+func leafOfSum(key string, valueHash *[hashSize]byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+1+hashSize)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = append(b, flagSet)
+	return append(b, valueHash[:]...)
+}
+
+// Sums are the two hashes a live write contributes to the commitment —
+// SHA256(value) for its Merkle leaf and its StateDigest term (EntryHash) —
+// computed ahead of FinalizeBlock, which then need not: the ledger computes
+// them when it admits a transaction, beside the consensus goroutine, and
+// hands them over with the admission's writes (Overlay.SetSharedSums).
+type Sums struct {
+	value [hashSize]byte
+	entry [hashSize]byte
+}
+
+// SumsOf returns the Sums of each write of writes, nil for a deletion.
+func SumsOf(writes []Write) []*Sums {
+	out := make([]*Sums, len(writes))
+	all := make([]Sums, len(writes))
+	x := newHasher()
+	for i, w := range writes {
+		if w.Deleted {
+			continue
+		}
+		s := &all[i]
+		s.entry = *x.entry(w.Key, w.Value)
+		x.h.Reset()
+		x.h.Write(w.Value)
+		x.h.Sum(s.value[:0])
+		out[i] = s
+	}
+	return out
+}
+
 // Leaf returns the Merkle leaf that commits to a write: uvarint(len(key)) ‖
 // key ‖ flag ‖ valueHash, where a value has flag 0 and valueHash =
 // SHA256(value), and a deletion flag 1 and 32 zero bytes.

@@ -15,6 +15,8 @@ type Write struct {
 	Key     string `json:"key"`
 	Value   []byte `json:"value"`
 	Deleted bool   `json:"deleted"`
+
+	sums *Sums // the value's commitment hashes, when known ahead (SetSharedSums)
 }
 
 // item is an Overlay's record of one key. The map and the B-tree share the
@@ -26,6 +28,7 @@ type item struct {
 	indexed bool   // in the B-tree (else in fresh)
 	dropped bool   // forgotten before it was indexed: fresh skips it
 	tag     uint64 // FlushTagged's tag of the last write; 0 after any other write
+	sums    *Sums  // the write's Sums (SumsOf) if it was SetSharedSums, else nil
 }
 
 func itemLess(a, b *item) bool { return a.key < b.key }
@@ -100,6 +103,14 @@ func (o *Overlay) SetShared(key string, value []byte) {
 	o.put(key, value, false)
 }
 
+// SetSharedSums is SetShared of a value whose commitment hashes the caller
+// has computed: sums must be SumsOf's for the write (key, value). The block's FinalizeBlock
+// then uses them instead of hashing the value again.
+func (o *Overlay) SetSharedSums(key string, value []byte, sums *Sums) {
+	o.SetShared(key, value)
+	o.items[key].sums = sums
+}
+
 // Delete buffers the deletion of key. Deleting a key the parent does not
 // hold is still recorded as a write.
 func (o *Overlay) Delete(key string) {
@@ -115,7 +126,7 @@ func (o *Overlay) put(key string, value []byte, deleted bool) {
 func (o *Overlay) putTagged(key string, value []byte, deleted bool, tag uint64) {
 	o.gen++
 	if it, ok := o.items[key]; ok {
-		it.value, it.deleted, it.tag = value, deleted, tag
+		it.value, it.deleted, it.tag, it.sums = value, deleted, tag, nil
 		return
 	}
 	if o.items == nil {
@@ -243,7 +254,7 @@ func (o *Overlay) Len() int { return len(o.items) }
 func (o *Overlay) Writes() []Write {
 	out := make([]Write, 0, len(o.items))
 	o.ascend(func(it *item) bool {
-		out = append(out, Write{Key: it.key, Value: it.value, Deleted: it.deleted})
+		out = append(out, Write{Key: it.key, Value: it.value, Deleted: it.deleted, sums: it.sums})
 		return true
 	})
 	return out
