@@ -4,7 +4,6 @@ import (
 	"bytes"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cometbft/cometbft/crypto/merkle"
 
 	cc "carechain"
 )
@@ -61,7 +60,7 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	}
 	defer it.Close()
 	x := newHasher()
-	leaves := make([][]byte, len(writes))
+	leafHashes := make([][]byte, len(writes))
 	var key []byte
 	for i, w := range writes {
 		key = appendStateKey(key[:0], w.Key)
@@ -75,16 +74,16 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 		switch {
 		case w.sums != nil: // hashed when its transaction was admitted
 			d.add(&w.sums.entry)
-			leaves[i] = leafOfSum(w.Key, &w.sums.value)
+			leafHashes[i] = w.sums.leaf[:]
 		case !w.Deleted:
 			d.add(x.entry(w.Key, w.Value))
 			fallthrough
 		default:
-			leaves[i] = x.leaf(w.Key, w.Deleted, w.Value)
+			leafHashes[i] = x.leafHash(x.leaf(w.Key, w.Deleted, w.Value))
 		}
 	}
 
-	root := merkle.HashFromByteSlices(leaves)
+	root := writesRoot(x.h, leafHashes)
 	sd := d.bytes()
 	meta := &BlockMeta{
 		Height:      height,

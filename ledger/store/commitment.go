@@ -111,22 +111,23 @@ func (x *hasher) leaf(key string, deleted bool, value []byte) []byte {
 	return x.h.Sum(b)
 }
 
-// leafOfSum is leaf for a live write whose value hash is known.
-func leafOfSum(key string, valueHash *[hashSize]byte) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+1+hashSize)
-	b = binary.AppendUvarint(b, uint64(len(key)))
-	b = append(b, key...)
-	b = append(b, flagSet)
-	return append(b, valueHash[:]...)
+// leafHash returns the RFC 6962 hash of a Merkle leaf: SHA256(0x00 ‖ leaf),
+// what merkle.HashFromByteSlices hashes each of its items to.
+func (x *hasher) leafHash(leaf []byte) []byte {
+	x.h.Reset()
+	x.h.Write([]byte{0})
+	x.h.Write(leaf)
+	return x.h.Sum(nil)
 }
 
-// Sums are the two hashes a live write contributes to the commitment —
-// SHA256(value) for its Merkle leaf and its StateDigest term (EntryHash) —
-// computed ahead of FinalizeBlock, which then need not: the ledger computes
-// them when it admits a transaction, beside the consensus goroutine, and
-// hands them over with the admission's writes (Overlay.SetSharedSums).
+// Sums are the two hashes a live write contributes to the commitment — the
+// hash of its Merkle leaf (leafHash of Leaf) and its StateDigest term
+// (EntryHash) — computed ahead of FinalizeBlock, which then need not: the
+// ledger computes them when it admits a transaction, beside the consensus
+// goroutine, and hands them over with the admission's writes
+// (Overlay.SetSharedSums).
 type Sums struct {
-	value [hashSize]byte
+	leaf  [hashSize]byte
 	entry [hashSize]byte
 }
 
@@ -141,9 +142,7 @@ func SumsOf(writes []Write) []*Sums {
 		}
 		s := &all[i]
 		s.entry = *x.entry(w.Key, w.Value)
-		x.h.Reset()
-		x.h.Write(w.Value)
-		x.h.Sum(s.value[:0])
+		copy(s.leaf[:], x.leafHash(x.leaf(w.Key, false, w.Value)))
 		out[i] = s
 	}
 	return out

@@ -176,6 +176,17 @@ func merklePath(h hash.Hash, hashes [][]byte, index int, aunts *[][]byte) []byte
 	return innerHash(h, left, right)
 }
 
+// writesRoot returns the root of the CometBFT (RFC 6962) Merkle tree whose
+// leaves hash to hashes — merkle.HashFromByteSlices of the leaves — the
+// hash of nothing when there are none.
+func writesRoot(h hash.Hash, hashes [][]byte) []byte {
+	if len(hashes) == 0 {
+		h.Reset()
+		return h.Sum(nil)
+	}
+	return merkleRoot(h, hashes)
+}
+
 // merkleRoot returns the root over leaf hashes (len > 0).
 func merkleRoot(h hash.Hash, hashes [][]byte) []byte {
 	if len(hashes) == 1 {

@@ -428,6 +428,33 @@ func TestLayoutV3Continues(t *testing.T) {
 	}
 }
 
+// TestWritesRootMatchesLibrary: the root FinalizeBlock computes from leaf
+// hashes (its own or an admission's Sums) is merkle.HashFromByteSlices of
+// the leaves, for 0 to 70 leaves.
+func TestWritesRootMatchesLibrary(t *testing.T) {
+	x := newHasher()
+	for n := 0; n <= 70; n++ {
+		var leaves, hashes [][]byte
+		var ws []Write
+		for i := range n {
+			w := set(fmt.Sprintf("k/%03d", i), fmt.Sprint(i*i))
+			ws = append(ws, w)
+			leaves = append(leaves, Leaf(w))
+			hashes = append(hashes, x.leafHash(Leaf(w)))
+		}
+		want := merkle.HashFromByteSlices(leaves)
+		if got := writesRoot(x.h, hashes); !bytes.Equal(got, want) {
+			t.Fatalf("n=%d: root %x, library %x", n, got, want)
+		}
+		for i, s := range SumsOf(ws) {
+			hashes[i] = s.leaf[:]
+		}
+		if got := writesRoot(x.h, hashes); !bytes.Equal(got, want) {
+			t.Fatalf("n=%d: root from Sums %x, library %x", n, got, want)
+		}
+	}
+}
+
 // TestMerkleProofMatchesLibrary checks the single-leaf proof builder
 // against the CometBFT merkle library for every tree of 1 to 70 leaves and
 // every leaf.
