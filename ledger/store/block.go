@@ -135,7 +135,7 @@ func (s *Store) blockBatch(height int64, meta *BlockMeta, genesis []byte, writes
 		err = batch.Set(keyVersion, []byte(version), nil)
 	}
 	if err == nil && len(writes) > 0 {
-		err = batch.Set(writesKey(height), encodeWritesRecord(writes, s.plainWrites), nil)
+		err = batch.Set(writesKey(height), s.records.encode(writes, s.plainWrites), nil) // Set copies it
 	}
 	for _, w := range writes {
 		if err != nil {

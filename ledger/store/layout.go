@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/minio/minlz"
 )
@@ -131,25 +132,43 @@ func appendWrite(buf []byte, w Write) []byte {
 // codec byte writesMinLZ and the MinLZ blocks of their appendWrite
 // encoding, in layout v3 (plain) that encoding alone.
 func encodeWritesRecord(writes []Write, plain bool) []byte {
-	raw := make([]byte, 0, writesSize(writes))
+	var buf recordBuffers
+	return buf.encode(writes, plain)
+}
+
+// recordBuffers are the scratch buffers of encodeWritesRecord, kept by the
+// store for the next block: a block's writes record is megabytes, and fresh
+// buffers of that size are mostly page faults.
+type recordBuffers struct {
+	raw, rec []byte
+}
+
+// encode is encodeWritesRecord; the result is valid until the next call.
+func (buf *recordBuffers) encode(writes []Write, plain bool) []byte {
+	raw := slices.Grow(buf.raw[:0], writesSize(writes))
 	for _, w := range writes {
 		raw = appendWrite(raw, w)
 	}
+	buf.raw = raw
 	if plain {
 		return raw
 	}
-	rec := make([]byte, 1, 1+len(raw)/8)
-	rec[0] = writesMinLZ
+	rec := append(buf.rec[:0], writesMinLZ)
 	for len(raw) > 0 {
 		piece := raw[:min(len(raw), writesChunk)]
 		raw = raw[len(piece):]
-		block, err := minlz.Encode(nil, piece, minlz.LevelFastest)
+		// uvarint(len(block)) ‖ block: room for the length, then the block.
+		at := len(rec)
+		rec = slices.Grow(rec, binary.MaxVarintLen64+minlz.MaxEncodedLen(len(piece)))
+		block, err := minlz.AppendEncoded(rec[:at+binary.MaxVarintLen64], piece, minlz.LevelFastest)
 		if err != nil { // cannot happen: piece is within the block size limit
 			panic(fmt.Sprintf("store: compressing block writes: %v", err))
 		}
-		rec = binary.AppendUvarint(rec, uint64(len(block)))
-		rec = append(rec, block...)
+		n := len(block) - at - binary.MaxVarintLen64
+		rec = binary.AppendUvarint(rec[:at], uint64(n))
+		rec = append(rec, block[at+binary.MaxVarintLen64:]...) // overlapping copy, moving left
 	}
+	buf.rec = rec
 	return rec
 }
 

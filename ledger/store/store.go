@@ -59,6 +59,7 @@ type Store struct {
 	bmu     sync.Mutex
 	working *Overlay
 	staged  *stagedBlock
+	records recordBuffers // blockBatch's scratch for the writes record
 
 	// plainWrites keeps a store of layout v3 in it: block writes records
 	// stored uncompressed (see formatVersion). Set by load, then fixed.
