@@ -79,6 +79,9 @@ func Parse(b []byte) (*Document, error) {
 // decodeJSON decodes exactly one JSON value, numbers kept as json.Number
 // as the schema validator expects.
 func decodeJSON(b []byte) (any, error) {
+	if v, ok := decodePlain(b); ok {
+		return v, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
