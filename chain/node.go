@@ -101,6 +101,13 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 		}
 		results[i].Accepted = true
 	}
+	// Hash the accepted transactions' writes here, beside CheckTx and the
+	// consensus goroutine, for the block that will include them.
+	for i := range txs {
+		if results[i].Accepted {
+			n.App.PrepareSums(hashes[i])
+		}
+	}
 	if !wait {
 		return results
 	}
@@ -254,6 +261,7 @@ func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, fun
 		return res, nil
 	}
 	res.Accepted = true
+	n.App.PrepareSums(hash) // see Submit
 	return res, func(ctx context.Context) cc.SubmitResult {
 		out, err := n.App.Notifier().Wait(ctx, ch)
 		r := res

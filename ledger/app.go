@@ -85,6 +85,7 @@ type App struct {
 
 	sigs     *sigCache
 	pre      *preDecoded // envelopes PreVerify decoded, until CheckTx takes them
+	sums     pendingSums // admissions whose commitment hashes PrepareSums may compute
 	block    *blockRun   // the block being finalized, until Commit (consensus connection only)
 	notifier *Notifier
 	stats    *Stats

@@ -88,12 +88,19 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		if ad := admitted[i]; ad != nil && a.reusable(ad, req.Height, base.Time, working) {
 			res = ad.res
 			run.keys[i] = make([]string, len(ad.writes))
+			var sums []*store.Sums // ready if PrepareSums ran (see pendingSums)
+			if p := ad.sums.Load(); p != nil {
+				sums = *p
+			}
 			for j, w := range ad.writes {
 				run.keys[i][j] = w.Key
-				if w.Deleted {
+				switch {
+				case w.Deleted:
 					working.Delete(w.Key)
-				} else {
-					working.SetSharedSums(w.Key, w.Value, ad.sums[j]) // admission values are never modified
+				case sums != nil:
+					working.SetSharedSums(w.Key, w.Value, sums[j]) // admission values are never modified
+				default:
+					working.SetShared(w.Key, w.Value)
 				}
 			}
 			a.stats.Reused.Add(1)

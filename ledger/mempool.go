@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"sync/atomic"
 	"time"
 
 	cc "carechain"
@@ -76,15 +77,15 @@ type admission struct {
 	serial uint64
 	hash   [32]byte
 	raw    []byte
-	tx     *tx.Tx        // decoded envelope (its signature verified against the signer's key)
-	writes []store.Write // its admission's writes, sorted by key (values shared with kv)
-	sums   []*store.Sums // store.SumsOf each live write (nil for a deletion), for FinalizeBlock
-	reads  []string      // state keys its admission read from the mempool state
-	vals   [][]byte      // the value each read returned (nil: absent)
-	iter   bool          // its admission iterated a prefix of the mempool state
-	seen   bool          // rechecked since the last Commit
-	height int64         // the height CheckTx ran it at
-	res    cc.Result     // its result at admission
+	tx     *tx.Tx                        // decoded envelope (its signature verified against the signer's key)
+	writes []store.Write                 // its admission's writes, sorted by key (values shared with kv)
+	sums   atomic.Pointer[[]*store.Sums] // store.SumsOf(writes) once PrepareSums has run, for FinalizeBlock
+	reads  []string                      // state keys its admission read from the mempool state
+	vals   [][]byte                      // the value each read returned (nil: absent)
+	iter   bool                          // its admission iterated a prefix of the mempool state
+	seen   bool                          // rechecked since the last Commit
+	height int64                         // the height CheckTx ran it at
+	res    cc.Result                     // its result at admission
 }
 
 // readRecorder is the parent of an admission's scratch overlay: it records
@@ -137,10 +138,6 @@ func (m *mempoolState) push(ad *admission, scratch *store.Overlay) {
 	m.serial++
 	ad.serial = m.serial
 	ad.writes = scratch.Writes()
-	// The commitment hashes of the writes, computed here (CheckTx, beside
-	// the consensus goroutine) so that a block reusing the admission need
-	// not: a sixth of FinalizeBlock's time on bench epcis.
-	ad.sums = store.SumsOf(ad.writes)
 	scratch.FlushTagged(m.kv, ad.serial)
 	m.pending = append(m.pending, ad)
 	m.byHash[ad.hash] = ad
@@ -357,7 +354,9 @@ func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
 		scratch.Discard()
 		return err
 	}
-	a.mp.push(&admission{hash: hash, raw: raw, tx: t, reads: rec.reads, vals: rec.vals, iter: rec.iter, seen: true, height: height, res: res}, scratch)
+	ad := &admission{hash: hash, raw: raw, tx: t, reads: rec.reads, vals: rec.vals, iter: rec.iter, seen: true, height: height, res: res}
+	a.mp.push(ad, scratch)
+	a.sums.add(ad)
 	return nil
 }
 
@@ -430,6 +429,7 @@ func (a *App) closePass() {
 // commitMempool updates the mempool state after the block run was
 // committed (see mempoolState).
 func (a *App) commitMempool(run *blockRun) {
+	a.sums.reset()
 	m := a.mp
 	switch {
 	case run != nil && run.fast:
