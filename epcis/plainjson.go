@@ -3,6 +3,8 @@ package epcis
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	cc "carechain"
 )
 
 // decodePlain decodes a JSON document in plain form into the value that
@@ -110,20 +112,28 @@ func (p *plainParser) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k] = v
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return m, true
-		default:
-			return nil, false
+		if done, ok := p.next('}'); !ok || done {
+			return m, ok
 		}
 	}
+}
+
+// next consumes the ',' or the closing delimiter after a member or
+// element: done when it was close, ok false when it was neither.
+func (p *plainParser) next(close byte) (done, ok bool) {
+	p.space()
+	if p.i >= len(p.b) {
+		return false, false
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		return false, true
+	case close:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 // array decodes an array; p.i is at '['.
@@ -141,18 +151,8 @@ func (p *plainParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		out = append(out, v)
-		p.space()
-		if p.i >= len(p.b) {
-			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return out, true
-		default:
-			return nil, false
+		if done, ok := p.next(']'); !ok || done {
+			return out, ok
 		}
 	}
 }
@@ -205,45 +205,12 @@ func (p *plainParser) raw() ([]byte, bool) {
 
 // number decodes a number in JSON's grammar as a json.Number of its text.
 func (p *plainParser) number() (any, bool) {
-	b, i := p.b, p.i
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
+	end, ok := cc.ScanNumber(p.b, p.i)
+	if !ok {
 		return nil, false
 	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return nil, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return nil, false
-		}
-	}
-	n := json.Number(b[p.i:i])
-	p.i = i
+	n := json.Number(p.b[p.i:end])
+	p.i = end
 	return n, true
 }
 

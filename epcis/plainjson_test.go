@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -132,19 +131,7 @@ func FuzzDecodePlain(f *testing.F) {
 // BenchmarkDecodeJSON decodes a 500-event commissioning document as
 // decodeJSON does (plain path) and with encoding/json.
 func BenchmarkDecodeJSON(b *testing.B) {
-	var tmpl map[string]any
-	if err := json.Unmarshal(benchShapedDocuments()["bench/commissioning"], &tmpl); err != nil {
-		b.Fatal(err)
-	}
-	body := tmpl["epcisBody"].(map[string]any)
-	first := body["eventList"].([]any)[0].(map[string]any)
-	list := make([]any, 500)
-	for i := range list {
-		list[i] = with(first, "epcList", []any{
-			fmt.Sprintf("urn:epc:id:sgtin:0614141.107346.%d", 2*i), fmt.Sprintf("urn:epc:id:sgtin:0614141.107346.%d", 2*i+1)})
-	}
-	body["eventList"] = list
-	doc, _ := json.Marshal(tmpl)
+	doc := benchCommissioning500(b)
 	b.Run("plain", func(b *testing.B) {
 		b.SetBytes(int64(len(doc)))
 		for b.Loop() {

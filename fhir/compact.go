@@ -1,5 +1,7 @@
 package fhir
 
+import cc "carechain"
+
 // compactForm reports, in one pass, whether b is exactly one JSON value,
 // valid as json.Valid judges it, with no whitespace outside strings (ok:
 // json.Compact would return b unchanged), and whether its strings hold
@@ -39,7 +41,7 @@ func (s *compactScan) value(i, depth int) (int, bool) {
 	case c == 'n':
 		return compactLiteral(b, i, "null")
 	case c == '-' || c >= '0' && c <= '9':
-		return compactNumber(b, i)
+		return cc.ScanNumber(b, i)
 	}
 	return i, false
 }
@@ -133,47 +135,6 @@ func (s *compactScan) str(i int) (int, bool) {
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
-
-// compactNumber scans a number in JSON's grammar:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func compactNumber(b []byte, i int) (int, bool) {
-	digits := func(j int) int {
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		return j
-	}
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		i = digits(i)
-	default:
-		return i, false
-	}
-	if i < len(b) && b[i] == '.' {
-		j := digits(i + 1)
-		if j == i+1 {
-			return i, false
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := digits(i)
-		if j == i {
-			return i, false
-		}
-		i = j
-	}
-	return i, true
-}
 
 func compactLiteral(b []byte, i int, lit string) (int, bool) {
 	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
