@@ -250,6 +250,9 @@ func (n *Node) Metrics() cc.Metrics {
 func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult) {
 	hash := tx.Hash(raw)
 	res := cc.SubmitResult{Hash: hex.EncodeToString(hash)}
+	// Decode and verify here, on the caller's goroutine: CheckTx, one
+	// transaction at a time, then finds both done.
+	preVerify(n.App, [][]byte{raw})
 	ch := n.App.Notifier().Expect(hash)
 	code, log, err := n.Node.CheckTx(raw)
 	if err != nil {

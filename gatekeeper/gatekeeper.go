@@ -93,10 +93,16 @@ func newID(string) string {
 // Org returns the custodian organization this gatekeeper serves.
 func (g *Gatekeeper) Org() string { return g.cfg.Org }
 
-// sign builds the node's next transaction of typ.
+// sign builds the node's next transaction of typ. The payload is put in
+// canonical form before the node key's lock is taken (most of the work for
+// a large capture), so only the signing orders the node's transactions.
 func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte, func(ok bool), error) {
+	p, err := tx.NewPayload(payload)
+	if err != nil {
+		return nil, nil, err
+	}
 	return g.signWith(ctx, func(chainID string, seq uint64) ([]byte, error) {
-		return tx.Build(chainID, g.cfg.NodeDID, g.cfg.NodeKey, seq, typ, payload)
+		return tx.BuildPayload(chainID, g.cfg.NodeDID, g.cfg.NodeKey, seq, typ, p)
 	})
 }
 

@@ -219,3 +219,55 @@ func FuzzEncodeMatchesEncoder(f *testing.F) {
 		}
 	})
 }
+
+// TestBuildPayloadIsCanonical: the body BuildPayload assembles around a
+// canonical payload is byte for byte the RFC 8785 form of the whole body
+// (what canonicalizing it gives), for plain and non-plain chain ids and
+// types, any sequence and payloads with HTML characters, escapes and
+// non-ASCII text; a zero Payload is refused.
+func TestBuildPayloadIsCanonical(t *testing.T) {
+	did, priv := MustKey(t, 3)
+	payloads := []any{
+		map[string]any{"z": 1, "a": "<&>", "é": []any{1.5, "\u2028", nil, true}},
+		struct {
+			B string `json:"b"`
+			A int    `json:"a"`
+		}{"x\"y\\z", -3},
+		map[string]any{},
+	}
+	for _, chain := range []string{"carechain-test", "chain <&>", "ch\"ain"} {
+		for _, typ := range []string{"supply.capture", "kv<set>"} {
+			for _, seq := range []uint64{0, 7, 1 << 53} {
+				for _, pl := range payloads {
+					p, err := NewPayload(pl)
+					if err != nil {
+						t.Fatal(err)
+					}
+					raw, err := BuildPayload(chain, did, priv, seq, typ, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := Decode(raw)
+					if err != nil {
+						t.Fatalf("%q %q %d %v: %v", chain, typ, seq, pl, err)
+					}
+					m, _ := json.Marshal(Body{ChainID: chain, Type: typ, Sequence: seq, Payload: p.canon})
+					want, err := cc.Canonical(m)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got.BodyBytes, want) {
+						t.Errorf("body %s, canonical %s", got.BodyBytes, want)
+					}
+					if err := got.Verify(priv.Public().(ed25519.PublicKey)); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}
+	}
+	if _, err := BuildPayload("c", did, priv, 1, "t", Payload{}); !cc.Is(cc.Invalid, err) {
+		t.Errorf("zero Payload: %v, want Invalid", err)
+	}
+
+}
