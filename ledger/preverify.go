@@ -13,7 +13,8 @@ import (
 // their signatures, before CheckTx and outside the ABCI connection's
 // mutex, so CheckTx, recheck and FinalizeBlock neither decode nor verify
 // them again: the decoded envelopes go to the pre-decoded cache that
-// CheckTx consults, the valid signatures to the signature cache.
+// CheckTx consults, the valid signatures to the signature cache, and the
+// payloads of types with a Config.Predecode function to that function.
 //
 // It rejects nothing and changes no state: a transaction that does not
 // decode, whose signer key cannot be resolved on committed state, or whose
@@ -45,6 +46,9 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 			continue
 		}
 		a.pre.put(t)
+		if f := a.cfg.Predecode[t.Body.Type]; f != nil {
+			f(t.Hash, t.Body.Payload)
+		}
 		pub, err := a.cfg.SignerKey(kv, t.Signer, t.Body.Type, t.Body.Payload)
 		if err != nil || len(pub) != ed25519.PublicKeySize || a.sigs.verified(t.Hash, pub) {
 			continue

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -198,5 +199,30 @@ func TestCheckTxBesideFinalizeBlock(t *testing.T) {
 		if t.Failed() {
 			return
 		}
+	}
+}
+
+// TestPreVerifyPredecodes: PreVerify hands each decoded transaction of a
+// type with a Config.Predecode function its hash and payload, and only
+// those.
+func TestPreVerifyPredecodes(t *testing.T) {
+	keys := newTestKeys(2)
+	cfg := testConfig(keys)
+	type call struct{ hash, payload string }
+	var calls []call
+	cfg.Predecode = map[string]func(hash, payload []byte){"kv.set": func(hash, payload []byte) {
+		calls = append(calls, call{string(hash), string(payload)})
+	}}
+	app := mustAppWith(t, cfg)
+	set := MustTx(t, keys, keys.dids[0], 0, "kv.set", "k", "v")
+	cp := MustTx(t, keys, keys.dids[1], 0, "kv.copy", "k", "c")
+	app.PreVerify([][]byte{set, cp, []byte("not a transaction")}, rand.Reader)
+	d, err := tx.Decode(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []call{{string(tx.Hash(set)), string(d.Body.Payload)}}
+	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("Predecode calls %q, want %q", calls, want)
 	}
 }

@@ -95,6 +95,15 @@ func (c *decodeCache) drop(d *decodedCapture) {
 	c.bytes -= len(d.payload)
 }
 
+// Predecode decodes and checks the payload of the supply.capture
+// transaction with this hash into decodedCaptures, as its CheckTx would,
+// so that CheckTx — one transaction at a time — finds it done. The ledger
+// calls it before CheckTx (ledger.Config.Predecode); a payload that does
+// not decode is left for CheckTx to reject.
+func Predecode(hash, payload []byte) {
+	decodeCapture(cc.TxContext{TxHash: hash, Check: true}, payload)
+}
+
 // decodeCapture decodes and checks a supply.capture payload (everything
 // that does not depend on the context or the state), using and filling
 // decodedCaptures when the transaction has a hash. On error it also returns

@@ -98,3 +98,45 @@ func TestCaptureErrorOrder(t *testing.T) {
 		t.Errorf("expired first, then malformed: %v, want invalid (expiry)", err)
 	}
 }
+
+// TestPredecode: a payload Predecode decoded before CheckTx is what the
+// handler then takes from the cache, with the same result and writes as a
+// run without it; a payload that does not decode is left out.
+func TestPredecode(t *testing.T) {
+	e := newEnv(t)
+	h := Handlers()[TypeCapture]
+	raw, err := json.Marshal(events(commission(sgtin("pd-a"), sgtin("pd-b"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.next()
+	ctx := e.ctx(mfg.did, TypeCapture)
+	ctx.TxHash = []byte("predecode-hash")
+	Predecode(ctx.TxHash, raw)
+	if decodedCaptures.take(string(ctx.TxHash), raw, false) == nil {
+		t.Fatal("Predecode kept nothing")
+	}
+	ctx.Check = true
+	pre := cctest.Fork(e.kv)
+	res1, err := h(ctx, pre, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decodedCaptures.take(string(ctx.TxHash), raw, true) // forget it
+	fresh := cctest.Fork(e.kv)
+	res2, err := h(ctx, fresh, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(res1, res2) {
+		t.Errorf("results differ:\n%+v\n%+v", res1, res2)
+	}
+	if d := cctest.Diff(pre, fresh); d != "" {
+		t.Errorf("writes differ: %s", d)
+	}
+	bad := []byte(`{"org":"acme","events":[{"type":"NoSuchEvent"}]}`)
+	Predecode([]byte("bad-hash"), bad)
+	if decodedCaptures.take("bad-hash", bad, true) != nil {
+		t.Error("Predecode kept a payload that does not decode")
+	}
+}
