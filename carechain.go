@@ -183,8 +183,20 @@ func SetJSON(kv KV, key string, v any) error {
 	if err != nil {
 		return E("state.set", Internal, err)
 	}
-	kv.Set(key, b)
+	SetOwned(kv, key, b)
 	return nil
+}
+
+// SetOwned is kv.Set(key, value) without the copy when kv can take the
+// value as it is (a store overlay's SetShared). The caller gives value
+// up: neither it nor anyone else may modify it afterwards — a freshly
+// encoded value, or a constant shared by every write of it.
+func SetOwned(kv KV, key string, value []byte) {
+	if o, ok := kv.(interface{ SetShared(key string, value []byte) }); ok {
+		o.SetShared(key, value)
+		return
+	}
+	kv.Set(key, value)
 }
 
 // Handler applies one transaction type's payload to the state. It must be

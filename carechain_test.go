@@ -83,3 +83,44 @@ func TestTimeWindowContains(t *testing.T) {
 		}
 	}
 }
+
+// sharingKV is a KV that records whether a value came through SetShared.
+type sharingKV struct {
+	mapKV
+	shared map[string]bool
+}
+
+func (s *sharingKV) SetShared(key string, value []byte) {
+	s.mapKV[key] = value
+	s.shared[key] = true
+}
+
+// mapKV is a minimal KV over a map.
+type mapKV map[string][]byte
+
+func (m mapKV) Get(key string) ([]byte, error) { return m[key], nil }
+func (m mapKV) Set(key string, value []byte)   { m[key] = append([]byte{}, value...) }
+func (m mapKV) Delete(key string)              { delete(m, key) }
+func (m mapKV) Iterate(string, func(string, []byte) bool) error {
+	return nil
+}
+
+// TestSetOwned: a KV that can take a value without copying gets it through
+// SetShared (the same slice); any other KV through Set. SetJSON hands its
+// fresh encoding over the same way.
+func TestSetOwned(t *testing.T) {
+	v := []byte("true")
+	s := &sharingKV{mapKV: mapKV{}, shared: map[string]bool{}}
+	SetOwned(s, "k", v)
+	if !s.shared["k"] || &s.mapKV["k"][0] != &v[0] {
+		t.Error("SetOwned did not hand the value over to SetShared")
+	}
+	if err := SetJSON(s, "j", map[string]int{"a": 1}); err != nil || !s.shared["j"] || string(s.mapKV["j"]) != `{"a":1}` {
+		t.Errorf("SetJSON: %v, shared %v, value %s", err, s.shared["j"], s.mapKV["j"])
+	}
+	m := mapKV{}
+	SetOwned(m, "k", v)
+	if string(m["k"]) != "true" || &m["k"][0] == &v[0] {
+		t.Error("SetOwned on a plain KV did not Set a copy")
+	}
+}

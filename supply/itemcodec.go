@@ -199,5 +199,5 @@ func getItem(kv cc.Reader, epc string, it *Item) (bool, error) {
 
 // setItem writes it.
 func setItem(kv cc.KV, it *Item) {
-	kv.Set(itemKey(it.EPC), encodeItem(it))
+	cc.SetOwned(kv, itemKey(it.EPC), encodeItem(it)) // a fresh encoding
 }

@@ -33,6 +33,11 @@ const (
 	prefixAdmPat  = "sup/ap/"
 )
 
+// jsonTrue is the value of an index entry: JSON true, as cc.SetJSON writes
+// it. It is written with cc.SetOwned, shared by every entry, and never
+// modified.
+var jsonTrue = []byte("true")
+
 // memberKey marks org as a supply-chain participant.
 func memberKey(org string) string { return prefixMember + org }
 
@@ -99,7 +104,7 @@ func indexItem(kv cc.KV, old, it *Item, members map[string]bool) error {
 		if old != nil && old.Lot != "" {
 			kv.Delete(lotItemsPrefix(old.Lot) + epcSegment(it.EPC))
 		}
-		kv.Set(lotItemsPrefix(it.Lot)+epcSegment(it.EPC), []byte("true")) // JSON true, as cc.SetJSON writes it
+		cc.SetOwned(kv, lotItemsPrefix(it.Lot)+epcSegment(it.EPC), jsonTrue)
 	}
 	held := func(x *Item) string {
 		if x == nil || x.Lot == "" || x.Status == StatusDecommissioned {
@@ -134,7 +139,7 @@ func indexItem(kv cc.KV, old, it *Item, members map[string]bool) error {
 				kv.Delete(before)
 			}
 			if after != "" {
-				kv.Set(after, []byte("true"))
+				cc.SetOwned(kv, after, jsonTrue)
 			}
 		}
 	}
