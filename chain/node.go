@@ -241,6 +241,12 @@ func (n *Node) Metrics() cc.Metrics {
 	return appMetrics(n.App, n.Node.Status().MempoolSize, iv)
 }
 
+// Predecode decodes a payload of type typ for its handler ahead of the
+// transaction that will carry it (ledger.App.Predecode): a submitter calls
+// it before it signs, outside the stages that take one transaction at a
+// time.
+func (n *Node) Predecode(typ string, payload []byte) { n.App.Predecode(typ, payload) }
+
 // SubmitThen checks one transaction into the mempool and returns its
 // CheckTx result at once, with, when it was accepted, a function that
 // waits until it is committed and returns the final result (as Submit

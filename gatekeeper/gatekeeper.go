@@ -94,12 +94,16 @@ func newID(string) string {
 func (g *Gatekeeper) Org() string { return g.cfg.Org }
 
 // sign builds the node's next transaction of typ. The payload is put in
-// canonical form before the node key's lock is taken (most of the work for
-// a large capture), so only the signing orders the node's transactions.
+// canonical form, and decoded ahead for its handler when the chain can, before
+// the node key's lock is taken (most of the work for a large capture), so
+// only the signing orders the node's transactions.
 func (g *Gatekeeper) sign(ctx context.Context, typ string, payload any) ([]byte, func(ok bool), error) {
 	p, err := tx.NewPayload(payload)
 	if err != nil {
 		return nil, nil, err
+	}
+	if pd, ok := g.cfg.Chain.(predecoder); ok {
+		pd.Predecode(typ, p.Bytes())
 	}
 	return g.signWith(ctx, func(chainID string, seq uint64) ([]byte, error) {
 		return tx.BuildPayload(chainID, g.cfg.NodeDID, g.cfg.NodeKey, seq, typ, p)
@@ -139,6 +143,12 @@ func (g *Gatekeeper) signWith(ctx context.Context, build func(chainID string, se
 		g.mu.Unlock()
 	}
 	return raw, done, nil
+}
+
+// predecoder is a chain whose handlers can decode a payload ahead of the
+// transaction that will carry it (chain.Node).
+type predecoder interface {
+	Predecode(typ string, payload []byte)
 }
 
 // pipeliner is a chain that can check a transaction into the mempool and

@@ -58,12 +58,13 @@ type Config struct {
 	// transaction disagree with nodes that did not, so each domain package
 	// lists its own and tests the claim.
 	TimeFree map[string]bool
-	// Predecode maps transaction types to a function PreVerify calls with
-	// each such transaction's hash and payload, outside CheckTx, so that the
-	// handler can find its payload decoded (a cache keyed by hash and
-	// checked against the bytes). It must not change any outcome: a
-	// handler that finds nothing decodes the payload itself.
-	Predecode map[string]func(hash, payload []byte)
+	// Predecode maps transaction types to a function that decodes a
+	// payload of that type ahead, outside CheckTx, so that the handler finds
+	// it decoded (a cache keyed by the payload's bytes). PreVerify calls it
+	// for the transactions it decodes, App.Predecode for a payload about to
+	// be signed. It must not change any outcome: a handler that finds
+	// nothing decodes the payload itself.
+	Predecode map[string]func(payload []byte)
 	// DisableTxCache makes apply decode and verify every transaction
 	// itself instead of reusing CheckTx's decoded envelope and verified
 	// signature (for tests that compare the two).

@@ -42,7 +42,7 @@ func Domain(log *slog.Logger) Config {
 	return Config{
 		Handlers:    handlers,
 		TimeFree:    timeFree,
-		Predecode:   map[string]func(hash, payload []byte){supply.TypeCapture: supply.Predecode},
+		Predecode:   map[string]func(payload []byte){supply.TypeCapture: supply.Predecode},
 		SignerKey:   identity.SignerKey,
 		InitGenesis: initGenesis,
 		Logger:      log,

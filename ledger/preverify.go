@@ -46,9 +46,7 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 			continue
 		}
 		a.pre.put(t)
-		if f := a.cfg.Predecode[t.Body.Type]; f != nil {
-			f(t.Hash, t.Body.Payload)
-		}
+		a.Predecode(t.Body.Type, t.Body.Payload)
 		pub, err := a.cfg.SignerKey(kv, t.Signer, t.Body.Type, t.Body.Payload)
 		if err != nil || len(pub) != ed25519.PublicKeySize || a.sigs.verified(t.Hash, pub) {
 			continue
@@ -91,4 +89,15 @@ func (c *preDecoded) put(t *tx.Tx) { c.m.put([32]byte(t.Hash), t) }
 func (c *preDecoded) take(hash [32]byte) *tx.Tx {
 	t, _ := c.m.take(hash)
 	return t
+}
+
+// Predecode decodes a payload of type typ ahead for its handler, through
+// Config.Predecode, if the type has such a function (else it does
+// nothing). A submitter calls it before it signs and submits, outside the
+// stages that take one transaction at a time. It is safe for concurrent
+// use and changes no outcome.
+func (a *App) Predecode(typ string, payload []byte) {
+	if f := a.cfg.Predecode[typ]; f != nil && !a.cfg.DisableTxCache {
+		f(payload)
+	}
 }

@@ -203,15 +203,14 @@ func TestCheckTxBesideFinalizeBlock(t *testing.T) {
 }
 
 // TestPreVerifyPredecodes: PreVerify hands each decoded transaction of a
-// type with a Config.Predecode function its hash and payload, and only
-// those.
+// type with a Config.Predecode function its payload, and only those; so
+// does App.Predecode.
 func TestPreVerifyPredecodes(t *testing.T) {
 	keys := newTestKeys(2)
 	cfg := testConfig(keys)
-	type call struct{ hash, payload string }
-	var calls []call
-	cfg.Predecode = map[string]func(hash, payload []byte){"kv.set": func(hash, payload []byte) {
-		calls = append(calls, call{string(hash), string(payload)})
+	var calls []string
+	cfg.Predecode = map[string]func(payload []byte){"kv.set": func(payload []byte) {
+		calls = append(calls, string(payload))
 	}}
 	app := mustAppWith(t, cfg)
 	set := MustTx(t, keys, keys.dids[0], 0, "kv.set", "k", "v")
@@ -221,8 +220,13 @@ func TestPreVerifyPredecodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []call{{string(tx.Hash(set)), string(d.Body.Payload)}}
+	want := []string{string(d.Body.Payload)}
 	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("Predecode calls %q, want %q", calls, want)
+	}
+	app.Predecode("kv.copy", []byte(`{}`)) // no function for the type: nothing
+	app.Predecode("kv.set", []byte(`{"key":"x"}`))
+	if want = append(want, `{"key":"x"}`); !reflect.DeepEqual(calls, want) {
 		t.Errorf("Predecode calls %q, want %q", calls, want)
 	}
 }

@@ -1,7 +1,6 @@
 package supply
 
 import (
-	"bytes"
 	"strconv"
 	"sync"
 	"time"
@@ -13,21 +12,22 @@ import (
 // step of the handler on a 500-event payload) when CheckTx admits the
 // transaction, again when a recheck re-executes it and again in
 // FinalizeBlock. decodedCaptures keeps the result of the first decode, keyed
-// by the transaction hash, so that the later runs of the same transaction
-// reuse it.
+// by the payload's bytes, so that the later runs of the same transaction
+// reuse it — and so that a submitter can decode a payload before it signs
+// and submits it (Predecode), outside the stages that take one
+// transaction at a time.
 //
 // It stays deterministic: an entry is used only for a payload equal, byte
-// for byte, to the one it was decoded from (bytes.Equal, which costs
-// nothing when the ledger passes the same slice, as it does for a cached
-// envelope), decoding is a pure function of those bytes, and nothing
-// changes a decoded Event afterwards, so a hit and a miss give the same
-// events. Only payloads that decoded and passed checkEvent are kept; the
-// checks that depend on the context (expiry before the block date) run on
-// every execution. It is bounded: at most maxDecodedCaptures entries and
-// maxDecodedBytes bytes of payload, the oldest dropped first; FinalizeBlock
-// (ctx.Check false) takes its entry out, as the transaction is then spent.
-// A mutex makes it safe for handlers run concurrently (tests, simulations).
-var decodedCaptures = decodeCache{byHash: map[string]*decodedCapture{}}
+// for byte, to the one it was decoded from (it is the map key), decoding
+// is a pure function of those bytes, and nothing changes a decoded Event
+// afterwards, so a hit and a miss give the same events. Only payloads that
+// decoded and passed checkEvent are kept; the checks that depend on the
+// context (expiry before the block date) run on every execution. It is
+// bounded: at most maxDecodedCaptures entries and maxDecodedBytes bytes of
+// payload, the oldest dropped first; FinalizeBlock (ctx.Check false) takes
+// its entry out, as the transaction is then spent. A mutex makes it safe
+// for concurrent use.
+var decodedCaptures = decodeCache{byPayload: map[string]*decodedCapture{}}
 
 const (
 	maxDecodedCaptures = 32
@@ -36,27 +36,26 @@ const (
 
 // decodedCapture is a decoded and checked capture payload.
 type decodedCapture struct {
-	hash    string
-	payload []byte
+	payload string // the payload's bytes: the cache key
 	org     string
 	events  []Event
 	epcs    int // EPCs listed in all
 }
 
 type decodeCache struct {
-	mu     sync.Mutex
-	byHash map[string]*decodedCapture
+	mu        sync.Mutex
+	byPayload map[string]*decodedCapture
 	order  []*decodedCapture // oldest first
 	bytes  int
 }
 
-// take returns the entry of hash for payload, nil if there is none; remove
-// takes it out of the cache.
-func (c *decodeCache) take(hash string, payload []byte, remove bool) *decodedCapture {
+// take returns the entry of payload, nil if there is none; remove takes it
+// out of the cache.
+func (c *decodeCache) take(payload []byte, remove bool) *decodedCapture {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	d := c.byHash[hash]
-	if d == nil || !bytes.Equal(d.payload, payload) {
+	d := c.byPayload[string(payload)]
+	if d == nil {
 		return nil
 	}
 	if remove {
@@ -72,19 +71,19 @@ func (c *decodeCache) put(d *decodedCapture) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.byHash[d.hash]; old != nil {
+	if old := c.byPayload[d.payload]; old != nil {
 		c.drop(old)
 	}
 	for len(c.order) > 0 && (len(c.order) >= maxDecodedCaptures || c.bytes+len(d.payload) > maxDecodedBytes) {
 		c.drop(c.order[0])
 	}
-	c.byHash[d.hash] = d
+	c.byPayload[d.payload] = d
 	c.order = append(c.order, d)
 	c.bytes += len(d.payload)
 }
 
 func (c *decodeCache) drop(d *decodedCapture) {
-	delete(c.byHash, d.hash)
+	delete(c.byPayload, d.payload)
 	for i, x := range c.order {
 		if x == d {
 			c.order = append(c.order[:i], c.order[i+1:]...)
@@ -95,13 +94,14 @@ func (c *decodeCache) drop(d *decodedCapture) {
 	c.bytes -= len(d.payload)
 }
 
-// Predecode decodes and checks the payload of the supply.capture
-// transaction with this hash into decodedCaptures, as its CheckTx would,
-// so that CheckTx — one transaction at a time — finds it done. The ledger
-// calls it before CheckTx (ledger.Config.Predecode); a payload that does
-// not decode is left for CheckTx to reject.
-func Predecode(hash, payload []byte) {
-	decodeCapture(cc.TxContext{TxHash: hash, Check: true}, payload)
+// Predecode decodes and checks a supply.capture payload into
+// decodedCaptures, as its CheckTx would, so that CheckTx — one transaction
+// at a time — finds it done. Submitters call it before they submit (the
+// gatekeeper before it signs, the ledger's PreVerify for transactions
+// submitted signed); a payload that does not decode is left for CheckTx to
+// reject.
+func Predecode(payload []byte) {
+	decodeCapture(cc.TxContext{Check: true}, payload)
 }
 
 // decodeCapture decodes and checks a supply.capture payload (everything
@@ -111,11 +111,8 @@ func Predecode(hash, payload []byte) {
 // before the error in handleCapture's order.
 func decodeCapture(ctx cc.TxContext, payload []byte) (*decodedCapture, []Event, error) {
 	const op = TypeCapture
-	hash := string(ctx.TxHash)
-	if hash != "" {
-		if d := decodedCaptures.take(hash, payload, !ctx.Check); d != nil {
-			return d, nil, nil
-		}
+	if d := decodedCaptures.take(payload, !ctx.Check); d != nil {
+		return d, nil, nil
 	}
 	var p capturePayload
 	if err := decodeObject(op, "payload", payload, &p); err != nil {
@@ -127,7 +124,7 @@ func decodeCapture(ctx cc.TxContext, payload []byte) (*decodedCapture, []Event, 
 	if len(p.Events) == 0 || len(p.Events) > MaxEventsPerTx {
 		return nil, nil, cc.Errorf(op, cc.Invalid, "events must list 1 to %d events", MaxEventsPerTx)
 	}
-	d := &decodedCapture{hash: hash, payload: payload, org: p.Org, events: make([]Event, len(p.Events))}
+	d := &decodedCapture{org: p.Org, events: make([]Event, len(p.Events))}
 	for i, raw := range p.Events {
 		if err := decodeObject(op, "events["+strconv.Itoa(i)+"]", raw, &d.events[i]); err != nil {
 			return nil, d.events[:i], err
@@ -139,7 +136,8 @@ func decodeCapture(ctx cc.TxContext, payload []byte) (*decodedCapture, []Event, 
 			return nil, d.events[:i+1], cc.Errorf(op, cc.Invalid, "events[%d]: at most %d EPCs per transaction", i, MaxEPCsPerTx)
 		}
 	}
-	if hash != "" && ctx.Check {
+	if ctx.Check {
+		d.payload = string(payload)
 		decodedCaptures.put(d)
 	}
 	return d, nil, nil

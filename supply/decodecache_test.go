@@ -36,7 +36,7 @@ func TestCaptureDecodeCache(t *testing.T) {
 	if _, err := h(check, ckv, raw); err != nil {
 		t.Fatalf("CheckTx: %v", err)
 	}
-	if decodedCaptures.take(string(ctx.TxHash), raw, false) == nil {
+	if decodedCaptures.take(raw, false) == nil {
 		t.Fatal("CheckTx did not keep the decoded payload")
 	}
 	cached := cctest.Fork(e.kv)
@@ -44,7 +44,7 @@ func TestCaptureDecodeCache(t *testing.T) {
 	if err != nil {
 		t.Fatalf("FinalizeBlock (cached): %v", err)
 	}
-	if decodedCaptures.take(string(ctx.TxHash), raw, false) != nil {
+	if decodedCaptures.take(raw, false) != nil {
 		t.Error("FinalizeBlock left its entry in the cache")
 	}
 	fresh := cctest.Fork(e.kv)
@@ -62,7 +62,8 @@ func TestCaptureDecodeCache(t *testing.T) {
 		t.Errorf("FinalizeBlock stored %d events, want %d", len(cctest.Keys(fresh, prefixEvent)), len(evs))
 	}
 
-	// Same hash, other bytes: decoded afresh, not taken from the cache.
+	// Other bytes (the same transaction hash): decoded afresh, not taken
+	// from the cache.
 	if _, err := h(check, cctest.Fork(e.kv), raw); err != nil {
 		t.Fatal(err)
 	}
@@ -73,14 +74,16 @@ func TestCaptureDecodeCache(t *testing.T) {
 
 	// Bounded.
 	for i := range maxDecodedCaptures + 5 {
-		c := check
-		c.TxHash = []byte(fmt.Sprintf("hash-%d", i))
-		if _, err := h(c, cctest.Fork(e.kv), raw); err != nil {
+		p, err := json.Marshal(events(commission(sgtin(fmt.Sprintf("bound-%d", i)))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h(check, cctest.Fork(e.kv), p); err != nil {
 			t.Fatal(err)
 		}
 	}
 	decodedCaptures.mu.Lock()
-	n, m := len(decodedCaptures.byHash), len(decodedCaptures.order)
+	n, m := len(decodedCaptures.byPayload), len(decodedCaptures.order)
 	decodedCaptures.mu.Unlock()
 	if n != maxDecodedCaptures || m != n {
 		t.Errorf("cache holds %d entries (%d in order), want %d", n, m, maxDecodedCaptures)
@@ -99,8 +102,8 @@ func TestCaptureErrorOrder(t *testing.T) {
 	}
 }
 
-// TestPredecode: a payload Predecode decoded before CheckTx is what the
-// handler then takes from the cache, with the same result and writes as a
+// TestPredecode: a payload Predecode decoded before it was signed is what
+// the handler then takes from the cache, with the same result and writes as a
 // run without it; a payload that does not decode is left out.
 func TestPredecode(t *testing.T) {
 	e := newEnv(t)
@@ -111,9 +114,8 @@ func TestPredecode(t *testing.T) {
 	}
 	e.next()
 	ctx := e.ctx(mfg.did, TypeCapture)
-	ctx.TxHash = []byte("predecode-hash")
-	Predecode(ctx.TxHash, raw)
-	if decodedCaptures.take(string(ctx.TxHash), raw, false) == nil {
+	Predecode(raw)
+	if decodedCaptures.take(raw, false) == nil {
 		t.Fatal("Predecode kept nothing")
 	}
 	ctx.Check = true
@@ -122,7 +124,7 @@ func TestPredecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decodedCaptures.take(string(ctx.TxHash), raw, true) // forget it
+	decodedCaptures.take(raw, true) // forget it
 	fresh := cctest.Fork(e.kv)
 	res2, err := h(ctx, fresh, raw)
 	if err != nil {
@@ -135,8 +137,8 @@ func TestPredecode(t *testing.T) {
 		t.Errorf("writes differ: %s", d)
 	}
 	bad := []byte(`{"org":"acme","events":[{"type":"NoSuchEvent"}]}`)
-	Predecode([]byte("bad-hash"), bad)
-	if decodedCaptures.take("bad-hash", bad, true) != nil {
+	Predecode(bad)
+	if decodedCaptures.take(bad, true) != nil {
 		t.Error("Predecode kept a payload that does not decode")
 	}
 }

@@ -267,6 +267,9 @@ func Build(chainID string, signer cc.DID, key ed25519.PrivateKey, seq uint64, ty
 // BuildPayload under it.
 type Payload struct{ canon []byte }
 
+// Bytes returns the canonical payload; the caller must not modify it.
+func (p Payload) Bytes() []byte { return p.canon }
+
 // NewPayload returns payload in canonical form, or an Invalid error if it
 // does not encode as JSON.
 func NewPayload(payload any) (Payload, error) {
