@@ -187,12 +187,17 @@ func SetJSON(kv KV, key string, v any) error {
 	return nil
 }
 
+// sharedSetter is a KV that can take a value without copying it.
+type sharedSetter interface {
+	SetShared(key string, value []byte)
+}
+
 // SetOwned is kv.Set(key, value) without the copy when kv can take the
 // value as it is (a store overlay's SetShared). The caller gives value
 // up: neither it nor anyone else may modify it afterwards — a freshly
 // encoded value, or a constant shared by every write of it.
 func SetOwned(kv KV, key string, value []byte) {
-	if o, ok := kv.(interface{ SetShared(key string, value []byte) }); ok {
+	if o, ok := kv.(sharedSetter); ok {
 		o.SetShared(key, value)
 		return
 	}

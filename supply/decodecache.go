@@ -45,8 +45,8 @@ type decodedCapture struct {
 type decodeCache struct {
 	mu        sync.Mutex
 	byPayload map[string]*decodedCapture
-	order  []*decodedCapture // oldest first
-	bytes  int
+	order     []*decodedCapture // oldest first
+	bytes     int
 }
 
 // take returns the entry of payload, nil if there is none; remove takes it
