@@ -270,8 +270,10 @@ func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, fun
 		return res, nil
 	}
 	res.Accepted = true
-	n.App.PrepareSums(hash) // see Submit
 	return res, func(ctx context.Context) cc.SubmitResult {
+		// See Submit; here once the caller has released the lock that
+		// orders its transactions, before waiting for the commit.
+		n.App.PrepareSums(hash)
 		out, err := n.App.Notifier().Wait(ctx, ch)
 		r := res
 		if err != nil {
