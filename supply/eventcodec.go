@@ -149,11 +149,17 @@ func EncodeEvent(se *StoredEvent) []byte { return encodeStoredEvent(se) }
 // transaction txHash (hex) at height, into se. A StoredEvent in JSON (what
 // earlier versions stored) is read as well. A malformed b is an error.
 func DecodeEvent(height int64, txHash string, idx int, b []byte, se *StoredEvent) error {
-	return decodeStoredEvent(eventKey(height, txHash, idx), b, se)
+	return decodeEventAt(b, se, func() (int64, string, int, bool) { return height, txHash, idx, true })
 }
 
 // decodeStoredEvent decodes the stored event at key (an eventKey) into se.
 func decodeStoredEvent(key string, b []byte, se *StoredEvent) error {
+	return decodeEventAt(b, se, func() (int64, string, int, bool) { return parseEventKey(key) })
+}
+
+// decodeEventAt decodes b into se; pos gives the Height, TxHash and Index
+// of a binary form (a JSON form carries its own).
+func decodeEventAt(b []byte, se *StoredEvent, pos func() (int64, string, int, bool)) error {
 	*se = StoredEvent{}
 	if len(b) > 0 && b[0] == '{' {
 		return json.Unmarshal(b, se)
@@ -162,7 +168,7 @@ func decodeStoredEvent(key string, b []byte, se *StoredEvent) error {
 		return errEventEncoding
 	}
 	var ok bool
-	if se.Height, se.TxHash, se.Index, ok = parseEventKey(key); !ok {
+	if se.Height, se.TxHash, se.Index, ok = pos(); !ok {
 		return errEventEncoding
 	}
 	d := eventReader{itemDecoder{b: b[1:]}}

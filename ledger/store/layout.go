@@ -128,22 +128,17 @@ func appendWrite(buf []byte, w Write) []byte {
 	return append(buf, w.Value...)
 }
 
-// encodeWritesRecord returns the m/w/ record of writes: in layout v4 the
-// codec byte writesMinLZ and the MinLZ blocks of their appendWrite
-// encoding, in layout v3 (plain) that encoding alone.
-func encodeWritesRecord(writes []Write, plain bool) []byte {
-	var buf recordBuffers
-	return buf.encode(writes, plain)
-}
-
-// recordBuffers are the scratch buffers of encodeWritesRecord, kept by the
-// store for the next block: a block's writes record is megabytes, and fresh
+// recordBuffers are the scratch buffers of a block's writes record (encode),
+// kept by the store for the next block: the record is megabytes, and fresh
 // buffers of that size are mostly page faults.
 type recordBuffers struct {
 	raw, rec []byte
 }
 
-// encode is encodeWritesRecord; the result is valid until the next call.
+// encode returns the m/w/ record of writes: in layout v4 the codec byte
+// writesMinLZ and the MinLZ blocks of their appendWrite encoding, in
+// layout v3 (plain) that encoding alone. The result is valid until the
+// next call.
 func (buf *recordBuffers) encode(writes []Write, plain bool) []byte {
 	raw := slices.Grow(buf.raw[:0], writesSize(writes))
 	for _, w := range writes {
@@ -172,7 +167,7 @@ func (buf *recordBuffers) encode(writes []Write, plain bool) []byte {
 	return rec
 }
 
-// decodeWritesRecord is the inverse of encodeWritesRecord.
+// decodeWritesRecord is the inverse of recordBuffers.encode.
 func decodeWritesRecord(b []byte, plain bool) ([]Write, error) {
 	if plain || len(b) == 0 {
 		return decodeWrites(b)

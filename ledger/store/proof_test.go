@@ -481,3 +481,9 @@ func TestMerkleProofMatchesLibrary(t *testing.T) {
 		}
 	}
 }
+
+// encodeWritesRecord is a fresh recordBuffers' encode of writes.
+func encodeWritesRecord(writes []Write, plain bool) []byte {
+	var buf recordBuffers
+	return buf.encode(writes, plain)
+}
