@@ -7,8 +7,10 @@
 // CometBFT reaches the App through one local client per ABCI connection
 // (node.Start): consensus calls (FinalizeBlock, Commit) are serialized with
 // each other, mempool calls (CheckTx) with each other, and CheckTx runs
-// beside FinalizeBlock. The mempool state (mp, lastTime) has its own lock;
-// FinalizeBlock and Commit take it only for their brief hand-overs with it.
+// beside FinalizeBlock. The mempool state (mp) has its own lock, which
+// CheckTx holds throughout and Commit while it hands the state over;
+// FinalizeBlock reads the admission log under a narrower one (mp.mu), so
+// that the consensus goroutine does not wait for the CheckTx in progress.
 // Read-only accessors for the HTTP API use the store's committed view and
 // are safe to call concurrently.
 package ledger
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -80,15 +83,21 @@ type App struct {
 	log     *slog.Logger
 	chainID string
 
-	// mpMu guards mp and lastTime: CheckTx holds it throughout; FinalizeBlock
-	// and Commit hold it while they hand the mempool state over.
-	mpMu     sync.Mutex
-	mp       *mempoolState // CheckTx's state: committed + admitted-but-uncommitted txs
-	lastTime time.Time     // the last finalized block's time, for CheckTx
+	// mpMu guards mp: CheckTx holds it throughout, Commit while it moves
+	// the mempool state onto the new committed state. FinalizeBlock only
+	// reads the admission log, under mp.mu, so it does not wait for the
+	// CheckTx in progress (see mempoolState.mu); PrepareProposal and
+	// ProcessProposal take no lock at all.
+	mpMu sync.Mutex
+	mp   *mempoolState // CheckTx's state: committed + admitted-but-uncommitted txs
+	// lastTime is the last finalized block's time, for CheckTx (nil before
+	// this process has finalized a block).
+	lastTime atomic.Pointer[time.Time]
 	// nextHeight is the height after the block being proposed or
 	// finalized, from its proposal until its Commit (then LastHeight+1 is
 	// the same): the first height a transaction admitted then can be in.
-	nextHeight int64
+	// It only grows (raiseNextHeight).
+	nextHeight atomic.Int64
 
 	sigs     *sigCache
 	pre      *preDecoded // envelopes PreVerify decoded, until CheckTx takes them

@@ -60,20 +60,32 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	// Commit is over; take the decoded envelopes CheckTx kept for the
 	// block's transactions. CheckTx may run beside the rest.
 	hashes := make([][32]byte, len(req.Txs))
-	cached := make([]*tx.Tx, len(req.Txs))
-	a.mpMu.Lock()
-	a.closePass()
-	a.lastTime = req.Time.UTC()
-	admitted := make([]*admission, len(req.Txs)) // as CheckTx admitted them, for reusable
 	for i, raw := range req.Txs {
 		hashes[i] = sha256.Sum256(raw)
+	}
+	cached := make([]*tx.Tx, len(req.Txs))
+	a.mp.mu.Lock()
+	open := a.mp.passOpen
+	a.mp.mu.Unlock()
+	if open {
+		// No CheckTx since the last Commit (the first one closes the pass),
+		// so none is in progress to wait for.
+		a.mpMu.Lock()
+		a.closePass()
+		a.mpMu.Unlock()
+	}
+	blockTime := req.Time.UTC()
+	a.lastTime.Store(&blockTime)
+	admitted := make([]*admission, len(req.Txs)) // as CheckTx admitted them, for reusable
+	a.mp.mu.Lock()
+	for i := range req.Txs {
 		cached[i] = a.cachedTx(hashes[i])
 		if !a.cfg.DisableTxCache {
 			admitted[i] = a.mp.byHash[hashes[i]]
 		}
 	}
-	a.nextHeight = max(a.nextHeight, req.Height+1)
-	a.mpMu.Unlock()
+	a.mp.mu.Unlock()
+	a.raiseNextHeight(req.Height + 1)
 	a.block = run
 	working := a.store.Working()
 	base := cc.TxContext{ChainID: a.ChainID(), Height: req.Height, Time: req.Time.UTC()}
@@ -127,9 +139,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 		run.outcomes[i] = out
 	}
-	a.mpMu.Lock()
+	a.mp.mu.Lock()
 	run.fast = run.height > 1 && a.mp.predicted(run, working)
-	a.mpMu.Unlock()
+	a.mp.mu.Unlock()
 	appHash, err := a.store.FinalizeBlock(req.Height)
 	if err != nil {
 		return nil, fmt.Errorf("finalize block %d: %w", req.Height, err)
@@ -155,11 +167,22 @@ func (a *App) ProcessProposal(_ context.Context, req *abci.ProcessProposalReques
 
 // proposed records that a block of height h was proposed: a transaction
 // admitted from now on can be in h+1 at the earliest. It only sets the
-// height CheckTx runs at, never a block's result.
+// height CheckTx runs at, never a block's result, and does not wait for
+// the CheckTx in progress (which keeps the height it started with: its
+// transaction was not in the proposal, so a block that includes it
+// executes it again, see reusable).
 func (a *App) proposed(h int64) {
-	a.mpMu.Lock()
-	a.nextHeight = max(a.nextHeight, h+1)
-	a.mpMu.Unlock()
+	a.raiseNextHeight(h + 1)
+}
+
+// raiseNextHeight sets nextHeight to h unless it is already higher.
+func (a *App) raiseNextHeight(h int64) {
+	for {
+		cur := a.nextHeight.Load()
+		if cur >= h || a.nextHeight.CompareAndSwap(cur, h) {
+			return
+		}
+	}
 }
 
 // Commit persists the block's writes atomically, moves the mempool state
@@ -170,7 +193,9 @@ func (a *App) Commit(_ context.Context, _ *abci.CommitRequest) (*abci.CommitResp
 		return nil, fmt.Errorf("commit: %w", err)
 	}
 	a.mpMu.Lock()
+	a.mp.mu.Lock()
 	a.commitMempool(a.block)
+	a.mp.mu.Unlock()
 	a.mpMu.Unlock()
 	if run := a.block; run != nil {
 		a.block = nil

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,8 +63,15 @@ import (
 //
 // The state is used from CheckTx (the mempool connection) and from
 // FinalizeBlock and Commit (the consensus connection), which CometBFT runs
-// concurrently (see node.Start): App.mpMu guards it.
+// concurrently (see node.Start): App.mpMu guards it. CheckTx holds mpMu
+// while it executes a transaction, which takes tens of milliseconds for a
+// large capture; FinalizeBlock, which only reads the admission log (which
+// transactions were admitted, their writes and whether the pass is open),
+// takes mu instead, so that the consensus goroutine does not wait for it.
+// Whoever changes pending, byHash, prev or passOpen holds both mpMu and
+// mu; a reader holds either.
 type mempoolState struct {
+	mu       sync.Mutex
 	kv       *store.Overlay
 	pending  []*admission // oldest first
 	byHash   map[[32]byte]*admission
@@ -133,14 +141,17 @@ func (m *mempoolState) reset(committed cc.Reader) {
 
 // push records an admission whose writes scratch holds and flushes them
 // into the state, tagged with the admission's serial: a key's tag in m.kv
-// is the serial of the last pending admission that wrote it.
+// is the serial of the last pending admission that wrote it. The caller
+// holds App.mpMu; push takes mu to publish the admission.
 func (m *mempoolState) push(ad *admission, scratch *store.Overlay) {
 	m.serial++
 	ad.serial = m.serial
 	ad.writes = scratch.Writes()
 	scratch.FlushTagged(m.kv, ad.serial)
+	m.mu.Lock()
 	m.pending = append(m.pending, ad)
 	m.byHash[ad.hash] = ad
+	m.mu.Unlock()
 }
 
 // predicted reports whether the block run, executed on working, left the
@@ -337,27 +348,52 @@ func (m *mempoolState) dropIncluded(n int) {
 // admit runs raw (decoded as t, or decoded here when t is nil) on the
 // mempool state and, if it succeeds, records it as admitted.
 func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
-	// CheckTx has no block: it uses the next height the transaction can be
-	// in and the last block's time (zero until this process has seen a
-	// block), so time-bound rules are enforced exactly only in
-	// FinalizeBlock. Once block h is proposed, its transactions are fixed:
-	// the next height is h+1 (nextHeight), not the committed h-1+1.
-	height := a.store.LastHeight() + 1
-	if a.nextHeight > height {
-		height = a.nextHeight
+	for again := false; ; again = true {
+		// CheckTx has no block: it uses the next height the transaction
+		// can be in and the last block's time (zero until this process has
+		// seen a block), so time-bound rules are enforced exactly only in
+		// FinalizeBlock. Once block h is proposed, its transactions are
+		// fixed: the next height is h+1 (nextHeight), not the committed
+		// h-1+1.
+		height := a.checkHeight()
+		ctx := cc.TxContext{ChainID: a.ChainID(), Height: height, Time: a.checkTime(), Check: true}
+		rec := &readRecorder{r: a.mp.kv}
+		scratch := store.NewOverlay(rec)
+		decoded, res, err := a.apply(ctx, scratch, raw, hash[:], t)
+		if err != nil {
+			scratch.Discard()
+			return err
+		}
+		if !again && a.checkHeight() != height {
+			// A block was proposed while it ran, without it: it can be in
+			// the next one at the earliest, whose FinalizeBlock would have
+			// to execute it again (see reusable). Run it at that height
+			// now, beside the consensus goroutine rather than on it.
+			scratch.Discard()
+			t = decoded
+			a.stats.Readmitted.Add(1)
+			continue
+		}
+		ad := &admission{hash: hash, raw: raw, tx: decoded, reads: rec.reads, vals: rec.vals, iter: rec.iter, seen: true, height: height, res: res}
+		a.mp.push(ad, scratch)
+		a.sums.add(ad)
+		return nil
 	}
-	ctx := cc.TxContext{ChainID: a.ChainID(), Height: height, Time: a.lastTime, Check: true}
-	rec := &readRecorder{r: a.mp.kv}
-	scratch := store.NewOverlay(rec)
-	t, res, err := a.apply(ctx, scratch, raw, hash[:], t)
-	if err != nil {
-		scratch.Discard()
-		return err
+}
+
+// checkHeight is the height CheckTx runs at: the height after the last
+// committed block, or after the block proposed since (nextHeight).
+func (a *App) checkHeight() int64 {
+	return max(a.store.LastHeight()+1, a.nextHeight.Load())
+}
+
+// checkTime is the time CheckTx runs at: the last finalized block's time,
+// zero until this process has finalized a block.
+func (a *App) checkTime() time.Time {
+	if p := a.lastTime.Load(); p != nil {
+		return *p
 	}
-	ad := &admission{hash: hash, raw: raw, tx: t, reads: rec.reads, vals: rec.vals, iter: rec.iter, seen: true, height: height, res: res}
-	a.mp.push(ad, scratch)
-	a.sums.add(ad)
-	return nil
+	return time.Time{}
 }
 
 // reusable reports whether FinalizeBlock, executing block height on kv,
@@ -404,11 +440,14 @@ func (a *App) recheck(hash [32]byte) bool {
 // no recheck confirmed are not in the mempool any more, so the state is
 // rebuilt from the committed state with the others, re-admitted in order
 // (one that fails now stays out; the next recheck evicts it).
+//
+// The caller holds mpMu (and not mp.mu).
 func (a *App) closePass() {
 	m := a.mp
 	if !m.passOpen {
 		return
 	}
+	m.mu.Lock()
 	m.passOpen = false
 	m.prev = nil // the rechecks that could use them are over
 	var kept []*admission
@@ -418,16 +457,18 @@ func (a *App) closePass() {
 		}
 	}
 	if len(kept) == len(m.pending) {
+		m.mu.Unlock()
 		return
 	}
 	m.reset(a.store.Committed())
+	m.mu.Unlock()
 	for _, ad := range kept {
 		_ = a.admit(ad.raw, ad.hash, ad.tx)
 	}
 }
 
 // commitMempool updates the mempool state after the block run was
-// committed (see mempoolState).
+// committed (see mempoolState). The caller holds mpMu and mp.mu.
 func (a *App) commitMempool(run *blockRun) {
 	a.sums.reset()
 	m := a.mp
@@ -453,7 +494,7 @@ func (a *App) commitMempool(run *blockRun) {
 }
 
 // cachedTx returns the decoded envelope of a pending (or just dropped)
-// admission with this hash, or nil. A hash is the SHA-256 of the exact bytes, so the envelope
+// admission with this hash, or nil; the caller holds mpMu or mp.mu. A hash is the SHA-256 of the exact bytes, so the envelope
 // is what tx.Decode would return for them.
 func (a *App) cachedTx(hash [32]byte) *tx.Tx {
 	if a.cfg.DisableTxCache {

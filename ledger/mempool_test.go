@@ -3,6 +3,8 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"reflect"
@@ -86,7 +88,7 @@ func mempoolKeys(keys *testKeys) []string {
 // pending admissions re-executed in order.
 func rebuilt(t *testing.T, a *App) *store.Overlay {
 	kv := store.NewOverlay(a.store.Committed())
-	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.lastTime, Check: true}
+	ctx := cc.TxContext{ChainID: a.ChainID(), Height: a.store.LastHeight() + 1, Time: a.checkTime(), Check: true}
 	for _, ad := range a.mp.pending {
 		scratch := store.NewOverlay(kv)
 		if _, _, err := a.apply(ctx, scratch, ad.raw, ad.hash[:], nil); err != nil {
@@ -593,5 +595,56 @@ func TestDropIncluded(t *testing.T) {
 		if tt.n == 3 && m.kv.Len() != 0 {
 			t.Errorf("dropIncluded(3): %d buffered writes, want none", m.kv.Len())
 		}
+	}
+}
+
+// TestProposalDuringCheckTx: a block proposed while CheckTx runs a
+// transaction leaves it out, so CheckTx runs it again at the next height
+// (without waiting for the proposal, and the proposal without waiting for
+// it) and the next block reuses that admission, whose writes are those of
+// an execution at that height.
+func TestProposalDuringCheckTx(t *testing.T) {
+	keys := newTestKeys(1)
+	signer := keys.dids[0]
+	cfg := testConfig(keys)
+	var app *App
+	propose := true
+	cfg.Handlers["kv.height"] = func(ctx cc.TxContext, kv cc.KV, _ json.RawMessage) (cc.Result, error) {
+		if ctx.Check && propose {
+			propose = false // the block of this height is proposed now, from the consensus goroutine
+			if _, err := app.PrepareProposal(context.Background(), &abci.PrepareProposalRequest{Height: ctx.Height, MaxTxBytes: 1 << 20}); err != nil {
+				return cc.Result{}, err
+			}
+		}
+		kv.Set("kv/height", []byte(fmt.Sprint(ctx.Height)))
+		return cc.Result{}, nil
+	}
+	cfg.TimeFree["kv.height"] = true
+	app = mustAppWith(t, cfg)
+
+	raw := MustTx(t, keys, signer, 0, "kv.height", "k", "v")
+	h := app.store.LastHeight() + 1
+	if r := checkTx(t, app, raw); r.Code != 0 {
+		t.Fatalf("CheckTx: %d %s", r.Code, r.Log)
+	}
+	if got := app.stats.Readmitted.Load(); got != 1 {
+		t.Errorf("%d CheckTx executions run again, want 1", got)
+	}
+	if got := app.mp.byHash[sha256.Sum256(raw)].height; got != h+1 {
+		t.Errorf("admitted at height %d, want %d", got, h+1)
+	}
+	deliver(t, app) // block h, proposed without it
+	if r, err := app.CheckTx(context.Background(), &abci.CheckTxRequest{Tx: raw, Type: abci.CHECK_TX_TYPE_RECHECK}); err != nil || r.Code != 0 {
+		t.Fatalf("recheck: %v %v", r, err)
+	}
+	reused := app.stats.Reused.Load()
+	if res := deliver(t, app, raw); res.TxResults[0].Code != 0 {
+		t.Fatalf("block %d: %s", h+1, res.TxResults[0].Log)
+	}
+	if got := app.stats.Reused.Load() - reused; got != 1 {
+		t.Errorf("block %d reused %d admissions, want 1", h+1, got)
+	}
+	if v, _ := app.store.Committed().Get("kv/height"); string(v) != fmt.Sprint(h+1) {
+		t.Errorf("kv/height = %q, want %d", v, h+1)
 	}
 }

@@ -23,9 +23,12 @@ type Stats struct {
 	KeptIndependent atomic.Uint64
 	// Reused counts transactions whose admission FinalizeBlock reused
 	// instead of executing them again (Config.TimeFree).
-	Reused   atomic.Uint64
-	mu       sync.Mutex
-	rejected map[uint32]uint64 // by code, CheckTx and FinalizeBlock
+	Reused atomic.Uint64
+	// Readmitted counts CheckTx executions run again because a block was
+	// proposed while they ran (App.admit).
+	Readmitted atomic.Uint64
+	mu         sync.Mutex
+	rejected   map[uint32]uint64 // by code, CheckTx and FinalizeBlock
 }
 
 func newStats() *Stats { return &Stats{rejected: map[uint32]uint64{}} }

@@ -76,7 +76,9 @@ type asyncJob struct {
 // other and mempool calls with each other, but CheckTx (and Query, Info)
 // run while a block executes. The app must be safe for that — ledger.App
 // is (its mempool state has its own lock) — and CometBFT's mempool still
-// keeps CheckTx out of Commit and the recheck that follows.
+// keeps CheckTx out of Commit and the recheck that follows. PrepareProposal
+// waits for the CheckTx in progress and reaps the mempool again, so that
+// the transaction being checked is not left out (see proposalApp).
 //
 // ctx bounds start-up only (the handshake may replay stored blocks into
 // app); the node then runs until Stop. CometBFT's own log lines go to logger
@@ -116,6 +118,7 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 	var opened []dbm.DB
 	provider := dbProvider(logger, func(db dbm.DB) { opened = append(opened, db) })
 
+	pa := &proposalApp{Application: app}
 	cn, err := func() (cn *cmtnode.Node, err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -124,7 +127,7 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 		}()
 		pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
 		return cmtnode.NewNode(ctx, c, pv, nodeKey,
-			proxy.NewConnSyncLocalClientCreator(app),
+			proxy.NewConnSyncLocalClientCreator(pa),
 			cmtnode.DefaultGenesisDocProviderFunc(c),
 			provider,
 			cmtnode.DefaultMetricsProvider(c.Instrumentation),
@@ -139,6 +142,8 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 		return nil, &carechain.Error{Op: op, Kind: carechain.FailedPrecondition,
 			Msg: fmt.Sprintf("creating CometBFT node: %v", err), Err: err}
 	}
+	mp := cn.Mempool()
+	pa.mempool.Store(&mp)
 	if err := cn.Start(); err != nil {
 		cn.OnStop() // closes listeners and stores opened so far
 		_ = cn.ProxyApp().Stop()

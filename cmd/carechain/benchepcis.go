@@ -19,6 +19,7 @@ import (
 	cc "carechain"
 	"carechain/client"
 	"carechain/epcis"
+	"carechain/ledger"
 	"carechain/ledger/tx"
 	"carechain/node"
 	"carechain/seed"
@@ -307,6 +308,7 @@ type benchEPCISReport struct {
 	CPU             cpuUse           `json:"cpu"`
 	CPUPerEventUS   float64          `json:"cpu_us_per_event"`
 	Blocks          blockStats       `json:"blocks"`
+	Admissions      admissionStats   `json:"admissions"`
 	Errors          map[string]int   `json:"errors,omitempty"`
 	ErrorSample     string           `json:"error_sample,omitempty"`
 	Profile         string           `json:"cpuprofile,omitempty"`
@@ -409,6 +411,7 @@ func runBenchEPCIS(ctx context.Context, o benchEPCISOptions) (*benchEPCISReport,
 	results := make(chan epcisResult, rep.Documents)
 	bar := newBar(int64(total), "capturing EPCIS events")
 	var wg sync.WaitGroup
+	adm := startAdmissions(d.node.node.App.Stats())
 	cpu := startCPU()
 	start := time.Now()
 	for range o.clients {
@@ -450,6 +453,7 @@ func runBenchEPCIS(ctx context.Context, o benchEPCISOptions) (*benchEPCISReport,
 	bar.Finish()
 	prof.stop("end")
 	rep.CPU = cpu.stop()
+	rep.Admissions = adm.stop()
 	rep.ElapsedSeconds = end.Sub(start).Seconds()
 	rep.Blocks = d.watcher.stats(start, end.Add(time.Millisecond))
 	rep.summarize(all)
@@ -556,6 +560,9 @@ func (rep *benchEPCISReport) print(w io.Writer) {
 	p("cpu", "%s", cpuLine(rep.CPU, fmt.Sprintf(", %.0f µs per event", rep.CPUPerEventUS)))
 	b := rep.Blocks
 	p("blocks", "%d, %d txs, interval mean %.0f ms max %.0f ms", b.Blocks, b.Txs, b.IntervalMeanMS, b.IntervalMaxMS)
+	a := rep.Admissions
+	p("admissions", "%d reused by FinalizeBlock, %d executed there again, %d run again in CheckTx (a block was proposed meanwhile)",
+		a.Reused, a.Executed, a.Readmitted)
 	if rep.Rejected > 0 {
 		p("rejected", "%d events rejected as fraud signals (a bug of the generated load)", rep.Rejected)
 	}
@@ -570,4 +577,31 @@ func (rep *benchEPCISReport) print(w io.Writer) {
 		p("home", "%s (kept)", rep.Home)
 	}
 	tw.Flush()
+}
+
+// admissionStats counts, over the capture, what became of the ledger's
+// CheckTx executions (ledger.Stats): reused by FinalizeBlock, executed
+// there again (admitted at another height, or not reusable), or run again
+// in CheckTx because a block was proposed while they ran.
+type admissionStats struct {
+	Reused     uint64 `json:"reused"`
+	Executed   uint64 `json:"executed_again"`
+	Readmitted uint64 `json:"readmitted"`
+}
+
+// admissionCounter snapshots ledger.Stats at the start of the capture.
+type admissionCounter struct {
+	s                         *ledger.Stats
+	reused, txs, failed, read uint64
+}
+
+func startAdmissions(s *ledger.Stats) admissionCounter {
+	return admissionCounter{s: s, reused: s.Reused.Load(), txs: s.CommittedTx.Load(), failed: s.FailedTx.Load(), read: s.Readmitted.Load()}
+}
+
+// stop returns the counts since startAdmissions.
+func (c admissionCounter) stop() admissionStats {
+	reused := c.s.Reused.Load() - c.reused
+	txs := c.s.CommittedTx.Load() - c.txs + c.s.FailedTx.Load() - c.failed
+	return admissionStats{Reused: reused, Executed: txs - min(txs, reused), Readmitted: c.s.Readmitted.Load() - c.read}
 }

@@ -1,0 +1,52 @@
+package node
+
+import (
+	"context"
+	"sync/atomic"
+
+	abci "github.com/cometbft/cometbft/abci/types"
+	mempl "github.com/cometbft/cometbft/mempool"
+)
+
+// proposalApp is the application as CometBFT sees it: the caller's, with a
+// PrepareProposal that does not leave out the transaction whose CheckTx is
+// in progress.
+//
+// CometBFT reaps the mempool for a proposal and only then calls
+// PrepareProposal. A transaction still in CheckTx at that moment misses
+// the block although it is about to be admitted — with large transactions
+// (an EPCIS document of 500 events is checked in tens of milliseconds) that
+// is one transaction in most blocks, which then waits a whole block more,
+// and whose admission, made for this height, cannot be reused by the next
+// block (the ledger executes it again). So PrepareProposal first waits for
+// the CheckTx calls in progress (they hold the mempool's lock shared;
+// taking it exclusively waits for them, and makes new ones wait only that
+// long) and reaps the mempool again. Everything proposed is in the mempool,
+// in mempool order, within the request's byte limit; with nothing in
+// progress the wait is a lock round trip.
+//
+// Only the proposer runs PrepareProposal, and what it proposes is for the
+// other validators to check (ProcessProposal, FinalizeBlock): consensus does
+// not depend on it.
+type proposalApp struct {
+	abci.Application
+	mempool atomic.Pointer[mempl.Mempool] // set once the node is built; nil: the request as it came
+}
+
+// PrepareProposal reaps the mempool again once the CheckTx calls in
+// progress are over (see proposalApp) and passes the request on.
+func (p *proposalApp) PrepareProposal(ctx context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
+	if mp := p.mempool.Load(); mp != nil {
+		(*mp).Lock()
+		(*mp).Unlock()
+		// Between the two reaps transactions can only have been added (the
+		// consensus goroutine, here, is the one that removes them), so the
+		// first reap is a prefix of the second.
+		if txs := (*mp).ReapMaxBytesMaxGas(req.MaxTxBytes, -1); len(txs) > len(req.Txs) {
+			r := *req
+			r.Txs = txs.ToSliceOfBytes()
+			req = &r
+		}
+	}
+	return p.Application.PrepareProposal(ctx, req)
+}
