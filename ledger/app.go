@@ -68,6 +68,11 @@ type Config struct {
 	// be signed. It must not change any outcome: a handler that finds
 	// nothing decodes the payload itself.
 	Predecode map[string]func(payload []byte)
+	// HotPrefixes are state key prefixes whose values a block writes and
+	// the next blocks' transactions read (an EPC's custody item): the store
+	// keeps them in its read cache once committed (store.CacheWritesUnder).
+	// Where reads are answered from, never what they return.
+	HotPrefixes []string
 	// DisableTxCache makes apply decode and verify every transaction
 	// itself instead of reusing CheckTx's decoded envelope and verified
 	// signature (for tests that compare the two).
@@ -124,6 +129,7 @@ func New(st *store.Store, cfg Config) *App {
 		notifier: NewNotifier(),
 		stats:    newStats(),
 	}
+	st.CacheWritesUnder(cfg.HotPrefixes...)
 	a.mp = newMempoolState(st.Committed())
 	if b, _ := st.Committed().Get(keyChainID); b != nil {
 		a.chainID = string(b)

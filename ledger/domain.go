@@ -43,6 +43,7 @@ func Domain(log *slog.Logger) Config {
 		Handlers:    handlers,
 		TimeFree:    timeFree,
 		Predecode:   map[string]func(payload []byte){supply.TypeCapture: supply.Predecode},
+		HotPrefixes: supply.HotPrefixes(),
 		SignerKey:   identity.SignerKey,
 		InitGenesis: initGenesis,
 		Logger:      log,

@@ -48,6 +48,12 @@ const (
 	prefixRecall    = "sup/recall/"
 )
 
+// HotPrefixes are the state key prefixes whose values one block writes and
+// the next reads: the custody items (a case commissioned, then packed, then
+// shipped and received, each by the document after the one before
+// committed). See ledger.Config.HotPrefixes.
+func HotPrefixes() []string { return []string{prefixItem} }
+
 // productKey is the key of the product of a GTIN-14.
 func productKey(gtin string) string { return prefixProduct + gtin }
 

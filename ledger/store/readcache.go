@@ -1,6 +1,10 @@
 package store
 
-import "sync"
+import (
+	"slices"
+	"strings"
+	"sync"
+)
 
 // readCache remembers committed values — and absences — read through
 // Committed().Get, so the keys a transaction reads in CheckTx are not
@@ -24,8 +28,11 @@ import "sync"
 // A key that was cached when a block wrote it is cached again with the
 // block's value once the batch is in (end): the next block's transactions
 // read the items the previous one wrote (a case shipped after it was
-// packed). Keys nobody read (index markers, stored events, keys the filter
-// answered absent before the block created them) are not cached.
+// packed). So is every key a block writes under a hot prefix
+// (Store.CacheWritesUnder): the vials a block commissions are read by the
+// next one, which packs them. Other keys nobody read (index markers, stored
+// events, keys the filter answered absent before the block created them)
+// are not cached.
 type readCache struct {
 	mu       sync.Mutex
 	gen      uint64
@@ -33,7 +40,8 @@ type readCache struct {
 	maxBytes int
 	bytes    int
 	m        map[string]cachedValue
-	pending  []Write // written keys that were cached at begin, re-cached at end
+	pending  []Write  // written keys cached at end: cached at begin, or under a hot prefix
+	hot      []string // prefixes of the keys whose written values are cached at end
 }
 
 // cachedValue is one cached read; a nil value with present false records
@@ -110,8 +118,27 @@ func (c *readCache) begin(writes []Write) {
 			c.bytes -= len(w.Key) + len(old.value) + readCacheOverhead
 			delete(c.m, w.Key)
 			c.pending = append(c.pending, w)
+		} else if c.isHot(w.Key) {
+			c.pending = append(c.pending, w)
 		}
 	}
+	c.mu.Unlock()
+}
+
+// isHot reports whether key is under a hot prefix; the caller holds mu.
+func (c *readCache) isHot(key string) bool {
+	for _, p := range c.hot {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// setHot replaces the hot prefixes.
+func (c *readCache) setHot(prefixes []string) {
+	c.mu.Lock()
+	c.hot = slices.Clone(prefixes)
 	c.mu.Unlock()
 }
 

@@ -261,3 +261,45 @@ func TestReadCacheSkipsFilteredAbsences(t *testing.T) {
 		t.Errorf("deleted key: cached %v present %v, want a cached absence", ok, c.present)
 	}
 }
+
+// TestReadCacheHotPrefixes: what a block writes under a hot prefix is
+// cached once it is committed (values, updates and deletions, as Pebble
+// has them); keys under other prefixes enter the cache only when read.
+func TestReadCacheHotPrefixes(t *testing.T) {
+	s := MustOpenMem(t)
+	s.CacheWritesUnder("i/")
+	cached := func(key string) (cachedValue, bool) {
+		v, ok, _ := s.reads.get(key)
+		return v, ok
+	}
+	MustApply(t, s, set("i/1", "a"), set("i/2", "b"), set("x/1", "c"))
+	for _, tt := range []struct {
+		key, want string
+	}{{"i/1", "a"}, {"i/2", "b"}} {
+		if v, ok := cached(tt.key); !ok || !v.present || string(v.value) != tt.want {
+			t.Errorf("after the first block, cache of %s = %q (cached %v, present %v), want %q", tt.key, v.value, ok, v.present, tt.want)
+		}
+	}
+	if _, ok := cached("x/1"); ok {
+		t.Errorf("x/1 is cached although nobody read it and its prefix is not hot")
+	}
+	MustApply(t, s, set("i/1", "a2"), del("i/2"))
+	if v, ok := cached("i/1"); !ok || string(v.value) != "a2" {
+		t.Errorf("after an update, cache of i/1 = %q (cached %v), want a2", v.value, ok)
+	}
+	if v, ok := cached("i/2"); !ok || v.present {
+		t.Errorf("after a deletion, cache of i/2 = %+v (cached %v), want an absence", v, ok)
+	}
+	r := s.Committed()
+	for key, want := range map[string]string{"i/1": "a2", "x/1": "c"} {
+		if got, err := r.Get(key); err != nil || string(got) != want {
+			t.Errorf("Get(%s) = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	if got, _ := r.Get("i/2"); got != nil {
+		t.Errorf("Get(i/2) = %q, want absent", got)
+	}
+	if err := s.VerifyState(); err != nil {
+		t.Errorf("state digest: %v", err)
+	}
+}

@@ -299,6 +299,15 @@ func (s *Store) SetGenesisHash(h []byte) {
 	s.lastAppHash = bytes.Clone(h)
 }
 
+// CacheWritesUnder makes the store keep, once a block is committed, the
+// values it wrote under these key prefixes in its read cache, so that the
+// next blocks' transactions that read them (the vials one block
+// commissions, the next packs) find them there instead of in Pebble. It
+// only changes where committed reads are answered from, never what they
+// return. Later calls replace the prefixes; none (the default) caches only
+// what was read before.
+func (s *Store) CacheWritesUnder(prefixes ...string) { s.reads.setHot(prefixes) }
+
 // Working returns the overlay of the block being executed, whose parent is
 // the committed state. Commit and Rollback empty it; the pointer stays the
 // same for the store's life.
