@@ -76,10 +76,14 @@ func main() {
 
 // defaultGOGC is the garbage collector's target carechain runs with unless
 // the GOGC environment variable says otherwise: a node allocates heavily
-// per transaction (decoding, overlays, JSON), and letting the heap grow to
-// five times the live data instead of twice halves the collector's CPU
-// (bench tx: 7 % less CPU per transaction) for memory a node has.
-const defaultGOGC = 400
+// per transaction (decoding, overlays, JSON), and a heap of three times the
+// live data instead of twice collects less often. Five times (400, the
+// setting until 2026-12-01) cost more than it saved once the collector's
+// share had shrunk: the larger heap's fresh pages (page faults, zeroing,
+// cache misses) made `bench epcis` 14 % slower (6 alternating pairs: 4,696
+// against 5,356 events/s, 369 against 320 µs per event) and `bench tx`
+// 7–10 % slower; 100–150 measured within noise of 200.
+const defaultGOGC = 200
 
 // tuneGC applies defaultGOGC when GOGC is not set.
 func tuneGC() {
