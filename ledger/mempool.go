@@ -335,9 +335,29 @@ func (m *mempoolState) dropIncluded(n int) {
 		m.pending = m.pending[:0]
 		return
 	}
+	included, rest := 0, 0
+	for i, ad := range m.pending {
+		if i < n {
+			included += len(ad.writes)
+		} else {
+			rest += len(ad.writes)
+		}
+	}
+	if rest < included {
+		// Fewer writes remain than go (the admissions that came after the
+		// proposal): rebuild the state from them, in admission order, as
+		// they were flushed at admission, instead of forgetting the
+		// included ones key by key.
+		m.kv.Discard()
+		for _, ad := range m.pending[n:] {
+			m.kv.PutTagged(ad.writes, ad.serial)
+		}
+	}
 	for i, ad := range m.pending[:n] {
-		for _, w := range ad.writes {
-			m.kv.ForgetTagged(w.Key, ad.serial)
+		if rest >= included {
+			for _, w := range ad.writes {
+				m.kv.ForgetTagged(w.Key, ad.serial)
+			}
 		}
 		delete(m.byHash, ad.hash)
 		m.pending[i] = nil

@@ -576,18 +576,31 @@ func TestDropIncluded(t *testing.T) {
 		}
 		return got
 	}
+	// n = 1 forgets the first admission's keys one by one (2 writes go, 3
+	// stay); n = 2 rebuilds the state from the last one (4 go, 1 stays); a
+	// second dropIncluded(1) then checks that the tags survived either way.
 	for _, tt := range []struct {
-		n    int
-		want map[string]string
+		n          int
+		want, then map[string]string
 	}{
-		{1, map[string]string{"a": "committed-a", "b": "2", "c": "2", "d": "3"}},
-		{2, map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": "3"}},
-		{3, map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": ""}},
+		{1, map[string]string{"a": "committed-a", "b": "2", "c": "2", "d": "3"},
+			map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": "3"}},
+		{2, map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": "3"},
+			map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": ""}},
+		{3, map[string]string{"a": "committed-a", "b": "", "c": "committed-c", "d": ""}, nil},
 	} {
 		m := newState()
 		m.dropIncluded(tt.n)
 		if got := get(m); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("dropIncluded(%d): state %v, want %v", tt.n, got, tt.want)
+		}
+		if tt.then != nil {
+			m2 := newState()
+			m2.dropIncluded(tt.n)
+			m2.dropIncluded(1)
+			if got := get(m2); !reflect.DeepEqual(got, tt.then) {
+				t.Errorf("dropIncluded(%d), then dropIncluded(1): state %v, want %v", tt.n, got, tt.then)
+			}
 		}
 		if len(m.pending) != 3-tt.n || len(m.byHash) != 3-tt.n {
 			t.Errorf("dropIncluded(%d): %d pending, %d by hash, want %d", tt.n, len(m.pending), len(m.byHash), 3-tt.n)

@@ -310,6 +310,18 @@ func (o *Overlay) FlushTagged(dst *Overlay, tag uint64) {
 	o.Discard()
 }
 
+// PutTagged records writes (their values shared: nobody may modify them)
+// tagged with tag, as FlushTagged of an overlay holding them would.
+func (o *Overlay) PutTagged(writes []Write, tag uint64) {
+	for _, w := range writes {
+		value := w.Value
+		if value == nil && !w.Deleted {
+			value = []byte{}
+		}
+		o.putTagged(w.Key, value, w.Deleted, tag)
+	}
+}
+
 // ForgetTagged forgets key (see Forget) if its last write was a
 // FlushTagged with tag, and reports whether it did.
 func (o *Overlay) ForgetTagged(key string, tag uint64) bool {
