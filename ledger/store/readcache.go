@@ -17,13 +17,19 @@ import (
 // `bench tx`). Absences the filter cannot rule out (deleted keys, false
 // positives) are cached.
 //
+// It is bounded by total key and value bytes, in two generations: new
+// entries go to the current one; when it is full it becomes the old one
+// (the one before is dropped) and a hit in the old one moves the entry to
+// the current one. So what the last blocks wrote or read stays cached
+// (clearing everything at once made the next block read back from Pebble
+// the items the one before had just written).
+//
 // It is a faithful cache of committed state: before a block's batch goes
 // to Pebble, Commit drops every key the block writes (begin), and until the
 // batch is in (end) nothing is cached; a value read from Pebble while a
 // Commit ran is never cached (generation check). So a Get returns what
 // Pebble holds at some moment during the call, and successive Gets never go
-// back in time, as without the cache. It cannot change any result. It is bounded by total key and value
-// bytes; when full it is cleared.
+// back in time, as without the cache. It cannot change any result.
 //
 // A key that was cached when a block wrote it is cached again with the
 // block's value once the batch is in (end): the next block's transactions
@@ -36,12 +42,13 @@ import (
 type readCache struct {
 	mu       sync.Mutex
 	gen      uint64
-	commit   bool // a block's batch is being committed: cache nothing
-	maxBytes int
-	bytes    int
-	m        map[string]cachedValue
-	pending  []Write  // written keys cached at end: cached at begin, or under a hot prefix
-	hot      []string // prefixes of the keys whose written values are cached at end
+	commit   bool                   // a block's batch is being committed: cache nothing
+	maxBytes int                    // of both generations together
+	bytes    int                    // of m
+	oldBytes int                    // of old
+	m, old   map[string]cachedValue // the current and the old generation
+	pending  []Write                // written keys cached at end: cached at begin, or under a hot prefix
+	hot      []string               // prefixes of the keys whose written values are cached at end
 }
 
 // cachedValue is one cached read; a nil value with present false records
@@ -66,6 +73,15 @@ func newReadCache(maxBytes int) *readCache {
 func (c *readCache) get(key string) (v cachedValue, ok bool, gen uint64) {
 	c.mu.Lock()
 	v, ok = c.m[key]
+	if !ok {
+		if v, ok = c.old[key]; ok {
+			// Still valid (begin drops written keys from both generations):
+			// move it to the current one.
+			delete(c.old, key)
+			c.oldBytes -= len(key) + len(v.value) + readCacheOverhead
+			c.putLocked(key, v)
+		}
+	}
 	gen = c.gen
 	c.mu.Unlock()
 	return v, ok, gen
@@ -96,9 +112,10 @@ func (c *readCache) putLocked(key string, v cachedValue) {
 	if old, ok := c.m[key]; ok {
 		c.bytes -= len(key) + len(old.value) + readCacheOverhead
 	}
-	if c.bytes+size > c.maxBytes {
-		clear(c.m)
-		c.bytes = 0
+	if c.bytes+size > c.maxBytes/2 {
+		// The current generation is full: it becomes the old one.
+		c.old, c.oldBytes = c.m, c.bytes
+		c.m, c.bytes = make(map[string]cachedValue, len(c.old)), 0
 	}
 	c.m[key] = v
 	c.bytes += size
@@ -117,6 +134,10 @@ func (c *readCache) begin(writes []Write) {
 		if old, ok := c.m[w.Key]; ok {
 			c.bytes -= len(w.Key) + len(old.value) + readCacheOverhead
 			delete(c.m, w.Key)
+			c.pending = append(c.pending, w)
+		} else if old, ok := c.old[w.Key]; ok {
+			c.oldBytes -= len(w.Key) + len(old.value) + readCacheOverhead
+			delete(c.old, w.Key)
 			c.pending = append(c.pending, w)
 		} else if c.isHot(w.Key) {
 			c.pending = append(c.pending, w)
@@ -168,5 +189,5 @@ func (c *readCache) end(committed bool) {
 func (c *readCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.m)
+	return len(c.m) + len(c.old)
 }

@@ -79,9 +79,19 @@ func TestReadCacheBounded(t *testing.T) {
 	for i := range 10_000 {
 		_, _, gen := c.get(strconv.Itoa(i))
 		c.put(strconv.Itoa(i), cachedValue{value: make([]byte, 100), present: true}, gen)
-		if c.bytes > c.maxBytes {
-			t.Fatalf("after %d puts: %d bytes cached, bound %d", i+1, c.bytes, c.maxBytes)
+		if c.bytes+c.oldBytes > c.maxBytes {
+			t.Fatalf("after %d puts: %d + %d bytes cached, bound %d", i+1, c.bytes, c.oldBytes, c.maxBytes)
 		}
+	}
+	// The most recent puts are still cached (in either generation); the
+	// first ones are gone.
+	for _, k := range []string{"9999", "9900"} {
+		if _, ok, _ := c.get(k); !ok {
+			t.Errorf("recent key %s not cached", k)
+		}
+	}
+	if _, ok, _ := c.get("0"); ok {
+		t.Errorf("the first key is still cached after 10,000 puts of 100 bytes in 64 KiB")
 	}
 	_, _, gen := c.get("huge")
 	c.put("huge", cachedValue{value: make([]byte, 64*1024), present: true}, gen)
@@ -298,6 +308,45 @@ func TestReadCacheHotPrefixes(t *testing.T) {
 	}
 	if got, _ := r.Get("i/2"); got != nil {
 		t.Errorf("Get(i/2) = %q, want absent", got)
+	}
+	if err := s.VerifyState(); err != nil {
+		t.Errorf("state digest: %v", err)
+	}
+}
+
+// TestReadCacheOldGeneration: an entry that moved to the old generation is
+// still answered, and a block that writes it drops it there too, so a
+// read after the block returns the new value, from Pebble or the cache.
+func TestReadCacheOldGeneration(t *testing.T) {
+	s := MustOpenMem(t)
+	s.reads = newReadCache(8 * 1024) // 4 KiB per generation
+	r := s.Committed()
+	MustApply(t, s, set("k", "old"))
+	if v, _ := r.Get("k"); string(v) != "old" {
+		t.Fatalf("Get(k) = %q", v)
+	}
+	// Fill the current generation until k is in the old one.
+	var writes []Write
+	for i := range 60 { // 87 bytes each with the entry overhead: ~47 per generation
+		writes = append(writes, set(fmt.Sprintf("f%02d", i), string(make([]byte, 20))))
+	}
+	MustApply(t, s, writes...)
+	for _, w := range writes {
+		if _, err := r.Get(w.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.reads.mu.Lock()
+	_, inOld := s.reads.old["k"]
+	s.reads.mu.Unlock()
+	if !inOld {
+		t.Fatalf("k is not in the old generation; the test needs it there")
+	}
+	MustApply(t, s, set("k", "new"))
+	for round := range 2 {
+		if v, _ := r.Get("k"); string(v) != "new" {
+			t.Errorf("round %d: Get(k) = %q after a block wrote new, want new", round, v)
+		}
 	}
 	if err := s.VerifyState(); err != nil {
 		t.Errorf("state digest: %v", err)
