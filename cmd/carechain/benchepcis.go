@@ -86,8 +86,10 @@ event. The node validates each document (official JSON Schema and semantic rules
 its gatekeeper signs supply.capture transactions and answers once they commit.
 
 Reports events/s committed (all events / first request → last answer), p50/p99
-request latency per step, CPU, blocks, and the edge cost (parse + convert, one
-core) measured on one document of each step before the run. The load generator
+request latency per step, CPU, blocks, what became of the ledger's CheckTx
+executions (reused by FinalizeBlock, executed there again, or run again in
+CheckTx because a block was proposed meanwhile), and the edge cost (parse +
+convert, one core) measured on one document of each step before the run. The load generator
 runs in the same process as the node. Figures are printed, never judged: compare
 them with bench/README.md.`,
 		Args: cobra.NoArgs,
