@@ -21,8 +21,8 @@ import (
 // entries go to the current one; when it is full it becomes the old one
 // (the one before is dropped) and a hit in the old one moves the entry to
 // the current one. So what the last blocks wrote or read stays cached
-// (clearing everything at once made the next block read back from Pebble
-// the items the one before had just written).
+// (clearing everything at once, as before, also dropped what the block
+// being committed had just cached).
 //
 // It is a faithful cache of committed state: before a block's batch goes
 // to Pebble, Commit drops every key the block writes (begin), and until the
