@@ -352,13 +352,14 @@ func (m *mempoolState) dropIncluded(n int) {
 		for _, ad := range m.pending[n:] {
 			m.kv.PutTagged(ad.writes, ad.serial)
 		}
-	}
-	for i, ad := range m.pending[:n] {
-		if rest >= included {
+	} else {
+		for _, ad := range m.pending[:n] {
 			for _, w := range ad.writes {
 				m.kv.ForgetTagged(w.Key, ad.serial)
 			}
 		}
+	}
+	for i, ad := range m.pending[:n] {
 		delete(m.byHash, ad.hash)
 		m.pending[i] = nil
 	}

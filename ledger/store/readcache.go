@@ -64,6 +64,11 @@ const readCacheBytes = 64 << 20
 // readCacheOverhead approximates a map entry's own cost in bytes.
 const readCacheOverhead = 64
 
+// entrySize is what caching v under key counts against the bound.
+func entrySize(key string, v cachedValue) int {
+	return len(key) + len(v.value) + readCacheOverhead
+}
+
 func newReadCache(maxBytes int) *readCache {
 	return &readCache{maxBytes: maxBytes, m: make(map[string]cachedValue, 1024)}
 }
@@ -78,7 +83,7 @@ func (c *readCache) get(key string) (v cachedValue, ok bool, gen uint64) {
 			// Still valid (begin drops written keys from both generations):
 			// move it to the current one.
 			delete(c.old, key)
-			c.oldBytes -= len(key) + len(v.value) + readCacheOverhead
+			c.oldBytes -= entrySize(key, v)
 			c.putLocked(key, v)
 		}
 	}
@@ -91,7 +96,7 @@ func (c *readCache) get(key string) (v cachedValue, ok bool, gen uint64) {
 // invalidated the cache since. The cache keeps value; the caller must not
 // modify it afterwards.
 func (c *readCache) put(key string, v cachedValue, gen uint64) {
-	size := len(key) + len(v.value) + readCacheOverhead
+	size := entrySize(key, v)
 	if size > c.maxBytes/64 {
 		return // one huge value would evict everything else
 	}
@@ -105,12 +110,12 @@ func (c *readCache) put(key string, v cachedValue, gen uint64) {
 
 // putLocked caches v under key; the caller holds mu.
 func (c *readCache) putLocked(key string, v cachedValue) {
-	size := len(key) + len(v.value) + readCacheOverhead
+	size := entrySize(key, v)
 	if size > c.maxBytes/64 {
 		return
 	}
 	if old, ok := c.m[key]; ok {
-		c.bytes -= len(key) + len(old.value) + readCacheOverhead
+		c.bytes -= entrySize(key, old)
 	}
 	if c.bytes+size > c.maxBytes/2 {
 		// The current generation is full: it becomes the old one.
@@ -132,11 +137,11 @@ func (c *readCache) begin(writes []Write) {
 	c.pending = c.pending[:0]
 	for _, w := range writes {
 		if old, ok := c.m[w.Key]; ok {
-			c.bytes -= len(w.Key) + len(old.value) + readCacheOverhead
+			c.bytes -= entrySize(w.Key, old)
 			delete(c.m, w.Key)
 			c.pending = append(c.pending, w)
 		} else if old, ok := c.old[w.Key]; ok {
-			c.oldBytes -= len(w.Key) + len(old.value) + readCacheOverhead
+			c.oldBytes -= entrySize(w.Key, old)
 			delete(c.old, w.Key)
 			c.pending = append(c.pending, w)
 		} else if c.isHot(w.Key) {
