@@ -161,6 +161,12 @@ func (l *Local) Proof(_ context.Context, key string) (*cc.ProofBundle, error) {
 // Metrics returns the App's counters.
 func (l *Local) Metrics() cc.Metrics { return appMetrics(l.App, 0, 0) }
 
+// WhenIncluded returns a channel closed when a block holding the
+// transaction with hash begins executing (see Node.WhenIncluded).
+func (l *Local) WhenIncluded(hash [32]byte) (<-chan struct{}, func()) {
+	return l.App.Notifier().WhenIncluded(hash)
+}
+
 // SubmitThen executes raw in its own block (Local has no mempool) and
 // returns its result and a function that returns the same, committed,
 // result; see Node.SubmitThen.

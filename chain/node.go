@@ -290,6 +290,13 @@ func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, fun
 	}
 }
 
+// WhenIncluded returns a channel closed when a block holding the
+// transaction with hash (SHA-256 of its bytes) begins executing, and its
+// cancel function (see ledger.Notifier.WhenIncluded).
+func (n *Node) WhenIncluded(hash [32]byte) (<-chan struct{}, func()) {
+	return n.App.Notifier().WhenIncluded(hash)
+}
+
 // preVerify decodes txs and batch-verifies their signatures on every core
 // before they are checked one by one (see ledger.App.PreVerify). Batches
 // below 64 transactions stay on the caller's goroutine.

@@ -157,6 +157,13 @@ type pipeliner interface {
 	SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult)
 }
 
+// includer is a chain that signals when a block holding a transaction
+// begins executing (chain.Node, chain.Local): the access logger prepares
+// the reads of a batch then, while the block executes.
+type includer interface {
+	WhenIncluded(hash [32]byte) (<-chan struct{}, func())
+}
+
 // submit signs and commits one node transaction, returning its result.
 // The node key's lock is held only until the transaction is in the
 // mempool (when the chain can pipeline), so the node's transactions of

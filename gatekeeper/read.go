@@ -2,8 +2,11 @@ package gatekeeper
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	cc "carechain"
@@ -108,9 +111,14 @@ func (g *Gatekeeper) verifyRead(sr access.SignedRead, action string) (*access.Re
 // then returns the versions of anchors from the vault (the current
 // version of an e-prescription's MedicationRequest with the ledger's
 // status, see withRxLedger). Only a "logged" event releases anything;
-// otherwise the answer is NotFound.
+// otherwise the answer is NotFound. The versions are read from the vault
+// while the block holding the event executes (see accessLogger.log), so
+// that a committed block's reads are answered at once; the ledger's
+// prescription status is read once the block is committed.
 func (g *Gatekeeper) release(ctx context.Context, sr access.SignedRead, ids []string, anchors []*cc.RecordAnchor) (*Release, error) {
-	ev, height, err := g.logger().log(ctx, logItem{Read: sr, Records: ids})
+	var ready [][]byte // the anchors' versions, read while the block executes
+	prepare := func() { ready = g.fetch(anchors) }
+	ev, height, err := g.logger().log(ctx, logItem{Read: sr, Records: ids}, prepare)
 	if err != nil {
 		return nil, err
 	}
@@ -119,19 +127,43 @@ func (g *Gatekeeper) release(ctx context.Context, sr access.SignedRead, ids []st
 		return nil, notFound()
 	}
 	out := &Release{Event: ev, Height: height}
-	for _, a := range anchors {
-		b, err := g.cfg.Vault.Get(a.ID, a.Version, a.ContentHash)
-		if err != nil {
+	for i, a := range anchors {
+		var b []byte
+		if ready != nil {
+			b = ready[i]
+		} else if b, err = g.version(a); err != nil {
 			return nil, err
 		}
-		// As a FHIR server answers: the version and when it was anchored.
-		b = fhir.WithMeta(b, a.Version, a.Time)
 		if b, err = g.withRxLedger(a, b); err != nil {
 			return nil, err
 		}
 		out.Records = append(out.Records, Released{ID: a.ID, Version: a.Version, JSON: b, Anchor: a})
 	}
 	return out, nil
+}
+
+// version returns an anchored version from the vault as a FHIR server
+// answers it: with the version and when it was anchored in its meta.
+func (g *Gatekeeper) version(a *cc.RecordAnchor) ([]byte, error) {
+	b, err := g.cfg.Vault.Get(a.ID, a.Version, a.ContentHash)
+	if err != nil {
+		return nil, err
+	}
+	return fhir.WithMeta(b, a.Version, a.Time), nil
+}
+
+// fetch returns version of each anchor, or nil if any fails (release then
+// reads them again once the event is logged, and reports the error).
+func (g *Gatekeeper) fetch(anchors []*cc.RecordAnchor) [][]byte {
+	out := make([][]byte, len(anchors))
+	for i, a := range anchors {
+		b, err := g.version(a)
+		if err != nil {
+			return nil
+		}
+		out[i] = b
+	}
+	return out
 }
 
 func onlyOrg(ms []cc.Member, org string) []cc.Member {
@@ -168,11 +200,20 @@ type accessLogger struct {
 	mu      sync.Mutex
 	pending []pendingEvent
 	wake    chan struct{} // signalled when pending becomes non-empty
+
+	// prep bounds how many reads prepare their answers at once while a
+	// block executes: one core fewer than the process has, so the
+	// consensus goroutine executing the block keeps one.
+	prep chan struct{}
+	// prepared counts the reads that prepared their answer before their
+	// block's outcome arrived.
+	prepared atomic.Uint64
 }
 
 type pendingEvent struct {
-	item logItem
-	done chan logOutcome
+	item     logItem
+	done     chan logOutcome
+	included chan struct{} // closed when a block holding the event begins executing
 }
 
 type logOutcome struct {
@@ -183,17 +224,24 @@ type logOutcome struct {
 
 func (g *Gatekeeper) logger() *accessLogger {
 	g.loggerOnce.Do(func() {
-		g.accessLog = &accessLogger{g: g, interval: 10 * time.Millisecond, maxBatch: 2000, wake: make(chan struct{}, 1)}
+		g.accessLog = &accessLogger{g: g, interval: 10 * time.Millisecond, maxBatch: 2000, wake: make(chan struct{}, 1),
+			prep: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}
 		go g.accessLog.run()
 	})
 	return g.accessLog
 }
 
 // log queues one event and waits for the transaction that carries it.
-func (l *accessLogger) log(ctx context.Context, it logItem) (access.EventResult, int64, error) {
+// When a block holding that transaction begins executing (and the chain
+// can tell, see includer), prepare runs on the caller's goroutine — at most
+// prep at a time, and only if the outcome has not arrived — so the work a
+// read does after its commit overlaps the block's execution instead of
+// delaying the next block's reads. prepare must not release anything.
+func (l *accessLogger) log(ctx context.Context, it logItem, prepare func()) (access.EventResult, int64, error) {
 	done := make(chan logOutcome, 1)
+	included := make(chan struct{})
 	l.mu.Lock()
-	l.pending = append(l.pending, pendingEvent{item: it, done: done})
+	l.pending = append(l.pending, pendingEvent{item: it, done: done, included: included})
 	first := len(l.pending) == 1
 	l.mu.Unlock()
 	if first {
@@ -202,12 +250,34 @@ func (l *accessLogger) log(ctx context.Context, it logItem) (access.EventResult,
 		default:
 		}
 	}
-	select {
-	case o := <-done:
-		return o.ev, o.height, o.err
-	case <-ctx.Done():
-		return access.EventResult{}, 0, cc.Errorf("read", cc.Unavailable, "the access log did not commit in time; nothing was released")
+	var inc <-chan struct{} = included
+	if prepare == nil {
+		inc = nil
 	}
+	for {
+		select {
+		case <-inc:
+			inc = nil
+			select {
+			case l.prep <- struct{}{}:
+				prepare()
+				<-l.prep
+				l.prepared.Add(1)
+			case o := <-done:
+				return o.ev, o.height, o.err
+			case <-ctx.Done():
+				return access.EventResult{}, 0, errLogTimeout()
+			}
+		case o := <-done:
+			return o.ev, o.height, o.err
+		case <-ctx.Done():
+			return access.EventResult{}, 0, errLogTimeout()
+		}
+	}
+}
+
+func errLogTimeout() error {
+	return cc.Errorf("read", cc.Unavailable, "the access log did not commit in time; nothing was released")
 }
 
 // run is the flusher: it lives as long as the process (a gatekeeper is
@@ -275,15 +345,34 @@ func (l *accessLogger) flush(batch []pendingEvent) {
 		answer(batch, res, nil)
 		return
 	}
+	// Registered before the transaction can reach a block.
+	var inc <-chan struct{}
+	forget := func() {}
+	if in, ok := l.g.cfg.Chain.(includer); ok {
+		inc, forget = in.WhenIncluded(sha256.Sum256(raw))
+	}
 	checked, wait := p.SubmitThen(ctx, raw)
 	done(checked.Accepted)
 	if wait == nil {
+		forget()
 		cancel()
 		answer(batch, checked, nil)
 		return
 	}
 	go func() {
 		defer cancel()
+		if inc != nil {
+			// A committed transaction's block always began executing
+			// first, so this ends before its outcome arrives.
+			select {
+			case <-inc:
+				for _, p := range batch {
+					close(p.included)
+				}
+			case <-ctx.Done():
+			}
+			forget()
+		}
 		answer(batch, wait(ctx), nil)
 	}()
 }

@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	cc "carechain"
 	"carechain/access"
+	"carechain/chain"
 	"carechain/consent"
 	"carechain/ledger/tx"
+	"carechain/records"
 	"carechain/seed"
 )
 
@@ -57,8 +60,11 @@ func (w *world) submit(t *testing.T, id seed.Identity, typ string, payload any) 
 	return r.Data
 }
 
-func TestReadDecidedAndLoggedBeforeRelease(t *testing.T) {
-	w := MustWorld(t)
+// mustIngestBob ingests Synthea's provider directory and then Bob's
+// patient bundle for the first demo patient, whom it returns with the
+// result.
+func (w *world) mustIngestBob(t *testing.T) (seed.Identity, *IngestResult) {
+	t.Helper()
 	ctx := context.Background()
 	dir := testdata(t, "synthea")
 	for _, f := range []string{"hospitalInformation1633536936158.json", "practitionerInformation1633536936158.json"} {
@@ -71,6 +77,13 @@ func TestReadDecidedAndLoggedBeforeRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return pt, res
+}
+
+func TestReadDecidedAndLoggedBeforeRelease(t *testing.T) {
+	w := MustWorld(t)
+	ctx := context.Background()
+	pt, res := w.mustIngestBob(t)
 	var imm string
 	for _, id := range res.IDs {
 		if strings.HasPrefix(id, "Immunization/") {
@@ -149,5 +162,100 @@ func TestReadDecidedAndLoggedBeforeRelease(t *testing.T) {
 	// A record of another custodian or a made-up id looks the same as a denial.
 	if _, err := w.gk.Read(ctx, w.signedRead(t, pt, pt.DID, "TREAT", "Immunization/does-not-exist")); !cc.Is(cc.NotFound, err) {
 		t.Errorf("missing record: %v", err)
+	}
+}
+
+// heldChain is the test world's chain whose SubmitThen executes the
+// transaction at once (so its block has begun executing) but keeps the
+// committed outcome from the caller until hold is closed.
+type heldChain struct {
+	*chain.Local
+	hold chan struct{}
+}
+
+func (h heldChain) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult) {
+	r, wait := h.Local.SubmitThen(ctx, raw)
+	if wait == nil {
+		return r, nil
+	}
+	return r, func(ctx context.Context) cc.SubmitResult {
+		<-h.hold
+		return wait(ctx)
+	}
+}
+
+// TestReadPreparedWhileBlockExecutes checks that a read prepares its
+// answer once its access event's block begins executing, releases nothing
+// before the outcome, and then releases exactly the vault's version — or,
+// for an event the ledger does not log (a stale request), nothing.
+func TestReadPreparedWhileBlockExecutes(t *testing.T) {
+	w := MustWorld(t)
+	ctx := context.Background()
+	pt, res := w.mustIngestBob(t)
+	id := res.IDs[len(res.IDs)-1]
+	a, err := records.GetAnchor(w.chain.State(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := w.gk.version(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name  string
+		stale bool
+	}{{"logged", false}, {"stale, not logged", true}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			held := heldChain{Local: w.chain, hold: make(chan struct{})}
+			node := w.pop.Nodes["st-mary-hospital"]
+			gk := New(Config{Chain: held, Vault: w.vault, Index: w.gk.cfg.Index, Org: "st-mary-hospital", NodeDID: node.DID, NodeKey: node.Key})
+			sr := w.signedRead(t, pt, pt.DID, "PATRQT", id)
+			if tt.stale {
+				st, _ := w.chain.Status(ctx)
+				nonce++
+				sr, err = access.SignRead(access.ReadRequest{ChainID: st.ChainID, Requester: pt.DID, Patient: pt.DID, Action: "read",
+					Purpose: "PATRQT", Records: []string{id}, Issued: st.LatestBlockTime.Add(-2 * access.ReadWindow), Nonce: fmt.Sprintf("nonce-%016d", nonce)}, pt.Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			type result struct {
+				rel *Release
+				err error
+			}
+			got := make(chan result, 1)
+			go func() {
+				rel, err := gk.Read(ctx, sr)
+				got <- result{rel, err}
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for gk.logger().prepared.Load() == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the read did not prepare its answer while its block executed")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			select {
+			case r := <-got:
+				t.Fatalf("released before the outcome: %+v, %v", r.rel, r.err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			close(held.hold)
+			r := <-got
+			if tt.stale {
+				if !cc.Is(cc.NotFound, r.err) || r.rel != nil {
+					t.Fatalf("a stale read: %+v, %v; want NotFound", r.rel, r.err)
+				}
+				return
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if len(r.rel.Records) != 1 || string(r.rel.Records[0].JSON) != string(want) || r.rel.Event.Status != access.StatusLogged {
+				t.Errorf("released %+v, want the vault's version", r.rel)
+			}
+		})
 	}
 }

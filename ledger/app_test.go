@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -406,6 +407,60 @@ func TestNotifierDeliversOutcome(t *testing.T) {
 	}
 	if got := app.Stats().CommittedTx.Load(); got != 1 {
 		t.Errorf("committed count = %d", got)
+	}
+}
+
+// TestNotifierWhenIncluded checks that a block's FinalizeBlock closes the
+// WhenIncluded channels of its transactions — before their outcomes are
+// published — and of no other, and that cancel unregisters.
+func TestNotifierWhenIncluded(t *testing.T) {
+	keys := newTestKeys(1)
+	app := MustApp(t, keys)
+	d := keys.dids[0]
+	in := MustTx(t, keys, d, 0, "kv.set", "a", "1")
+	out := MustTx(t, keys, d, 1, "kv.set", "b", "2")
+	gone := MustTx(t, keys, d, 2, "kv.set", "c", "3")
+	n := app.Notifier()
+	inCh, _ := n.WhenIncluded(sha256.Sum256(in))
+	outCh, cancelOut := n.WhenIncluded(sha256.Sum256(out))
+	goneCh, cancelGone := n.WhenIncluded(sha256.Sum256(gone))
+	cancelGone()
+	done := n.Expect(tx.Hash(in))
+	h := app.Store().LastHeight() + 1
+	if _, err := app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h, Time: blockTime.Add(time.Duration(h) * time.Second), Txs: [][]byte{in}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inCh:
+	default:
+		t.Fatal("the included transaction's channel is open after FinalizeBlock")
+	}
+	select {
+	case <-done:
+		t.Fatal("the outcome was published before Commit")
+	default:
+	}
+	if _, err := app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, app, out)
+	select {
+	case <-outCh:
+	default:
+		t.Error("the second block did not close its transaction's channel")
+	}
+	cancelOut() // a no-op once closed
+	deliver(t, app, gone)
+	select {
+	case <-goneCh:
+		t.Error("a cancelled channel was closed")
+	default:
+	}
+	n.mu.Lock()
+	left := len(n.included)
+	n.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d registrations left", left)
 	}
 }
 

@@ -63,6 +63,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	for i, raw := range req.Txs {
 		hashes[i] = sha256.Sum256(raw)
 	}
+	a.notifier.including(hashes)
 	cached := make([]*tx.Tx, len(req.Txs))
 	a.mp.mu.Lock()
 	open := a.mp.passOpen

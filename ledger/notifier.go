@@ -14,11 +14,50 @@ type Notifier struct {
 	waiters map[string][]chan TxOutcome
 	subs    map[int]func([]TxOutcome)
 	nextSub int
+
+	// included holds the channels of WhenIncluded, by transaction hash.
+	included map[[32]byte][]chan struct{}
 }
 
 // NewNotifier returns an empty Notifier.
 func NewNotifier() *Notifier {
-	return &Notifier{waiters: map[string][]chan TxOutcome{}, subs: map[int]func([]TxOutcome){}}
+	return &Notifier{waiters: map[string][]chan TxOutcome{}, subs: map[int]func([]TxOutcome){},
+		included: map[[32]byte][]chan struct{}{}}
+}
+
+// WhenIncluded returns a channel that is closed when a block holding the
+// transaction with hash (SHA-256 of its bytes) begins executing
+// (FinalizeBlock), before its outcome is known: a caller can prepare
+// meanwhile what it will do once the block is committed, on a core the
+// block's execution leaves free. Register before submitting; call cancel
+// when no longer interested (it is a no-op once the channel closed). A
+// block that is executed but never committed (a crash) still closes it.
+func (n *Notifier) WhenIncluded(hash [32]byte) (ch <-chan struct{}, cancel func()) {
+	c := make(chan struct{})
+	n.mu.Lock()
+	n.included[hash] = append(n.included[hash], c)
+	n.mu.Unlock()
+	return c, func() {
+		n.mu.Lock()
+		unlist(n.included, hash, c)
+		n.mu.Unlock()
+	}
+}
+
+// including closes the WhenIncluded channels of a block's transactions.
+// It never blocks.
+func (n *Notifier) including(hashes [][32]byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.included) == 0 {
+		return
+	}
+	for _, h := range hashes {
+		for _, c := range n.included[h] {
+			close(c)
+		}
+		delete(n.included, h)
+	}
 }
 
 // Wait blocks until the transaction with hash is committed or ctx ends.
@@ -48,18 +87,23 @@ func (n *Notifier) Expect(hash []byte) chan TxOutcome {
 func (n *Notifier) Forget(hash []byte, ch chan TxOutcome) {
 	k := hex.EncodeToString(hash)
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	list := n.waiters[k]
-	for i, c := range list {
-		if c == ch {
+	unlist(n.waiters, k, ch)
+	n.mu.Unlock()
+}
+
+// unlist removes c from m[k], and m[k] once it is empty.
+func unlist[K, C comparable](m map[K][]C, k K, c C) {
+	list := m[k]
+	for i, x := range list {
+		if x == c {
 			list = append(list[:i], list[i+1:]...)
 			break
 		}
 	}
 	if len(list) == 0 {
-		delete(n.waiters, k)
+		delete(m, k)
 	} else {
-		n.waiters[k] = list
+		m[k] = list
 	}
 }
 

@@ -173,14 +173,21 @@ type readSample struct {
 	latency time.Duration
 }
 
-// read runs o.readers closed-loop readers for o.duration.
+// read runs the readers for o.duration: o.readers closed-loop readers
+// (each sends its next read when the last one is answered), or, with
+// o.rate, an open loop: reads are due at o.rate per second whatever the
+// answers, sent by at most o.readers at once, and a read's latency counts
+// from when it was due (so a slow answer delays no measurement).
 func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, readers []benchReader, nrec int, o benchRecordsOptions) *readsPhase {
 	ph := &readsPhase{Readers: o.readers, Patients: len(readers), Records: nrec, DurationSeconds: o.duration.Seconds(),
-		WarmupSeconds: o.warmup.Seconds(), Errors: map[string]int{}}
+		WarmupSeconds: o.warmup.Seconds(), Errors: map[string]int{}, Loop: "closed", OfferedPerSecond: o.rate}
+	if o.rate > 0 {
+		ph.Loop = "open"
+	}
 	samples := make([][]readSample, o.readers)
 	errs := make([]map[string]int, o.readers)
 	var sample atomic.Value
-	var ok, failed atomic.Int64
+	var ok, failed, late atomic.Int64
 	start := time.Now()
 	from, end := start.Add(o.warmup), start.Add(o.duration)
 	// CPU over the window: a goroutine starts the meter after the warm-up
@@ -213,31 +220,70 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 			}
 		}
 	}()
+	// one makes, for sender k, a read by reader r of its record i (modulo
+	// their numbers) due at due.
+	one := func(k, r, i int, due time.Time) {
+		rd := readers[r%len(readers)]
+		opts := client.ReadOptions{Patient: rd.patient, Purpose: "PATRQT"}
+		_, err := c.ReadFHIR(ctx, rd.signer, opts, "/fhir/"+rd.ids[i%len(rd.ids)])
+		now := time.Now()
+		if err != nil {
+			failed.Add(1)
+			errs[k][errorKind(err)]++
+			sample.CompareAndSwap(nil, err.Error())
+			return
+		}
+		ok.Add(1)
+		samples[k] = append(samples[k], readSample{end: now, latency: now.Sub(due)})
+	}
 	var wg sync.WaitGroup
-	for k := range o.readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rd := readers[k%len(readers)]
+	if o.rate == 0 {
+		for k := range o.readers {
 			errs[k] = map[string]int{}
-			opts := client.ReadOptions{Patient: rd.patient, Purpose: "PATRQT"}
-			for i := k * 7; ctx.Err() == nil; i++ {
-				t := time.Now()
-				if !t.Before(end) {
-					return
+			wg.Go(func() {
+				for i := k * 7; ctx.Err() == nil; i++ {
+					t := time.Now()
+					if !t.Before(end) {
+						return
+					}
+					one(k, k, i, t)
 				}
-				_, err := c.ReadFHIR(ctx, rd.signer, opts, "/fhir/"+rd.ids[i%len(rd.ids)])
-				now := time.Now()
-				if err != nil {
-					failed.Add(1)
-					errs[k][errorKind(err)]++
-					sample.CompareAndSwap(nil, err.Error())
-					continue
+			})
+		}
+	} else {
+		// The schedule: read n is due at start + n/rate. A read due while
+		// every sender is busy waits in the queue (its latency counts from
+		// when it was due); one that finds the queue full too is counted
+		// as not sent.
+		queue := make(chan int, o.readers)
+		for k := range o.readers {
+			errs[k] = map[string]int{}
+			wg.Go(func() {
+				for n := range queue {
+					one(k, n, n/len(readers), start.Add(time.Duration(float64(n)/o.rate*float64(time.Second))))
 				}
-				ok.Add(1)
-				samples[k] = append(samples[k], readSample{end: now, latency: now.Sub(t)})
+			})
+		}
+		t := time.NewTicker(time.Millisecond)
+		for n := 0; ctx.Err() == nil; {
+			now := time.Now()
+			if !now.Before(end) {
+				break
 			}
-		}()
+			for due := int(now.Sub(start).Seconds() * o.rate); n <= due; n++ {
+				select {
+				case queue <- n:
+				default:
+					late.Add(1)
+				}
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}
+		t.Stop()
+		close(queue)
 	}
 	wg.Wait()
 	close(done)
@@ -261,11 +307,12 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 	if s, _ := sample.Load().(string); s != "" {
 		ph.ErrorSample = s
 	}
+	ph.NotSent = int(late.Load())
 	ph.Reads = len(lat)
 	ph.ReadsPerSecond = float64(ph.Reads) / window.Seconds()
 	ph.Latency = latencies(lat)
 	ph.Blocks = rep.blockWatcher.stats(from, end)
-	if ph.Latency.P50 > 0 {
+	if ph.Latency.P50 > 0 && o.rate == 0 {
 		ph.BlockBound = float64(o.readers) / (ph.Latency.P50 / 1000)
 	}
 	return ph
@@ -298,10 +345,19 @@ func (rep *benchRecordsReport) print(w io.Writer) {
 		p("ingest errors", "%s", countsLine(in.Errors))
 	}
 	if r := rep.Reads; r != nil {
-		p("reads", "%d readers (closed loop) over %d patients' %d records, GET /fhir/{Type}/{id} signed by the patient, purpose PATRQT", r.Readers, r.Patients, r.Records)
+		if r.Loop == "open" {
+			p("reads", "open loop: %.0f reads/s due, at most %d in flight, over %d patients' %d records, GET /fhir/{Type}/{id} signed by the patient, purpose PATRQT",
+				r.OfferedPerSecond, r.Readers, r.Patients, r.Records)
+		} else {
+			p("reads", "%d readers (closed loop) over %d patients' %d records, GET /fhir/{Type}/{id} signed by the patient, purpose PATRQT", r.Readers, r.Patients, r.Records)
+		}
 		p("READS/S", "%.0f  (successful reads finished in the %.1f s window after %.1f s warm-up: %d)", r.ReadsPerSecond, r.WindowSeconds, r.WarmupSeconds, r.Reads)
 		p("READ LATENCY", "p50 %.0f ms  p90 %.0f ms  p99 %.0f ms  max %.0f ms  (window, n=%d)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.N)
-		p("closed loop", "readers / p50 = %.0f reads/s: more readers are needed for more reads/s at this latency", r.BlockBound)
+		if r.Loop == "open" {
+			p("open loop", "latency from when each read was due; %d reads not sent (due while all %d senders were busy and the queue full)", r.NotSent, r.Readers)
+		} else {
+			p("closed loop", "readers / p50 = %.0f reads/s: more readers are needed for more reads/s at this latency", r.BlockBound)
+		}
 		if len(r.Errors) == 0 {
 			p("read errors", "none (%d successful reads in all)", r.AllReads)
 		} else {

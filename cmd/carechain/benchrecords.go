@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +43,9 @@ const (
 type benchRecordsOptions struct {
 	synthea       string
 	workers       int
+	rounds        int
 	readers       int
+	rate          float64
 	duration      time.Duration
 	warmup        time.Duration
 	patients      int
@@ -62,12 +68,18 @@ func newBenchRecordsCmd(g *globals) *cobra.Command {
   ingest  POST /fhir (client.Ingest) of Synthea's provider directory bundles (once,
           not timed in resources/s), then of every patient bundle of --synthea DIR,
           each for a different demo patient, at st-mary-hospital signed by
-          st-mary-physician, --workers bundles at a time. Reports resources/s of
-          the patient bundles (anchored resources / first POST → last answer).
+          st-mary-physician, --workers bundles at a time; with --rounds N, every
+          bundle N times (each copy for another demo patient, so new records), for
+          a steady state longer than a few blocks. Reports resources/s of the
+          patient bundles (anchored resources / first POST → last answer).
   reads   --readers concurrent readers for --duration, each a demo patient reading
           one of its own records (GET /fhir/{Type}/{id}, signed, purpose PATRQT;
-          ids from GET /v1/patients/{did}/records), closed loop. Every read is
-          consent-checked and logged on-chain (access.log) before it is released.
+          ids from GET /v1/patients/{did}/records), closed loop: each reader sends
+          its next read when the last one is answered. With --rate R, an open loop
+          instead: a read is due every 1/R s whatever the answers (as independent
+          users send them), at most --readers in flight, and its latency counts
+          from when it was due. Every read is consent-checked and logged on-chain
+          (access.log) before it is released.
           Reports successful reads/s over the window after --warmup, p50/p90/p99
           latency, errors by kind, and the access.log transactions per block.
 
@@ -89,7 +101,9 @@ bench/README.md.`,
 	f := c.Flags()
 	f.StringVar(&o.synthea, "synthea", "", "Synthea folder: hospitalInformation*.json, practitionerInformation*.json and patients/*.json (default ../shared/testdata/synthea beside the repository)")
 	f.IntVar(&o.workers, "workers", 2, "patient bundles ingested concurrently")
-	f.IntVar(&o.readers, "readers", 64, "concurrent readers (0: no reads)")
+	f.IntVar(&o.rounds, "rounds", 1, "ingest every patient bundle this many times, each copy for another demo patient")
+	f.IntVar(&o.readers, "readers", 64, "concurrent readers (0: no reads); with --rate, the most reads in flight")
+	f.Float64Var(&o.rate, "rate", 0, "open loop: reads due per second, whatever the answers (0: closed loop, each reader waits for its answer)")
 	f.DurationVar(&o.duration, "duration", 15*time.Second, "how long the readers read (0: no reads)")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "reads finished in this first part of --duration are not counted")
 	f.IntVar(&o.patients, "patients", 16, "demo patients (raised to the number of patient bundles)")
@@ -105,8 +119,10 @@ func (o *benchRecordsOptions) check() error {
 	switch {
 	case o.workers < 1:
 		return usageError{fmt.Errorf("--workers must be at least 1")}
-	case o.readers < 0 || o.duration < 0 || o.warmup < 0:
-		return usageError{fmt.Errorf("--readers, --duration and --warmup must not be negative")}
+	case o.rounds < 1:
+		return usageError{fmt.Errorf("--rounds must be at least 1")}
+	case o.readers < 0 || o.duration < 0 || o.warmup < 0 || o.rate < 0:
+		return usageError{fmt.Errorf("--readers, --rate, --duration and --warmup must not be negative")}
 	case o.readers > 0 && o.duration > 0 && o.warmup >= o.duration:
 		return usageError{fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", o.warmup, o.duration)}
 	case o.patients < 1:
@@ -115,6 +131,36 @@ func (o *benchRecordsOptions) check() error {
 		return usageError{fmt.Errorf("--profile is all, ingest or reads, not %q", o.profile)}
 	}
 	return nil
+}
+
+// urnUUID matches the urn:uuid: references (and fullUrls) of a bundle.
+var urnUUID = regexp.MustCompile(`urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}`)
+
+// roundCopy returns bundle as copy number round of it: round 0 is bundle
+// unchanged; any other has every urn:uuid: replaced by another UUID (its
+// first eight digits from SHA-256 of the round and the UUID), consistently
+// within the bundle, so its entries are new resources to the ingest (which
+// recognizes a bundle loaded before by its fullUrls) with the same
+// references between them.
+func roundCopy(bundle []byte, round int) []byte {
+	if round == 0 {
+		return bundle
+	}
+	return urnUUID.ReplaceAllFunc(bundle, func(m []byte) []byte {
+		h := sha256.Sum256(append([]byte(strconv.Itoa(round)+"|"), m...))
+		out := append([]byte(nil), m...)
+		hex.Encode(out[len("urn:uuid:"):len("urn:uuid:")+8], h[:4])
+		return out
+	})
+}
+
+// repeatFiles returns files rounds times over, in order.
+func repeatFiles(files []string, rounds int) []string {
+	out := make([]string, 0, len(files)*rounds)
+	for range rounds {
+		out = append(out, files...)
+	}
+	return out
 }
 
 // reads reports whether the options ask for a read phase.
@@ -227,21 +273,24 @@ type ingestPhase struct {
 
 // readsPhase is the outcome of the readers.
 type readsPhase struct {
-	Readers         int            `json:"readers"`
-	Patients        int            `json:"patients"`
-	Records         int            `json:"records"` // distinct records read from
-	DurationSeconds float64        `json:"duration_seconds"`
-	WarmupSeconds   float64        `json:"warmup_seconds"`
-	WindowSeconds   float64        `json:"window_seconds"`
-	Reads           int            `json:"reads"` // successful, finished in the window
-	ReadsPerSecond  float64        `json:"reads_per_second"`
-	AllReads        int            `json:"all_reads"`  // successful, whole run
-	Latency         latencyMS      `json:"latency_ms"` // successful reads of the window
-	Errors          map[string]int `json:"errors"`     // by kind, whole run
-	ErrorSample     string         `json:"error_sample,omitempty"`
-	CPU             cpuUse         `json:"cpu"`
-	Blocks          blockStats     `json:"blocks"`
-	BlockBound      float64        `json:"closed_loop_bound"` // readers / p50: what a closed loop can reach
+	Readers          int            `json:"readers"`
+	Patients         int            `json:"patients"`
+	Records          int            `json:"records"` // distinct records read from
+	DurationSeconds  float64        `json:"duration_seconds"`
+	WarmupSeconds    float64        `json:"warmup_seconds"`
+	WindowSeconds    float64        `json:"window_seconds"`
+	Reads            int            `json:"reads"` // successful, finished in the window
+	ReadsPerSecond   float64        `json:"reads_per_second"`
+	AllReads         int            `json:"all_reads"`  // successful, whole run
+	Latency          latencyMS      `json:"latency_ms"` // successful reads of the window
+	Errors           map[string]int `json:"errors"`     // by kind, whole run
+	ErrorSample      string         `json:"error_sample,omitempty"`
+	CPU              cpuUse         `json:"cpu"`
+	Blocks           blockStats     `json:"blocks"`
+	BlockBound       float64        `json:"closed_loop_bound,omitempty"`  // readers / p50: what a closed loop can reach
+	Loop             string         `json:"loop"`                         // closed or open
+	OfferedPerSecond float64        `json:"offered_per_second,omitempty"` // open loop: reads due per second
+	NotSent          int            `json:"not_sent,omitempty"`           // open loop: due while every sender was busy and the queue full
 }
 
 // benchRecordsReport is the outcome of `carechain bench records`.
@@ -322,6 +371,8 @@ func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsR
 	if err != nil {
 		return nil, err
 	}
+	rounds := o.rounds
+	patientFiles = repeatFiles(patientFiles, rounds)
 	tc := o.timeoutCommit
 	if tc == 0 {
 		tc = node.DefaultTimeoutCommit
@@ -358,7 +409,7 @@ func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsR
 	// The provider directory: once, one bundle after the other (the
 	// practitioners refer to the hospitals).
 	logf("ingesting the provider directory (%d bundles)…", len(dirFiles))
-	if rep.Directory, err = rep.ingest(ctx, c, signer, dirFiles, nil, 1, nil); err != nil {
+	if rep.Directory, err = rep.ingest(ctx, c, signer, dirFiles, nil, 1, 1, nil); err != nil {
 		return nil, err
 	}
 	if len(rep.Directory.Errors) > 0 {
@@ -367,7 +418,7 @@ func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsR
 
 	// The patient bundles, each for its own demo patient.
 	logf("ingesting %d patient bundles, %d at a time…", len(patientFiles), o.workers)
-	rep.Ingest, err = rep.ingest(ctx, c, signer, patientFiles, pop.Patients, o.workers, func() error { return prof.start("ingest") })
+	rep.Ingest, err = rep.ingest(ctx, c, signer, patientFiles, pop.Patients, o.workers, rounds, func() error { return prof.start("ingest") })
 	prof.stop("ingest")
 	if err != nil {
 		return nil, err
@@ -441,7 +492,10 @@ func errorKind(err error) string {
 // ingest posts files through POST /fhir, workers at a time; file i is for
 // patients[i] (no patient when patients is nil). The files are read and
 // counted first; then before (if set) is called and the clock starts.
-func (rep *benchRecordsReport) ingest(ctx context.Context, c *client.Client, s *client.Signer, files []string, patients []seed.Identity, workers int, before func() error) (ingestPhase, error) {
+//
+// files are rounds copies of one list (see repeatFiles); copy k of a
+// bundle is roundCopy(bundle, k).
+func (rep *benchRecordsReport) ingest(ctx context.Context, c *client.Client, s *client.Signer, files []string, patients []seed.Identity, workers, rounds int, before func() error) (ingestPhase, error) {
 	ph := ingestPhase{Bundles: len(files), Workers: workers, Results: make([]bundleResult, len(files))}
 	bodies := make([][]byte, len(files))
 	for i, f := range files {
@@ -451,7 +505,7 @@ func (rep *benchRecordsReport) ingest(ctx context.Context, c *client.Client, s *
 			ph.Results[i].Error, ph.Results[i].errorKind = err.Error(), "read file"
 			continue
 		}
-		bodies[i] = b
+		bodies[i] = roundCopy(b, i/(len(files)/rounds))
 		if sc, ok, err := scanIngestFile(f); err == nil && ok {
 			ph.Results[i].Entries = sc.Resources
 		}

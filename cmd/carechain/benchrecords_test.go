@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,7 +20,7 @@ import (
 func TestBenchRecordsFlags(t *testing.T) {
 	c := newBenchRecordsCmd(&globals{output: "text"})
 	defaults := map[string]string{"workers": "2", "readers": "64", "duration": "15s", "warmup": "2s", "patients": "16",
-		"synthea": "", "cpuprofile": "", "profile": "all", "keep": "false", "timeout-commit": "0s"}
+		"synthea": "", "cpuprofile": "", "profile": "all", "keep": "false", "timeout-commit": "0s", "rounds": "1", "rate": "0"}
 	checkFlagDefaults(t, c, defaults)
 	if err := c.ParseFlags([]string{"--readers", "1024", "--duration", "20s", "--profile", "reads"}); err != nil {
 		t.Fatal(err)
@@ -30,7 +31,7 @@ func TestBenchRecordsFlags(t *testing.T) {
 }
 
 func TestBenchRecordsCheck(t *testing.T) {
-	ok := benchRecordsOptions{workers: 2, readers: 64, duration: 15 * time.Second, warmup: 2 * time.Second, patients: 16, profile: "all"}
+	ok := benchRecordsOptions{workers: 2, rounds: 1, readers: 64, duration: 15 * time.Second, warmup: 2 * time.Second, patients: 16, profile: "all"}
 	if err := ok.check(); err != nil {
 		t.Fatalf("defaults rejected: %v", err)
 	}
@@ -41,6 +42,8 @@ func TestBenchRecordsCheck(t *testing.T) {
 	}
 	checkUsageErrors(t, ok, map[string]func(*benchRecordsOptions){
 		"no workers":          func(o *benchRecordsOptions) { o.workers = 0 },
+		"no rounds":           func(o *benchRecordsOptions) { o.rounds = 0 },
+		"negative rate":       func(o *benchRecordsOptions) { o.rate = -1 },
 		"negative readers":    func(o *benchRecordsOptions) { o.readers = -1 },
 		"warm-up too long":    func(o *benchRecordsOptions) { o.warmup = o.duration },
 		"no patients":         func(o *benchRecordsOptions) { o.patients = 0 },
@@ -222,5 +225,84 @@ func checkReport(t *testing.T, rep any, print func(io.Writer), wants []string, k
 		if _, ok := m[k]; !ok {
 			t.Errorf("JSON report lacks %q: %s", k, j)
 		}
+	}
+}
+
+func TestRoundCopy(t *testing.T) {
+	b := []byte(`{"entry":[{"fullUrl":"urn:uuid:3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b","resource":{"resourceType":"Patient"}},` +
+		`{"fullUrl":"urn:uuid:00000000-0000-0000-0000-000000000001","resource":{"subject":{"reference":"urn:uuid:3f6fd0bb-6cd3-eb3f-4401-cd38ace25f2b"}}}]}`)
+	if got := roundCopy(b, 0); string(got) != string(b) {
+		t.Errorf("round 0 changed the bundle: %s", got)
+	}
+	one, two := roundCopy(b, 1), roundCopy(b, 2)
+	uuids := func(b []byte) []string { return urnUUID.FindAllString(string(b), -1) }
+	u0, u1, u2 := uuids(b), uuids(one), uuids(two)
+	if len(u1) != 3 || len(u2) != 3 {
+		t.Fatalf("copies hold %d and %d urn:uuids, want 3", len(u1), len(u2))
+	}
+	for i := range u0 {
+		if u1[i] == u0[i] || u2[i] == u0[i] || u1[i] == u2[i] {
+			t.Errorf("uuid %d: %s, %s, %s: each copy needs its own", i, u0[i], u1[i], u2[i])
+		}
+		if u1[i][17:] != u0[i][17:] {
+			t.Errorf("uuid %d: %s changed beyond its first eight digits (%s)", i, u1[i], u0[i])
+		}
+	}
+	if u1[0] != u1[2] {
+		t.Errorf("a fullUrl and its reference differ in the copy: %s, %s", u1[0], u1[2])
+	}
+	if !json.Valid(one) || len(one) != len(b) {
+		t.Errorf("copy is not the same JSON shape: %s", one)
+	}
+	if got := repeatFiles([]string{"a", "b"}, 3); strings.Join(got, "") != "ababab" {
+		t.Errorf("repeatFiles = %v", got)
+	}
+}
+
+func TestBenchRecordsOpenLoopOutput(t *testing.T) {
+	rep := &benchRecordsReport{CPUs: 2, GOMAXPROCS: 2, Go: "go1.26", TimeoutCommitMS: 200, API: "http://127.0.0.1:1",
+		Reads: &readsPhase{Readers: 2048, Patients: 11, Records: 3471, WindowSeconds: 13, WarmupSeconds: 2, Reads: 39000,
+			ReadsPerSecond: 3000, Latency: latencyMS{P50: 224, N: 39000}, Loop: "open", OfferedPerSecond: 3000, NotSent: 7,
+			CPU: cpuUse{Cores: 1.5}}}
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, want := range []string{
+		"open loop: 3000 reads/s due, at most 2048 in flight",
+		"latency from when each read was due; 7 reads not sent",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "closed loop") {
+		t.Errorf("an open loop's report speaks of a closed loop:\n%s", out.String())
+	}
+}
+
+// TestBenchRecordsRun runs the benchmark briefly on a real node: two
+// rounds of the Synthea patient bundles (the copies are new records, none
+// existing) and an open loop of reads, all answered.
+func TestBenchRecordsRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node and ingests the Synthea bundles twice")
+	}
+	syn := filepath.Join("..", "..", "..", "shared", "testdata", "synthea")
+	if _, err := os.Stat(syn); err != nil {
+		t.Skipf("shared testdata not found: %v", err)
+	}
+	o := benchRecordsOptions{synthea: syn, workers: 2, rounds: 2, readers: 32, rate: 200, duration: 4 * time.Second,
+		warmup: time.Second, patients: 16, profile: "all"}
+	rep, err := runBenchRecords(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := rep.Ingest
+	if in.Bundles != 22 || in.Errors != nil || in.Existing != 0 || in.Resources != in.Entries || in.Resources == 0 {
+		t.Errorf("ingest of two rounds: %d bundles, %d entries, %d anchored, %d existing, errors %v",
+			in.Bundles, in.Entries, in.Resources, in.Existing, in.Errors)
+	}
+	r := rep.Reads
+	if r == nil || r.Loop != "open" || r.Reads == 0 || len(r.Errors) != 0 || r.ReadsPerSecond > 1.2*o.rate {
+		t.Fatalf("open-loop reads: %+v", r)
 	}
 }
