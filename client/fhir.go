@@ -149,13 +149,25 @@ type ReadOptions struct {
 // "/fhir/Patient/{id}/$everything[?{query}]". A denied or missing record
 // answers cc.NotFound, an erased one cc.Gone.
 func (c *Client) ReadFHIR(ctx context.Context, s *Signer, o ReadOptions, path string) (*FHIRResponse, error) {
-	chainID, err := c.ChainID(ctx)
+	sr, err := c.SignFHIRRead(ctx, s, o, path)
 	if err != nil {
 		return nil, err
 	}
+	return c.SendFHIRRead(ctx, sr, path)
+}
+
+// SignFHIRRead returns the signed read request of a FHIR read of path (as
+// ReadFHIR; issued now, with a fresh nonce) without sending it: a device
+// can sign ahead, and the request is good for one read within
+// access.ReadWindow.
+func (c *Client) SignFHIRRead(ctx context.Context, s *Signer, o ReadOptions, path string) (access.SignedRead, error) {
+	chainID, err := c.ChainID(ctx)
+	if err != nil {
+		return access.SignedRead{}, err
+	}
 	u, err := url.Parse(path)
 	if err != nil || !strings.HasPrefix(u.Path, "/fhir/") {
-		return nil, cc.Errorf("client.read", cc.Invalid, "%q is not a /fhir/… path", path)
+		return access.SignedRead{}, cc.Errorf("client.read", cc.Invalid, "%q is not a /fhir/… path", path)
 	}
 	req := access.ReadRequest{ChainID: chainID, Requester: s.DID, Patient: o.Patient, Purpose: o.Purpose, Org: o.Org,
 		Issued: time.Now().UTC(), Nonce: nonce()}
@@ -168,12 +180,13 @@ func (c *Client) ReadFHIR(ctx context.Context, s *Signer, o ReadOptions, path st
 	case len(seg) >= 2:
 		req.Action, req.Records = access.ActionRead, []string{seg[0] + "/" + seg[1]}
 	default:
-		return nil, cc.Errorf("client.read", cc.Invalid, "%q is not a FHIR read or search", path)
+		return access.SignedRead{}, cc.Errorf("client.read", cc.Invalid, "%q is not a FHIR read or search", path)
 	}
-	sr, err := access.SignRead(req, s.Key)
-	if err != nil {
-		return nil, err
-	}
+	return access.SignRead(req, s.Key)
+}
+
+// SendFHIRRead sends a read signed by SignFHIRRead for path.
+func (c *Client) SendFHIRRead(ctx context.Context, sr access.SignedRead, path string) (*FHIRResponse, error) {
 	return c.fhir(ctx, http.MethodGet, path, access.HeaderRead, sr, nil)
 }
 
@@ -203,7 +216,7 @@ func (c *Client) fhir(ctx context.Context, method, path, header string, sr acces
 		return nil, cc.Errorf("client", cc.Internal, "reading answer: %v", err)
 	}
 	if resp.StatusCode >= 400 {
-		return nil, outcomeError(method+" "+path, resp.StatusCode, b)
+		return nil, OutcomeError(method+" "+path, resp.StatusCode, b)
 	}
 	out := &FHIRResponse{Body: b, Status: resp.StatusCode, Header: resp.Header,
 		AccessEvent: resp.Header.Get("Carechain-Access-Event"), Basis: resp.Header.Get("Carechain-Access-Basis")}
@@ -213,9 +226,10 @@ func (c *Client) fhir(ctx context.Context, method, path, header string, sr acces
 	return out, nil
 }
 
-// outcomeError turns an error answer (an OperationOutcome) into a
-// *cc.Error: the kind from the HTTP status, the message from the issues.
-func outcomeError(op string, status int, body []byte) error {
+// OutcomeError turns an error answer (an OperationOutcome) of op with
+// HTTP status into a *cc.Error: the kind from the status, the message
+// from the issues.
+func OutcomeError(op string, status int, body []byte) error {
 	kinds := map[int]cc.Kind{400: cc.Invalid, 401: cc.BadSignature, 403: cc.Unauthorized, 404: cc.NotFound,
 		409: cc.Conflict, 410: cc.Gone, 413: cc.TooLarge, 422: cc.FailedPrecondition, 503: cc.Unavailable}
 	k, ok := kinds[status]
@@ -295,7 +309,7 @@ func (c *Client) KickOffSystemExport(ctx context.Context, s *Signer, o ReadOptio
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
-		return "", outcomeError("GET /fhir/$export", resp.StatusCode, b)
+		return "", OutcomeError("GET /fhir/$export", resp.StatusCode, b)
 	}
 	return resp.Header.Get("Content-Location"), nil
 }
@@ -334,7 +348,7 @@ func (c *Client) KickOffExport(ctx context.Context, s *Signer, o ReadOptions, pa
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
-		return "", outcomeError("GET "+path, resp.StatusCode, b)
+		return "", OutcomeError("GET "+path, resp.StatusCode, b)
 	}
 	return resp.Header.Get("Content-Location"), nil
 }

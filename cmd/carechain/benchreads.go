@@ -15,6 +15,7 @@ import (
 	"time"
 
 	cc "carechain"
+	"carechain/access"
 	"carechain/bench"
 	"carechain/client"
 	"carechain/ledger"
@@ -187,7 +188,36 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 	samples := make([][]readSample, o.readers)
 	errs := make([]map[string]int, o.readers)
 	var sample atomic.Value
-	var ok, failed, late atomic.Int64
+	var ok, failed, late, signedInLoop atomic.Int64
+	pathOf := func(r, i int) string {
+		rd := readers[r%len(readers)]
+		return "/fhir/" + rd.ids[i%len(rd.ids)]
+	}
+	sign := func(r, i int) (access.SignedRead, error) {
+		rd := readers[r%len(readers)]
+		return c.SignFHIRRead(ctx, rd.signer, client.ReadOptions{Patient: rd.patient, Purpose: "PATRQT"}, pathOf(r, i))
+	}
+	pre, err := presign(ctx, o, len(readers), sign)
+	if err != nil {
+		ph.Errors[errorKind(err)]++
+		ph.ErrorSample = err.Error()
+		return ph
+	}
+	ph.Presigned = pre.count()
+	ph.HTTP = o.http
+	senders := make([]readSender, o.readers)
+	for k := range senders {
+		if o.http == "raw" {
+			senders[k] = newRawSender(rep.API)
+		} else {
+			senders[k] = clientSender{c}
+		}
+	}
+	defer func() {
+		for _, s := range senders {
+			s.close()
+		}
+	}()
 	start := time.Now()
 	from, end := start.Add(o.warmup), start.Add(o.duration)
 	// CPU over the window: a goroutine starts the meter after the warm-up
@@ -221,11 +251,16 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 		}
 	}()
 	// one makes, for sender k, a read by reader r of its record i (modulo
-	// their numbers) due at due.
-	one := func(k, r, i int, due time.Time) {
-		rd := readers[r%len(readers)]
-		opts := client.ReadOptions{Patient: rd.patient, Purpose: "PATRQT"}
-		_, err := c.ReadFHIR(ctx, rd.signer, opts, "/fhir/"+rd.ids[i%len(rd.ids)])
+	// their numbers) due at due, with sr if it was signed ahead.
+	one := func(k, r, i int, due time.Time, sr access.SignedRead) {
+		var err error
+		if sr.Sig == "" {
+			signedInLoop.Add(1)
+			sr, err = sign(r, i)
+		}
+		if err == nil {
+			err = senders[k].send(ctx, sr, pathOf(r, i))
+		}
 		now := time.Now()
 		if err != nil {
 			failed.Add(1)
@@ -241,12 +276,12 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 		for k := range o.readers {
 			errs[k] = map[string]int{}
 			wg.Go(func() {
-				for i := k * 7; ctx.Err() == nil; i++ {
+				for j := 0; ctx.Err() == nil; j++ {
 					t := time.Now()
 					if !t.Before(end) {
 						return
 					}
-					one(k, k, i, t)
+					one(k, k, k*7+j, t, pre.sender(k, j))
 				}
 			})
 		}
@@ -260,7 +295,7 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 			errs[k] = map[string]int{}
 			wg.Go(func() {
 				for n := range queue {
-					one(k, n, n/len(readers), start.Add(time.Duration(float64(n)/o.rate*float64(time.Second))))
+					one(k, n, n/len(readers), start.Add(time.Duration(float64(n)/o.rate*float64(time.Second))), pre.read(n))
 				}
 			})
 		}
@@ -308,6 +343,7 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 		ph.ErrorSample = s
 	}
 	ph.NotSent = int(late.Load())
+	ph.SignedInLoop = int(signedInLoop.Load())
 	ph.Reads = len(lat)
 	ph.ReadsPerSecond = float64(ph.Reads) / window.Seconds()
 	ph.Latency = latencies(lat)
@@ -351,6 +387,7 @@ func (rep *benchRecordsReport) print(w io.Writer) {
 		} else {
 			p("reads", "%d readers (closed loop) over %d patients' %d records, GET /fhir/{Type}/{id} signed by the patient, purpose PATRQT", r.Readers, r.Patients, r.Records)
 		}
+		p("load generator", "sends with %s; %d reads signed ahead (--presign), %d as they were made", httpName(r.HTTP), r.Presigned, r.SignedInLoop)
 		p("READS/S", "%.0f  (successful reads finished in the %.1f s window after %.1f s warm-up: %d)", r.ReadsPerSecond, r.WindowSeconds, r.WarmupSeconds, r.Reads)
 		p("READ LATENCY", "p50 %.0f ms  p90 %.0f ms  p99 %.0f ms  max %.0f ms  (window, n=%d)", r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Latency.N)
 		if r.Loop == "open" {
@@ -413,4 +450,12 @@ func countsLine(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%d × %s", m[k], k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// httpName describes a --http choice.
+func httpName(h string) string {
+	if h == "raw" {
+		return "one keep-alive connection per reader (--http raw)"
+	}
+	return "carechain's client (net/http Transport)"
 }

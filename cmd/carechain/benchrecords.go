@@ -46,6 +46,8 @@ type benchRecordsOptions struct {
 	rounds        int
 	readers       int
 	rate          float64
+	presign       bool
+	http          string // how the load generator sends reads: client or raw
 	duration      time.Duration
 	warmup        time.Duration
 	patients      int
@@ -79,7 +81,10 @@ func newBenchRecordsCmd(g *globals) *cobra.Command {
           instead: a read is due every 1/R s whatever the answers (as independent
           users send them), at most --readers in flight, and its latency counts
           from when it was due. Every read is consent-checked and logged on-chain
-          (access.log) before it is released.
+          (access.log) before it is released. The load generator shares the
+          node's cores: --presign signs every read before the clock starts (as
+          patients' devices would), --http raw sends over one keep-alive
+          connection per reader instead of net/http's Transport.
           Reports successful reads/s over the window after --warmup, p50/p90/p99
           latency, errors by kind, and the access.log transactions per block.
 
@@ -104,6 +109,8 @@ bench/README.md.`,
 	f.IntVar(&o.rounds, "rounds", 1, "ingest every patient bundle this many times, each copy for another demo patient")
 	f.IntVar(&o.readers, "readers", 64, "concurrent readers (0: no reads); with --rate, the most reads in flight")
 	f.Float64Var(&o.rate, "rate", 0, "open loop: reads due per second, whatever the answers (0: closed loop, each reader waits for its answer)")
+	f.BoolVar(&o.presign, "presign", false, "sign every read before the clock starts, as patients' devices would (not on the node's cores during the run)")
+	f.StringVar(&o.http, "http", "client", "how reads are sent: client (carechain's client, net/http's Transport) or raw (one keep-alive connection per reader, answers parsed by http.ReadResponse)")
 	f.DurationVar(&o.duration, "duration", 15*time.Second, "how long the readers read (0: no reads)")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "reads finished in this first part of --duration are not counted")
 	f.IntVar(&o.patients, "patients", 16, "demo patients (raised to the number of patient bundles)")
@@ -127,6 +134,8 @@ func (o *benchRecordsOptions) check() error {
 		return usageError{fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", o.warmup, o.duration)}
 	case o.patients < 1:
 		return usageError{fmt.Errorf("--patients must be at least 1")}
+	case o.http != "client" && o.http != "raw":
+		return usageError{fmt.Errorf("--http is client or raw, not %q", o.http)}
 	case o.profile != "all" && o.profile != "ingest" && o.profile != "reads":
 		return usageError{fmt.Errorf("--profile is all, ingest or reads, not %q", o.profile)}
 	}
@@ -161,6 +170,14 @@ func repeatFiles(files []string, rounds int) []string {
 		out = append(out, files...)
 	}
 	return out
+}
+
+// timeoutCommit is the run's CometBFT timeout_commit.
+func timeoutCommit(o benchRecordsOptions) time.Duration {
+	if o.timeoutCommit == 0 {
+		return node.DefaultTimeoutCommit
+	}
+	return o.timeoutCommit
 }
 
 // reads reports whether the options ask for a read phase.
@@ -291,6 +308,9 @@ type readsPhase struct {
 	Loop             string         `json:"loop"`                         // closed or open
 	OfferedPerSecond float64        `json:"offered_per_second,omitempty"` // open loop: reads due per second
 	NotSent          int            `json:"not_sent,omitempty"`           // open loop: due while every sender was busy and the queue full
+	Presigned        int            `json:"presigned"`                    // requests signed before the clock started
+	SignedInLoop     int            `json:"signed_in_loop"`               // reads signed as they were made
+	HTTP             string         `json:"http"`                         // client or raw
 }
 
 // benchRecordsReport is the outcome of `carechain bench records`.
@@ -373,10 +393,7 @@ func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsR
 	}
 	rounds := o.rounds
 	patientFiles = repeatFiles(patientFiles, rounds)
-	tc := o.timeoutCommit
-	if tc == 0 {
-		tc = node.DefaultTimeoutCommit
-	}
+	tc := timeoutCommit(o)
 	rep := &benchRecordsReport{Command: strings.Join(os.Args, " "), Go: runtime.Version(), CPUs: runtime.NumCPU(),
 		GOMAXPROCS: runtime.GOMAXPROCS(0), LoadAverage: loadAverage(), TimeoutCommitMS: float64(tc) / float64(time.Millisecond),
 		Synthea: syn, DemoPatients: max(o.patients, len(patientFiles))}

@@ -20,7 +20,7 @@ import (
 func TestBenchRecordsFlags(t *testing.T) {
 	c := newBenchRecordsCmd(&globals{output: "text"})
 	defaults := map[string]string{"workers": "2", "readers": "64", "duration": "15s", "warmup": "2s", "patients": "16",
-		"synthea": "", "cpuprofile": "", "profile": "all", "keep": "false", "timeout-commit": "0s", "rounds": "1", "rate": "0"}
+		"synthea": "", "cpuprofile": "", "profile": "all", "keep": "false", "timeout-commit": "0s", "rounds": "1", "rate": "0", "presign": "false", "http": "client"}
 	checkFlagDefaults(t, c, defaults)
 	if err := c.ParseFlags([]string{"--readers", "1024", "--duration", "20s", "--profile", "reads"}); err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestBenchRecordsFlags(t *testing.T) {
 }
 
 func TestBenchRecordsCheck(t *testing.T) {
-	ok := benchRecordsOptions{workers: 2, rounds: 1, readers: 64, duration: 15 * time.Second, warmup: 2 * time.Second, patients: 16, profile: "all"}
+	ok := benchRecordsOptions{workers: 2, rounds: 1, http: "client", readers: 64, duration: 15 * time.Second, warmup: 2 * time.Second, patients: 16, profile: "all"}
 	if err := ok.check(); err != nil {
 		t.Fatalf("defaults rejected: %v", err)
 	}
@@ -44,6 +44,7 @@ func TestBenchRecordsCheck(t *testing.T) {
 		"no workers":          func(o *benchRecordsOptions) { o.workers = 0 },
 		"no rounds":           func(o *benchRecordsOptions) { o.rounds = 0 },
 		"negative rate":       func(o *benchRecordsOptions) { o.rate = -1 },
+		"unknown http":        func(o *benchRecordsOptions) { o.http = "h2" },
 		"negative readers":    func(o *benchRecordsOptions) { o.readers = -1 },
 		"warm-up too long":    func(o *benchRecordsOptions) { o.warmup = o.duration },
 		"no patients":         func(o *benchRecordsOptions) { o.patients = 0 },
@@ -279,30 +280,55 @@ func TestBenchRecordsOpenLoopOutput(t *testing.T) {
 	}
 }
 
-// TestBenchRecordsRun runs the benchmark briefly on a real node: two
-// rounds of the Synthea patient bundles (the copies are new records, none
-// existing) and an open loop of reads, all answered.
+// TestBenchRecordsRun runs the benchmark briefly on a real node, both
+// ways of loading it: two rounds of the Synthea patient bundles (the copies
+// are new records, none existing) and an open loop of reads sent by the
+// carechain client; then one round and a closed loop of reads signed ahead
+// and sent over raw keep-alive connections. Every read is answered.
 func TestBenchRecordsRun(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a node and ingests the Synthea bundles twice")
+		t.Skip("starts nodes and ingests the Synthea bundles")
 	}
 	syn := filepath.Join("..", "..", "..", "shared", "testdata", "synthea")
 	if _, err := os.Stat(syn); err != nil {
 		t.Skipf("shared testdata not found: %v", err)
 	}
-	o := benchRecordsOptions{synthea: syn, workers: 2, rounds: 2, readers: 32, rate: 200, duration: 4 * time.Second,
+	base := benchRecordsOptions{synthea: syn, workers: 2, rounds: 1, readers: 32, http: "client", duration: 3 * time.Second,
 		warmup: time.Second, patients: 16, profile: "all"}
-	rep, err := runBenchRecords(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
+	open := base
+	open.rounds, open.rate = 2, 200
+	lean := base
+	lean.presign, lean.http = true, "raw"
+	tests := []struct {
+		name    string
+		o       benchRecordsOptions
+		bundles int
+		loop    string
+	}{
+		{"two rounds, open loop", open, 22, "open"},
+		{"presigned, raw connections", lean, 11, "closed"},
 	}
-	in := rep.Ingest
-	if in.Bundles != 22 || in.Errors != nil || in.Existing != 0 || in.Resources != in.Entries || in.Resources == 0 {
-		t.Errorf("ingest of two rounds: %d bundles, %d entries, %d anchored, %d existing, errors %v",
-			in.Bundles, in.Entries, in.Resources, in.Existing, in.Errors)
-	}
-	r := rep.Reads
-	if r == nil || r.Loop != "open" || r.Reads == 0 || len(r.Errors) != 0 || r.ReadsPerSecond > 1.2*o.rate {
-		t.Fatalf("open-loop reads: %+v", r)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, err := runBenchRecords(context.Background(), tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := rep.Ingest
+			if in.Bundles != tt.bundles || in.Errors != nil || in.Existing != 0 || in.Resources != in.Entries || in.Resources == 0 {
+				t.Errorf("ingest: %d bundles, %d entries, %d anchored, %d existing, errors %v",
+					in.Bundles, in.Entries, in.Resources, in.Existing, in.Errors)
+			}
+			r := rep.Reads
+			if r == nil || r.Loop != tt.loop || r.Reads == 0 || len(r.Errors) != 0 {
+				t.Fatalf("reads: %+v", r)
+			}
+			if tt.o.rate > 0 && r.ReadsPerSecond > 1.2*tt.o.rate {
+				t.Errorf("open loop at %.0f/s made %.0f reads/s", tt.o.rate, r.ReadsPerSecond)
+			}
+			if tt.o.presign && (r.Presigned == 0 || r.SignedInLoop != 0 || r.HTTP != "raw") {
+				t.Errorf("presigned %d, signed in the loop %d, http %q", r.Presigned, r.SignedInLoop, r.HTTP)
+			}
+		})
 	}
 }
