@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	cc "carechain"
@@ -28,6 +30,25 @@ const maxKEKID = 64
 type KEK struct {
 	ID  string
 	key [32]byte
+	gcm *kekGCM // the key's AES-256-GCM, built once (shared by copies)
+}
+
+// kekGCM holds a KEK's AEAD, built on first use: every read unwraps a data
+// key and a salt with it, and building AES-GCM (the key schedule) costs
+// as much as opening one.
+type kekGCM struct {
+	once sync.Once
+	aead cipher.AEAD
+	err  error
+}
+
+// aead returns the KEK's AES-256-GCM.
+func (k *KEK) aead() (cipher.AEAD, error) {
+	if k.gcm == nil {
+		return newGCM(k.key[:])
+	}
+	k.gcm.once.Do(func() { k.gcm.aead, k.gcm.err = newGCM(k.key[:]) })
+	return k.gcm.aead, k.gcm.err
 }
 
 // kekFile is the JSON form of a KEK file.
@@ -46,7 +67,7 @@ func NewKEK(id string, key []byte) (*KEK, error) {
 	if len(key) != 32 {
 		return nil, cc.Errorf(op, cc.Invalid, "KEK %q: key must be 32 bytes", id)
 	}
-	k := &KEK{ID: id}
+	k := &KEK{ID: id, gcm: &kekGCM{}}
 	copy(k.key[:], key)
 	var zero [32]byte
 	if subtle.ConstantTimeCompare(k.key[:], zero[:]) == 1 {
@@ -151,7 +172,7 @@ func GenerateKEK(path, id string) (*KEK, error) {
 	if err := checkKEKID(op, id); err != nil {
 		return nil, err
 	}
-	k := &KEK{ID: id}
+	k := &KEK{ID: id, gcm: &kekGCM{}}
 	if _, err := io.ReadFull(rand.Reader, k.key[:]); err != nil {
 		return nil, cc.E(op, cc.Internal, err)
 	}
@@ -218,8 +239,12 @@ func writeNewFile(op, path string, b []byte) error {
 	return nil
 }
 
-// Destroy zeroes the key. The KEK must not be used afterwards.
-func (k *KEK) Destroy() { clear(k.key[:]) }
+// Destroy zeroes the key and drops its AEAD. The KEK must not be used
+// afterwards.
+func (k *KEK) Destroy() {
+	clear(k.key[:])
+	k.gcm = nil
+}
 
 // equal reports whether two KEKs have the same id and key.
 func (k *KEK) equal(o *KEK) bool {

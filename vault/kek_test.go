@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -244,4 +245,33 @@ func TestKEKCheckOnlyOnceUsed(t *testing.T) {
 	MustClose(t, v)
 	_, err := Open(dir, MustKEK(t, "kek-2", 5))
 	MustKind(t, err, cc.Integrity)
+}
+
+// TestKEKAEADBuiltOnce checks that a KEK builds its AES-GCM once, shares it
+// with its copies, and drops it when destroyed.
+func TestKEKAEADBuiltOnce(t *testing.T) {
+	k, err := NewKEK("kek-1", bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, err := k.aead()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := *k
+	a2, _ := copied.aead()
+	if a1 != a2 {
+		t.Error("a copy of the KEK built its AEAD again")
+	}
+	w, err := k.wrap(rand.Reader, bytes.Repeat([]byte{1}, secretSize), []byte("ad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := copied.unwrap(w, []byte("ad")); err != nil || !bytes.Equal(got, bytes.Repeat([]byte{1}, secretSize)) {
+		t.Errorf("unwrap with the shared AEAD: %x, %v", got, err)
+	}
+	k.Destroy()
+	if k.gcm != nil {
+		t.Error("Destroy kept the AEAD")
+	}
 }

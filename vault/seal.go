@@ -72,7 +72,7 @@ func randomSecret(rnd io.Reader) ([]byte, error) {
 
 // wrap seals a 32-byte secret under the KEK with a fresh random nonce.
 func (k *KEK) wrap(rnd io.Reader, secret, ad []byte) (wrapped, error) {
-	aead, err := newGCM(k.key[:])
+	aead, err := k.aead()
 	if err != nil {
 		return wrapped{}, err
 	}
@@ -86,7 +86,7 @@ func (k *KEK) wrap(rnd io.Reader, secret, ad []byte) (wrapped, error) {
 // unwrap opens a wrapped secret; errAuth means the value or its associated
 // data was altered (or the KEK is not the one that wrapped it).
 func (k *KEK) unwrap(w wrapped, ad []byte) ([]byte, error) {
-	aead, err := newGCM(k.key[:])
+	aead, err := k.aead()
 	if err != nil {
 		return nil, err
 	}
