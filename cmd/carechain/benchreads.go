@@ -179,7 +179,10 @@ type readSample struct {
 // o.rate, an open loop: reads are due at o.rate per second whatever the
 // answers, sent by at most o.readers at once, and a read's latency counts
 // from when it was due (so a slow answer delays no measurement).
-func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, readers []benchReader, nrec int, o benchRecordsOptions) *readsPhase {
+//
+// Requests signed ahead (--presign) are signed first; then before is
+// called and the clock starts.
+func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, readers []benchReader, nrec int, o benchRecordsOptions, before func() error) (*readsPhase, error) {
 	ph := &readsPhase{Readers: o.readers, Patients: len(readers), Records: nrec, DurationSeconds: o.duration.Seconds(),
 		WarmupSeconds: o.warmup.Seconds(), Errors: map[string]int{}, Loop: "closed", OfferedPerSecond: o.rate}
 	if o.rate > 0 {
@@ -199,9 +202,10 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 	}
 	pre, err := presign(ctx, o, len(readers), sign)
 	if err != nil {
-		ph.Errors[errorKind(err)]++
-		ph.ErrorSample = err.Error()
-		return ph
+		return nil, fmt.Errorf("signing reads ahead: %w", err)
+	}
+	if err := before(); err != nil {
+		return nil, err
 	}
 	ph.Presigned = pre.count()
 	ph.HTTP = o.http
@@ -351,7 +355,7 @@ func (rep *benchRecordsReport) read(ctx context.Context, c *client.Client, reade
 	if ph.Latency.P50 > 0 && o.rate == 0 {
 		ph.BlockBound = float64(o.readers) / (ph.Latency.P50 / 1000)
 	}
-	return ph
+	return ph, nil
 }
 
 // count returns how many blocks the watcher has seen.

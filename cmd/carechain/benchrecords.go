@@ -475,10 +475,9 @@ func runBenchRecords(ctx context.Context, o benchRecordsOptions) (*benchRecordsR
 		return nil, fmt.Errorf("no patient has records at %s to read", benchRecordsOrg)
 	}
 	logf("reading: %d readers over %d patients' %d records for %s (warm-up %s)…", o.readers, len(readers), nrec, o.duration, o.warmup)
-	if err := prof.start("reads"); err != nil {
+	if rep.Reads, err = rep.read(ctx, c, readers, nrec, o, func() error { return prof.start("reads") }); err != nil {
 		return nil, err
 	}
-	rep.Reads = rep.read(ctx, c, readers, nrec, o)
 	prof.stop("end")
 	return rep, ctx.Err()
 }
