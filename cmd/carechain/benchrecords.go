@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 
 	cc "carechain"
+	"carechain/access"
 	"carechain/bench"
 	"carechain/client"
 	"carechain/node"
@@ -134,6 +135,8 @@ func (o *benchRecordsOptions) check() error {
 		return usageError{fmt.Errorf("--warmup (%s) must be shorter than --duration (%s)", o.warmup, o.duration)}
 	case o.patients < 1:
 		return usageError{fmt.Errorf("--patients must be at least 1")}
+	case o.presign && o.duration > access.ReadWindow/2:
+		return usageError{fmt.Errorf("--presign needs --duration of at most %s: a signed read is good for %s from when it was signed", access.ReadWindow/2, access.ReadWindow)}
 	case o.http != "client" && o.http != "raw":
 		return usageError{fmt.Errorf("--http is client or raw, not %q", o.http)}
 	case o.profile != "all" && o.profile != "ingest" && o.profile != "reads":

@@ -45,6 +45,7 @@ func TestBenchRecordsCheck(t *testing.T) {
 		"no rounds":           func(o *benchRecordsOptions) { o.rounds = 0 },
 		"negative rate":       func(o *benchRecordsOptions) { o.rate = -1 },
 		"unknown http":        func(o *benchRecordsOptions) { o.http = "h2" },
+		"presigned too long":  func(o *benchRecordsOptions) { o.presign, o.duration = true, time.Hour },
 		"negative readers":    func(o *benchRecordsOptions) { o.readers = -1 },
 		"warm-up too long":    func(o *benchRecordsOptions) { o.warmup = o.duration },
 		"no patients":         func(o *benchRecordsOptions) { o.patients = 0 },
