@@ -113,10 +113,7 @@ func (w *eventWriter) epcs(l []string) {
 	w.count(l == nil, len(l))
 	prev := ""
 	for _, s := range l {
-		k := 0
-		for k < len(prev) && k < len(s) && prev[k] == s[k] {
-			k++
-		}
+		k := sharedPrefix(prev, s)
 		w.b = binary.AppendUvarint(w.b, uint64(k))
 		w.str(s[k:])
 		prev = s
@@ -255,13 +252,15 @@ func (d *eventReader) epcs() []string {
 	prev := ""
 	for range n {
 		k := d.uvarint()
-		if k > uint64(len(prev)) {
-			d.err = errEventEncoding
-		}
+		rest := d.str()
 		if d.err != nil {
 			return nil
 		}
-		s := prev[:k] + d.str()
+		s, ok := unshare(prev, k, rest)
+		if !ok {
+			d.err = errEventEncoding
+			return nil
+		}
 		out = append(out, s)
 		prev = s
 	}

@@ -47,10 +47,7 @@ func encodeItem(it *Item) []byte {
 	b = binary.AppendUvarint(b, uint64(len(it.Children)))
 	prev := ""
 	for _, ch := range it.Children {
-		k := 0
-		for k < len(prev) && k < len(ch) && prev[k] == ch[k] {
-			k++
-		}
+		k := sharedPrefix(prev, ch)
 		b = binary.AppendUvarint(b, uint64(k))
 		str(ch[k:])
 		prev = ch
@@ -97,12 +94,13 @@ func decodeItem(epc string, b []byte, it *Item) error {
 		prev := ""
 		for range n {
 			k := d.uvarint()
-			if k > uint64(len(prev)) {
-				return errItemEncoding
-			}
-			ch := prev[:k] + d.str()
+			rest := d.str()
 			if d.err != nil {
 				return d.err
+			}
+			ch, ok := unshare(prev, k, rest)
+			if !ok {
+				return errItemEncoding
 			}
 			it.Children = append(it.Children, ch)
 			prev = ch
@@ -200,4 +198,26 @@ func getItem(kv cc.Reader, epc string, it *Item) (bool, error) {
 // setItem writes it.
 func setItem(kv cc.KV, it *Item) {
 	cc.SetOwned(kv, itemKey(it.EPC), encodeItem(it)) // a fresh encoding
+}
+
+// sharedPrefix is how many leading bytes s shares with prev: the count an
+// EPC list stores before the rest of each EPC (vials of a case share all
+// but their last digits).
+func sharedPrefix(prev, s string) int {
+	k := 0
+	for k < len(prev) && k < len(s) && prev[k] == s[k] {
+		k++
+	}
+	return k
+}
+
+// unshare rebuilds an EPC stored as k bytes shared with prev and rest; ok
+// is false unless k is what sharedPrefix gives for the result, so that
+// every list has exactly one encoding (a decoded value encodes back to
+// the same bytes).
+func unshare(prev string, k uint64, rest string) (s string, ok bool) {
+	if k > uint64(len(prev)) || (rest != "" && k < uint64(len(prev)) && rest[0] == prev[k]) {
+		return "", false
+	}
+	return prev[:k] + rest, true
 }

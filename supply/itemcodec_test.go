@@ -70,3 +70,35 @@ func TestItemStoredCompact(t *testing.T) {
 		t.Errorf("container read back: %+v", it)
 	}
 }
+
+// TestUnshare checks that an EPC stored as a shared prefix and a rest
+// decodes only from the one encoding sharedPrefix gives, so a stored list
+// has a single encoding.
+func TestUnshare(t *testing.T) {
+	prev := "urn:epc:id:sgtin:0614141.107346.11"
+	tests := []struct {
+		k      uint64
+		rest   string
+		want   string
+		wantOK bool
+	}{
+		{uint64(len(prev)), "", prev, true},                          // the same EPC again
+		{uint64(len(prev)) - 1, "2", prev[:len(prev)-1] + "2", true}, // the last digit differs
+		{uint64(len(prev)), "0", prev + "0", true},                   // a longer one
+		{uint64(len(prev)) - 2, "", prev[:len(prev)-2], true},        // a shorter one
+		{uint64(len(prev)) - 1, "1", "", false},                      // shares one byte more than it says
+		{uint64(len(prev)) - 1, "1x", "", false},                     // the same, longer
+		{uint64(len(prev)) + 1, "", "", false},                       // more than prev has
+		{0, "urn:x", "", false},                                      // shares "urn:" but says nothing
+		{0, "x", "x", true},                                          // nothing in common
+	}
+	for _, tt := range tests {
+		got, ok := unshare(prev, tt.k, tt.rest)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("unshare(%d, %q) = %q, %v; want %q, %v", tt.k, tt.rest, got, ok, tt.want, tt.wantOK)
+		}
+		if ok && uint64(sharedPrefix(prev, got)) != tt.k {
+			t.Errorf("unshare(%d, %q) accepted %q, which sharedPrefix stores with %d", tt.k, tt.rest, got, sharedPrefix(prev, got))
+		}
+	}
+}
