@@ -126,12 +126,19 @@ var blockTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 // deliver runs FinalizeBlock and Commit for one block and returns the results.
 func deliver(t testing.TB, app *App, txs ...[]byte) *abci.FinalizeBlockResponse {
 	t.Helper()
+	resp := finalize(t, app, txs...)
+	if _, err := app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// finalize executes the next block of txs (FinalizeBlock, no Commit).
+func finalize(t testing.TB, app *App, txs ...[]byte) *abci.FinalizeBlockResponse {
+	t.Helper()
 	h := app.Store().LastHeight() + 1
 	resp, err := app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h, Time: blockTime.Add(time.Duration(h) * time.Second), Txs: txs})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := app.Commit(context.Background(), &abci.CommitRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	return resp
@@ -426,10 +433,7 @@ func TestNotifierWhenIncluded(t *testing.T) {
 	goneCh, cancelGone := n.WhenIncluded(sha256.Sum256(gone))
 	cancelGone()
 	done := n.Expect(tx.Hash(in))
-	h := app.Store().LastHeight() + 1
-	if _, err := app.FinalizeBlock(context.Background(), &abci.FinalizeBlockRequest{Height: h, Time: blockTime.Add(time.Duration(h) * time.Second), Txs: [][]byte{in}}); err != nil {
-		t.Fatal(err)
-	}
+	finalize(t, app, in)
 	select {
 	case <-inCh:
 	default:
