@@ -204,7 +204,7 @@ func BenchmarkVerify(b *testing.B) {
 			i++
 		}
 	})
-	for _, size := range []int{64, 1000} {
+	for _, size := range []int{2, 4, 16, 64, 1000} {
 		b.Run("voi-batch-"+strconv.Itoa(size), func(b *testing.B) {
 			off := 0
 			for b.Loop() {

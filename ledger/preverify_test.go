@@ -21,6 +21,15 @@ import (
 // forged one (CheckTx still rejects it as a bad signature); input that does
 // not decode or names an unknown signer is ignored.
 func TestPreVerifyCachesOnlyValidSignatures(t *testing.T) {
+	// Batches of minBatch or more are batch-verified, smaller ones singly.
+	for _, calls := range [][]int{{5}, {2, 2, 1}} {
+		t.Run(fmt.Sprint(calls), func(t *testing.T) { testPreVerifyCaches(t, calls) })
+	}
+}
+
+// testPreVerifyCaches pre-verifies the five inputs in calls of the given
+// sizes.
+func testPreVerifyCaches(t *testing.T, calls []int) {
 	keys := newTestKeys(3)
 	app := MustApp(t, keys)
 	good := MustTx(t, keys, keys.dids[0], 0, "kv.set", "a", "1")
@@ -35,7 +44,11 @@ func TestPreVerifyCachesOnlyValidSignatures(t *testing.T) {
 	forged := tamper(t, good, func(e map[string]any) { e["sig"] = env.Sig }) // good's body, another's signature
 	unknown := MustTx(t, newTestKeys(5), newTestKeys(5).dids[4], 0, "kv.set", "d", "4")
 
-	app.PreVerify([][]byte{good, forged, []byte("not json"), good2, unknown}, rand.Reader)
+	in := [][]byte{good, forged, []byte("not json"), good2, unknown}
+	for _, n := range calls {
+		app.PreVerify(in[:n], rand.Reader)
+		in = in[n:]
+	}
 
 	for _, c := range []struct {
 		name   string

@@ -24,7 +24,6 @@ import (
 	cmtnode "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
 	"github.com/cometbft/cometbft/privval"
-	"github.com/cometbft/cometbft/proxy"
 	sm "github.com/cometbft/cometbft/state"
 	"github.com/cometbft/cometbft/store"
 	"github.com/cometbft/cometbft/types"
@@ -43,6 +42,7 @@ type Node struct {
 	cfg     *cmtcfg.Config
 	node    *cmtnode.Node
 	blocks  *store.BlockStore
+	mempool *mempoolClient // the mempool connection's ABCI client
 	state   sm.Store
 	chainID string
 
@@ -71,10 +71,12 @@ type asyncJob struct {
 // Start loads home's config.toml, validator key and genesis, and starts a
 // CometBFT node whose ABCI connections all go to app in-process.
 //
-// The app is reached through proxy.NewConnSyncLocalClientCreator: one
-// mutex per ABCI connection, so consensus calls are serialized with each
-// other and mempool calls with each other, but CheckTx (and Query, Info)
-// run while a block executes. The app must be safe for that — ledger.App
+// The app is reached through one in-process client per ABCI connection,
+// as with proxy.NewConnSyncLocalClientCreator: consensus calls are
+// serialized with each other and mempool calls with each other, but CheckTx
+// (and Query, Info) run while a block executes. The mempool connection's
+// client queues what peers gossip and answers it in batches, which an app
+// implementing BatchVerifier verifies together (see mempoolClient). The app must be safe for that — ledger.App
 // is (its mempool state has its own lock) — and CometBFT's mempool still
 // keeps CheckTx out of Commit and the recheck that follows. PrepareProposal
 // waits for the CheckTx in progress and reaps the mempool again, so that
@@ -119,6 +121,9 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 	provider := dbProvider(logger, func(db dbm.DB) { opened = append(opened, db) })
 
 	pa := &proposalApp{Application: app}
+	bv, _ := app.(BatchVerifier)
+	mc := newMempoolClient(pa, bv)
+	pa.flush = mc.Flush
 	cn, err := func() (cn *cmtnode.Node, err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -127,7 +132,7 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 		}()
 		pv := privval.LoadFilePV(c.PrivValidatorKeyFile(), c.PrivValidatorStateFile())
 		return cmtnode.NewNode(ctx, c, pv, nodeKey,
-			proxy.NewConnSyncLocalClientCreator(pa),
+			clientCreator{app: pa, mempool: mc},
 			cmtnode.DefaultGenesisDocProviderFunc(c),
 			provider,
 			cmtnode.DefaultMetricsProvider(c.Instrumentation),
@@ -160,6 +165,7 @@ func Start(ctx context.Context, home string, app abci.Application, logger *slog.
 		home:       c.RootDir,
 		cfg:        c,
 		node:       cn,
+		mempool:    mc,
 		blocks:     cn.BlockStore(),
 		state:      env.StateStore,
 		chainID:    cn.GenesisDoc().ChainID,
@@ -280,6 +286,8 @@ func (n *Node) mempoolCheckTx(tx []byte) (rr reqRes, err error) {
 			err = fmt.Errorf("%w: %v", ErrAppFailed, r)
 		}
 	}()
+	n.mempool.submitting(tx) // answered on this goroutine, not queued behind gossip
+	defer n.mempool.submitting(nil)
 	res, err := n.node.Mempool().CheckTx(tx, "")
 	if err != nil {
 		return rr, err

@@ -21,9 +21,11 @@ import (
 // block (the ledger executes it again). So PrepareProposal first waits for
 // the CheckTx calls in progress (they hold the mempool's lock shared;
 // taking it exclusively waits for them, and makes new ones wait only that
-// long) and reaps the mempool again. Everything proposed is in the mempool,
-// in mempool order, within the request's byte limit; with nothing in
-// progress the wait is a lock round trip.
+// long), then for the transactions queued on the mempool connection
+// (gossiped by peers, answered in batches: flush), and reaps the mempool
+// again. Everything proposed is in the mempool, in mempool order, within
+// the request's byte limit; with nothing in progress the wait is a lock
+// round trip.
 //
 // Only the proposer runs PrepareProposal, and what it proposes is for the
 // other validators to check (ProcessProposal, FinalizeBlock): consensus does
@@ -31,6 +33,9 @@ import (
 type proposalApp struct {
 	abci.Application
 	mempool atomic.Pointer[mempl.Mempool] // set once the node is built; nil: the request as it came
+	// flush, if set, waits until the mempool connection has answered
+	// every queued CheckTx (mempoolClient.Flush).
+	flush func(context.Context) error
 }
 
 // PrepareProposal reaps the mempool again once the CheckTx calls in
@@ -38,6 +43,9 @@ type proposalApp struct {
 func (p *proposalApp) PrepareProposal(ctx context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
 	if mp := p.mempool.Load(); mp != nil {
 		(*mp).Lock()
+		if p.flush != nil {
+			_ = p.flush(ctx)
+		}
 		(*mp).Unlock()
 		// Between the two reaps transactions can only have been added (the
 		// consensus goroutine, here, is the one that removes them), so the

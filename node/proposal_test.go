@@ -107,6 +107,25 @@ func TestProposalWaitsForCheckTx(t *testing.T) {
 			}
 		})
 	}
+	t.Run("queued on the connection joins", func(t *testing.T) {
+		mp := &fakeMempool{txs: types.Txs{[]byte("tx-a")}}
+		app := &proposed{}
+		pa := &proposalApp{Application: app}
+		var m mempl.Mempool = mp
+		pa.mempool.Store(&m)
+		pa.flush = func(context.Context) error { // the queued gossip is answered
+			mp.mu.Lock()
+			mp.txs = append(mp.txs, []byte("tx-g"))
+			mp.mu.Unlock()
+			return nil
+		}
+		if _, err := pa.PrepareProposal(context.Background(), &abci.PrepareProposalRequest{Txs: [][]byte{[]byte("tx-a")}, MaxTxBytes: 100}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strs(app.got), []string{"tx-a", "tx-g"}; !slices.Equal(got, want) {
+			t.Errorf("proposed %q, want %q", got, want)
+		}
+	})
 	t.Run("no mempool", func(t *testing.T) {
 		app := &proposed{}
 		pa := &proposalApp{Application: app}
