@@ -104,4 +104,8 @@ type Metrics struct {
 	MempoolSize    int
 	LastBlockTime  time.Duration // interval between the last two blocks
 	Height         int64
+	// CheckBatches and CheckBatchedTxs count the batches in which the
+	// mempool checked transactions gossiped by peers (their signatures
+	// verified together) and the transactions they held.
+	CheckBatches, CheckBatchedTxs uint64
 }

@@ -238,7 +238,9 @@ func (n *Node) Metrics() cc.Metrics {
 	n.mu.Lock()
 	iv := n.interval
 	n.mu.Unlock()
-	return appMetrics(n.App, n.Node.Status().MempoolSize, iv)
+	m := appMetrics(n.App, n.Node.Status().MempoolSize, iv)
+	m.CheckBatches, m.CheckBatchedTxs = n.Node.CheckBatches()
+	return m
 }
 
 // Predecode decodes a payload of type typ for its handler ahead of the

@@ -534,6 +534,25 @@ func (nw *network) getJSON(t *testing.T, i int, path string, out any) {
 	}
 }
 
+// metric returns the value of the unlabelled Prometheus sample name in
+// node i's GET /metrics.
+func (nw *network) metric(t *testing.T, i int, name string) float64 {
+	t.Helper()
+	var body []byte
+	nw.getJSON(t, i, "/metrics", &body)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s /metrics: %s: %v", nw.name(i), line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s /metrics has no %s:\n%s", nw.name(i), name, body)
+	return 0
+}
+
 // copyDir copies the regular files and directories under src to dst.
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()

@@ -33,6 +33,16 @@ func TestTestnetKillRestart(t *testing.T) {
 	// validator has them at the same height.
 	before := nw.registerOn(t, "before", all, 2)
 	nw.waitTxEverywhere(t, all, before)
+	// They reached the other validators by gossip, which each mempool
+	// checks in batches, verifying their signatures together.
+	var gossiped float64
+	for _, i := range all {
+		gossiped += nw.metric(t, i, "carechain_mempool_check_batched_txs_total")
+	}
+	if gossiped == 0 {
+		t.Error("no validator checked a gossiped transaction in a batch")
+	}
+	logf("%.0f gossiped transactions checked in batches", gossiped)
 
 	// 2. SIGKILL one validator: the other three (30 of 40 voting power,
 	// over two thirds) keep committing, blocks and transactions.

@@ -14,6 +14,7 @@ type collector struct {
 	chain                                        cc.Chain
 	committed, failed, blocks, rejected, mempool *prometheus.Desc
 	blockTime, height                            *prometheus.Desc
+	checkBatches, checkBatched                   *prometheus.Desc
 }
 
 func newCollector(chain cc.Chain) *collector {
@@ -26,11 +27,15 @@ func newCollector(chain cc.Chain) *collector {
 		mempool:   prometheus.NewDesc("carechain_mempool_txs", "Transactions waiting in the mempool.", nil, nil),
 		blockTime: prometheus.NewDesc("carechain_block_interval_seconds", "Time between the last two committed blocks.", nil, nil),
 		height:    prometheus.NewDesc("carechain_height", "Latest committed height.", nil, nil),
+		checkBatches: prometheus.NewDesc("carechain_mempool_check_batches_total",
+			"Batches in which the mempool checked transactions gossiped by peers, their signatures verified together.", nil, nil),
+		checkBatched: prometheus.NewDesc("carechain_mempool_check_batched_txs_total",
+			"Transactions gossiped by peers that the mempool checked in batches.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.committed, c.failed, c.blocks, c.rejected, c.mempool, c.blockTime, c.height} {
+	for _, d := range []*prometheus.Desc{c.committed, c.failed, c.blocks, c.rejected, c.mempool, c.blockTime, c.height, c.checkBatches, c.checkBatched} {
 		ch <- d
 	}
 }
@@ -46,6 +51,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.mempool, prometheus.GaugeValue, float64(m.MempoolSize))
 	ch <- prometheus.MustNewConstMetric(c.blockTime, prometheus.GaugeValue, m.LastBlockTime.Seconds())
 	ch <- prometheus.MustNewConstMetric(c.height, prometheus.GaugeValue, float64(m.Height))
+	ch <- prometheus.MustNewConstMetric(c.checkBatches, prometheus.CounterValue, float64(m.CheckBatches))
+	ch <- prometheus.MustNewConstMetric(c.checkBatched, prometheus.CounterValue, float64(m.CheckBatchedTxs))
 }
 
 // metrics serves GET /metrics.

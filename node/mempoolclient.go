@@ -84,6 +84,8 @@ type mempoolClient struct {
 	cb      abcicli.Callback
 
 	inline atomic.Pointer[byte] // first byte of the transaction Node.CheckTx is submitting
+
+	batches, batched atomic.Uint64 // batches the worker answered, new transactions in them
 }
 
 var _ abcicli.Client = (*mempoolClient)(nil)
@@ -259,15 +261,17 @@ func (c *mempoolClient) linger() {
 
 // answer pre-verifies a batch and checks its transactions in order.
 func (c *mempoolClient) answer(batch []*abcicli.ReqRes) {
-	if c.verify != nil {
-		raws := make([][]byte, 0, len(batch))
-		for _, rr := range batch {
-			if req := rr.Request.GetCheckTx(); req.Type != abci.CHECK_TX_TYPE_RECHECK {
-				raws = append(raws, req.Tx)
-			}
+	raws := make([][]byte, 0, len(batch))
+	for _, rr := range batch {
+		if req := rr.Request.GetCheckTx(); req.Type != abci.CHECK_TX_TYPE_RECHECK {
+			raws = append(raws, req.Tx)
 		}
+	}
+	if c.verify != nil {
 		c.verify(raws)
 	}
+	c.batches.Add(1)
+	c.batched.Add(uint64(len(raws)))
 	for _, rr := range batch {
 		_ = c.check(context.Background(), rr, false)
 	}
@@ -299,6 +303,12 @@ func (c *mempoolClient) check(ctx context.Context, rr *abcicli.ReqRes, inline bo
 	rr.InvokeCallback()
 	rr.Done()
 	return nil
+}
+
+// stats returns how many batches the worker has answered and how many new
+// (not rechecked) transactions they held.
+func (c *mempoolClient) stats() (batches, txs uint64) {
+	return c.batches.Load(), c.batched.Load()
 }
 
 // appCheckTx calls the application's CheckTx; with recovering set, a panic

@@ -148,6 +148,9 @@ func TestMempoolClientBatches(t *testing.T) {
 	if got, want := ans.got(), []string{"a:0", "b:0", "bad:7", "c:0", "r:0"}; !slices.Equal(got, want) {
 		t.Errorf("answers %q, want %q", got, want)
 	}
+	if batches, txs := c.stats(); batches != 2 || txs != 4 {
+		t.Errorf("stats = %d batches, %d txs; want 2, 4 (the recheck not counted)", batches, txs)
+	}
 }
 
 // TestMempoolClientInline: the transaction Node.CheckTx submits, and a

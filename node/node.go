@@ -355,6 +355,11 @@ func (n *Node) admit() {
 	}
 }
 
+// CheckBatches reports how many batches of queued transactions — those
+// peers gossiped — the mempool connection has answered since Start, and
+// how many transactions they held (see mempoolClient).
+func (n *Node) CheckBatches() (batches, txs uint64) { return n.mempool.stats() }
+
 // Validator is one member of a validator set.
 type Validator struct {
 	Address []byte // CometBFT address: first 20 bytes of SHA-256(pubkey)
