@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -158,7 +159,8 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	fmt.Printf("pre-built %d transactions of ~%d bytes in %.1f s\n", len(raw), load.AvgSize(), time.Since(start).Seconds())
 
 	var target bench.Target
-	var stats *ledger.Stats // the App's counters (carechain, 1 validator)
+	var peers []*client.Client // the nodes of a multi-validator network
+	var stats *ledger.Stats    // the App's counters (carechain, 1 validator)
 	switch {
 	case len(o.nodes) > 0:
 		var cs []*client.Client
@@ -176,6 +178,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 		if o.sendTo == "first" {
 			nodes = nodes[:1]
 		}
+		peers = cs
 		target = bench.HTTP(fmt.Sprintf("carechain at %s, POST /v1/txs to %s", strings.Join(o.nodes, ","), o.sendTo), nodes, cs[0], o.poll)
 		target.CPU = bench.MachineCPU // the nodes' processes are not ours: count the whole machine
 	case o.validators > 1:
@@ -185,6 +188,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 		}
 		defer net.stop()
 		nodes := net.clients
+		peers = net.clients
 		if o.sendTo == "first" {
 			nodes = nodes[:1]
 		}
@@ -240,6 +244,9 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	}
 	fmt.Println()
 	rep.Print(os.Stdout)
+	if len(peers) > 1 {
+		fmt.Println(gossipChecks(ctx, peers))
+	}
 	if stats != nil {
 		fmt.Printf("admission log   %d blocks, %d kept the admissions (%d of them not as predicted), %d rechecks answered without executing, %d transactions' admissions reused by FinalizeBlock\n",
 			stats.Blocks.Load(), stats.KeptAdmissions.Load(), stats.KeptIndependent.Load(), stats.RechecksAnswered.Load(), stats.Reused.Load())
@@ -393,4 +400,37 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// gossipChecks sums, over nodes, the transactions their mempools received
+// from peers and checked in batches (GET /metrics), for the report.
+func gossipChecks(ctx context.Context, nodes []*client.Client) string {
+	var batches, txs float64
+	for _, c := range nodes {
+		var body []byte
+		if err := c.Get(ctx, "/metrics", &body); err != nil {
+			return "gossip checks   unknown: " + err.Error()
+		}
+		for line := range strings.Lines(string(body)) {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				continue
+			}
+			switch f[0] {
+			case "carechain_mempool_check_batches_total":
+				batches += v
+			case "carechain_mempool_check_batched_txs_total":
+				txs += v
+			}
+		}
+	}
+	mean := 0.0
+	if batches > 0 {
+		mean = txs / batches
+	}
+	return fmt.Sprintf("gossip checks   %.0f transactions from peers checked in %.0f batches (%.1f per batch), all nodes", txs, batches, mean)
 }
