@@ -89,9 +89,18 @@ func (t *targets) match(typ, identifier string) (ref, code string) {
 }
 
 // rewrite decodes a resource, sets its id, points every Reference.reference
-// at its resolved target and re-encodes it. at is the resource's location
-// for issues ("Bundle.entry[3].resource").
+// at its resolved target and re-encodes it (members in key order, no
+// whitespace). at is the resource's location for issues
+// ("Bundle.entry[3].resource"). Resources in plain form take rewriteFast.
 func (t *targets) rewrite(raw []byte, id, at string) ([]byte, []Issue) {
+	if b, ok := t.rewriteFast(raw, id); ok {
+		return b, nil
+	}
+	return t.rewriteGeneral(raw, id, at)
+}
+
+// rewriteGeneral is rewrite by decoding into maps and encoding again.
+func (t *targets) rewriteGeneral(raw []byte, id, at string) ([]byte, []Issue) {
 	var doc map[string]any
 	if err := rewriteJSON.Unmarshal(raw, &doc); err != nil {
 		return nil, []Issue{issue("structure", at, "cannot decode the resource")}
