@@ -49,9 +49,9 @@ type rewriter struct {
 	t       *targets
 	in      []byte
 	id      string
-	out     []byte   // the output so far
+	out     []byte          // the output so far
 	members []writtenMember // the members of the objects being written, innermost last
-	sorted  []byte   // scratch for an object's members in key order
+	sorted  []byte          // scratch for an object's members in key order
 }
 
 // writtenMember is an object member being written: its key (in the input) and
