@@ -242,3 +242,34 @@ func TestMempoolClientStop(t *testing.T) {
 		t.Errorf("CheckTx calls %q, want %q", checked, want)
 	}
 }
+
+// TestMempoolClientInlineBehindQueue: with transactions queued, the one
+// Node.CheckTx submits queues behind them (arrival order) and the worker
+// does not wait for a fuller batch.
+func TestMempoolClientInlineBehindQueue(t *testing.T) {
+	app := &checkApp{entered: make(chan struct{}, 2), gate: make(chan struct{})}
+	c := MustMempoolClient(t, app)
+	ans := &answers{}
+	mustQueue(t, c, ans, checkReq("a"))
+	<-app.entered // the worker waits in PreVerify(["a"])
+	mustQueue(t, c, ans, checkReq("b"))
+	mine := []byte("mine")
+	c.submitting(mine)
+	rr := mustQueue(t, c, ans, &abci.CheckTxRequest{Tx: mine, Type: abci.CHECK_TX_TYPE_CHECK})
+	c.submitting(nil)
+	c.mu.Lock()
+	urgent := c.urgent
+	c.mu.Unlock()
+	if !urgent {
+		t.Error("a queued submission did not mark the queue urgent")
+	}
+	close(app.gate)
+	rr.Wait()
+	checked, batches := app.calls()
+	if want := []string{"a", "b", "mine"}; !slices.Equal(checked, want) {
+		t.Errorf("CheckTx order %q, want %q", checked, want)
+	}
+	if got, want := fmt.Sprint(batches), "[[a] [b mine]]"; got != want {
+		t.Errorf("PreVerify batches %s, want %s", got, want)
+	}
+}

@@ -76,11 +76,13 @@ type asyncJob struct {
 // serialized with each other and mempool calls with each other, but CheckTx
 // (and Query, Info) run while a block executes. The mempool connection's
 // client queues what peers gossip and answers it in batches, which an app
-// implementing BatchVerifier verifies together (see mempoolClient). The app must be safe for that — ledger.App
-// is (its mempool state has its own lock) — and CometBFT's mempool still
-// keeps CheckTx out of Commit and the recheck that follows. PrepareProposal
-// waits for the CheckTx in progress and reaps the mempool again, so that
-// the transaction being checked is not left out (see proposalApp).
+// implementing BatchVerifier verifies together (see mempoolClient). The app
+// must be safe for that — ledger.App is (its mempool state has its own
+// lock) — and CometBFT's mempool still keeps CheckTx out of Commit and the
+// recheck that follows (it flushes the connection first). PrepareProposal
+// waits for the CheckTx in progress and the queue, and reaps the mempool
+// again, so that the transactions being checked are not left out (see
+// proposalApp).
 //
 // ctx bounds start-up only (the handshake may replay stored blocks into
 // app); the node then runs until Stop. CometBFT's own log lines go to logger
