@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"encoding/json"
 	"net/url"
 	"sort"
 	"strconv"
@@ -92,11 +93,15 @@ func (t *targets) match(typ, identifier string) (ref, code string) {
 // at its resolved target and re-encodes it (members in key order, no
 // whitespace). at is the resource's location for issues
 // ("Bundle.entry[3].resource"). Resources in plain form take rewriteFast.
-func (t *targets) rewrite(raw []byte, id, at string) ([]byte, []Issue) {
-	if b, ok := t.rewriteFast(raw, id); ok {
-		return b, nil
+//
+// With the fast path it also returns the result's top-level members (else
+// nil).
+func (t *targets) rewrite(raw []byte, id, at string) ([]byte, map[string]json.RawMessage, []Issue) {
+	if b, top, ok := t.rewriteFast(raw, id); ok {
+		return b, top, nil
 	}
-	return t.rewriteGeneral(raw, id, at)
+	b, issues := t.rewriteGeneral(raw, id, at)
+	return b, nil, issues
 }
 
 // rewriteGeneral is rewrite by decoding into maps and encoding again.

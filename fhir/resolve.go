@@ -235,7 +235,7 @@ func (t *targets) assign(i int, en *Entry, re *ResolvedEntry, newID func(string)
 // urn:uuid references too) and describes it again.
 func (t *targets) finish(i int, r *Resource) []Issue {
 	at := entryPath(i) + ".resource"
-	b, issues := t.rewrite(r.JSON, r.ID, at)
+	b, top, issues := t.rewrite(r.JSON, r.ID, at)
 	if issues != nil {
 		return issues
 	}
@@ -247,9 +247,11 @@ func (t *targets) finish(i int, r *Resource) []Issue {
 	if issues != nil {
 		return issues
 	}
-	top, _, err := resourceObject(b, at)
-	if err != nil {
-		return err.(*OutcomeError).Issues
+	if top == nil {
+		var err error
+		if top, _, err = resourceObject(b, at); err != nil {
+			return err.(*OutcomeError).Issues
+		}
 	}
 	keys := r.Identifiers
 	*r = *describe(r.Type, top, b, nil)

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"sync"
 	"unicode/utf8"
@@ -23,22 +24,30 @@ import (
 // FuzzRewriteFastMatchesGeneral checks that whatever it returns the
 // general path returns too, and TestRewriteFastSynthea that it takes
 // Synthea's resources.
-func (t *targets) rewriteFast(raw []byte, id string) ([]byte, bool) {
+//
+// It also returns the output's top-level members, as resourceObject would
+// decode them, for describe.
+func (t *targets) rewriteFast(raw []byte, id string) ([]byte, map[string]json.RawMessage, bool) {
 	if !plainText(id) {
-		return nil, false
+		return nil, nil, false
 	}
 	w := rewriters.Get().(*rewriter)
 	defer w.release()
 	w.t, w.in, w.id = t, raw, id
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
-		return nil, false
+		return nil, nil, false
 	}
 	end, ok := w.object(i+1, 1)
 	if !ok || skipSpace(raw, end) != len(raw) {
-		return nil, false
+		return nil, nil, false
 	}
-	return bytes.Clone(w.out), true
+	b := bytes.Clone(w.out)
+	top := make(map[string]json.RawMessage, len(w.top))
+	for _, m := range w.top {
+		top[string(m.key)] = b[m.start:m.end:m.end]
+	}
+	return b, top, true
 }
 
 // rewriteMaxDepth bounds the nesting rewriteFast follows.
@@ -51,6 +60,7 @@ type rewriter struct {
 	id      string
 	out     []byte          // the output so far
 	members []writtenMember // the members of the objects being written, innermost last
+	top     []writtenMember // the top-level members, where they are in the output
 	sorted  []byte          // scratch for an object's members in key order
 }
 
@@ -68,7 +78,7 @@ func (w *rewriter) release() {
 	if cap(w.out) > keep || cap(w.sorted) > keep {
 		return
 	}
-	w.t, w.in, w.out, w.members, w.sorted = nil, nil, w.out[:0], w.members[:0], w.sorted[:0]
+	w.t, w.in, w.out, w.members, w.top, w.sorted = nil, nil, w.out[:0], w.members[:0], w.top[:0], w.sorted[:0]
 	rewriters.Put(w)
 }
 
@@ -164,6 +174,9 @@ func (w *rewriter) object(i, depth int) (int, bool) {
 		s = append(s, '"')
 		s = append(s, m.key...)
 		s = append(s, '"', ':')
+		if top { // the top-level object starts the output: offsets in s hold
+			w.top = append(w.top, writtenMember{key: m.key, start: len(s), end: len(s) + m.end - m.start})
+		}
 		s = append(s, w.out[m.start:m.end]...)
 	}
 	s = append(s, '}')

@@ -2,9 +2,11 @@ package fhir
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -26,7 +28,7 @@ func rewriteTargets(entries []Entry) *targets {
 // issue. It reports whether the fast path took it.
 func checkRewriteFast(t *testing.T, tg *targets, raw []byte, id string) bool {
 	t.Helper()
-	fast, ok := tg.rewriteFast(raw, id)
+	fast, top, ok := tg.rewriteFast(raw, id)
 	if !ok {
 		return false
 	}
@@ -36,6 +38,13 @@ func checkRewriteFast(t *testing.T, tg *targets, raw []byte, id string) bool {
 	}
 	if !bytes.Equal(fast, general) {
 		t.Fatalf("rewrite of %q:\nfast    %s\ngeneral %s", raw, fast, general)
+	}
+	var want map[string]json.RawMessage
+	if err := unmarshal(general, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(top, want) {
+		t.Fatalf("top-level members of %s:\nfast    %q\ndecoded %q", general, top, want)
 	}
 	return true
 }
