@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -18,33 +17,11 @@ const testTimeoutCommit = 100 * time.Millisecond
 // (base+i*PortStride, +1) are free on 127.0.0.1 right now.
 func freeBase(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if base+(n-1)*PortStride+1 > 65535 {
-			continue
-		}
-		ok := true
-		for i := range n {
-			for _, p := range []int{base + i*PortStride, base + i*PortStride + 1} {
-				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-				if err != nil {
-					ok = false
-					break
-				}
-				l.Close()
-			}
-		}
-		if ok {
-			return base
-		}
+	base, err := FreeBase(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free ports")
-	return 0
+	return base
 }
 
 // waitFor polls cond until it holds or timeout passes (then fails the test).

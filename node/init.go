@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -395,4 +396,37 @@ func guard(op string, fn func() error) (err error) {
 		}
 	}
 	return err
+}
+
+// FreeBase finds a BasePort for Testnet whose P2P and RPC ports for n
+// nodes (base+i*PortStride and the next) are free on 127.0.0.1 now: the
+// first port the system hands out that works, tried up to 50 times.
+// Another process may still take a port before the nodes bind it.
+func FreeBase(n int) (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, carechain.E("node.FreeBase", carechain.Internal, err)
+		}
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if base+(n-1)*PortStride+1 > 65535 {
+			continue
+		}
+		ok := true
+		for i := 0; ok && i < n; i++ {
+			for _, p := range []int{base + i*PortStride, base + i*PortStride + 1} {
+				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+				if err != nil {
+					ok = false
+					break
+				}
+				l.Close()
+			}
+		}
+		if ok {
+			return base, nil
+		}
+	}
+	return 0, carechain.Errorf("node.FreeBase", carechain.FailedPrecondition, "no free loopback ports for %d nodes", n)
 }
