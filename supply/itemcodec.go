@@ -133,12 +133,15 @@ type itemDecoder struct {
 	err error
 }
 
+// uvarint reads a uvarint (binary.AppendUvarint) in its one encoding, the
+// shortest: binary.Uvarint also reads padded forms (0x80 0x00 for 0), which
+// would decode to the same value and encode differently.
 func (d *itemDecoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || n > 1 && d.b[n-1] == 0 {
 		d.err = errItemEncoding
 		return 0
 	}

@@ -1,6 +1,7 @@
 package supply
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -99,6 +100,38 @@ func TestUnshare(t *testing.T) {
 		}
 		if ok && uint64(sharedPrefix(prev, got)) != tt.k {
 			t.Errorf("unshare(%d, %q) accepted %q, which sharedPrefix stores with %d", tt.k, tt.rest, got, sharedPrefix(prev, got))
+		}
+	}
+}
+
+// TestUvarintOnlyShortest: the decoders read a uvarint only in the
+// shortest form binary.AppendUvarint writes; a padded one (which
+// binary.Uvarint reads as the same value) is a bad encoding, as the
+// fuzzer found in a stored event.
+func TestUvarintOnlyShortest(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"\x00", 0, true},
+		{"\x7f", 127, true},
+		{"\x80\x01", 128, true},
+		{"\x80\x00", 0, false},
+		{"\x80\x80\x80\x00", 0, false},
+		{"\xff\x00", 0, false},
+		{"\x80", 0, false},
+	}
+	for _, tt := range tests {
+		d := itemDecoder{b: []byte(tt.in)}
+		got := d.uvarint()
+		if ok := d.err == nil; ok != tt.ok || got != tt.want {
+			t.Errorf("uvarint(%q) = %d, ok %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+		if tt.ok {
+			if enc := binary.AppendUvarint(nil, tt.want); string(enc) != tt.in {
+				t.Errorf("AppendUvarint(%d) = %q, not the accepted %q", tt.want, enc, tt.in)
+			}
 		}
 	}
 }
