@@ -92,9 +92,14 @@ func TestTestnet(t *testing.T) {
 		if !bytes.Equal(b.Hash(), b0.Hash()) {
 			t.Fatalf("node%d disagrees on block %d", i, heights[0])
 		}
-		if st := n.Status(); len(st.Validators) != validators || st.Peers != validators-1 {
+		if st := n.Status(); len(st.Validators) != validators {
 			t.Fatalf("node%d status %+v", i, st)
 		}
+		// Three of four validators can commit: the last peer connection
+		// may still be dialling.
+		waitFor(t, 20*time.Second, fmt.Sprintf("node%d to have %d peers", i, validators-1), func() bool {
+			return n.Status().Peers == validators-1
+		})
 	}
 	// The block is signed by more than 2/3 of the four validators.
 	sh, err := nodes[2].SignedHeader(heights[0])
