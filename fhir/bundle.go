@@ -66,11 +66,8 @@ func parseBundle(b []byte, workers int, validateEntries bool) (*Bundle, error) {
 	if typ != "Bundle" {
 		return nil, invalid(issue("invalid", "resourceType", "expected a Bundle, got %s", typ))
 	}
-	var env struct {
-		Type  string                       `json:"type"`
-		Entry []map[string]json.RawMessage `json:"entry"`
-	}
-	if err := unmarshal(b, &env); err != nil {
+	var env bundleEnvelope
+	if err := env.from(top, b); err != nil {
 		// The envelope has the wrong shape: let the validator say where.
 		if issues := validate(b); hasErrors(issues) {
 			return nil, invalid(issues...)
@@ -176,6 +173,37 @@ func parseBundle(b []byte, workers int, validateEntries bool) (*Bundle, error) {
 		}
 	})
 	return bundle, nil
+}
+
+// bundleEnvelope is what parseBundle reads of a bundle besides its
+// resources.
+type bundleEnvelope struct {
+	Type  string                       `json:"type"`
+	Entry []map[string]json.RawMessage `json:"entry"`
+}
+
+// from decodes the envelope of bundle b, whose top level is top: from its
+// "type" and "entry" members, so that the whole bundle is not scanned
+// again, unless a member's name matches one of them only without regard
+// to case (which decoding b into the struct would also take, and does).
+func (env *bundleEnvelope) from(top map[string]json.RawMessage, b []byte) error {
+	for k := range top {
+		if k != "type" && k != "entry" && (strings.EqualFold(k, "type") || strings.EqualFold(k, "entry")) {
+			return unmarshal(b, env)
+		}
+	}
+	if raw, ok := top["type"]; ok {
+		if err := unmarshal(raw, &env.Type); err != nil {
+			return unmarshal(b, env) // worded as for the whole bundle
+		}
+	}
+	if raw, ok := top["entry"]; ok {
+		if err := unmarshal(raw, &env.Entry); err != nil {
+			*env = bundleEnvelope{}
+			return unmarshal(b, env)
+		}
+	}
+	return nil
 }
 
 // entryRules checks what the validator cannot: a transaction or batch entry

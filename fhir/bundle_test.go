@@ -218,3 +218,35 @@ func allReferences(t *testing.T, b []byte) []string {
 	walk(doc)
 	return out
 }
+
+// TestBundleEnvelopeFromTop checks that the envelope read from a bundle's
+// decoded top level is what decoding the whole bundle into it gives, and
+// fails where that fails.
+func TestBundleEnvelopeFromTop(t *testing.T) {
+	for _, doc := range []string{
+		`{"resourceType":"Bundle","type":"transaction","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"Patient"}}]}`,
+		`{"resourceType":"Bundle","type":"batch"}`,
+		`{"resourceType":"Bundle","type":null,"entry":null}`,
+		`{"resourceType":"Bundle","Type":"batch","entry":[]}`,
+		`{"resourceType":"Bundle","type":"collection","ENTRY":[{"fullUrl":"x"}]}`,
+		`{"resourceType":"Bundle","entry":[{"fullUrl":"a"}],"Entry":[{"fullUrl":"b"}]}`,
+		`{"resourceType":"Bundle","type":5}`,
+		`{"resourceType":"Bundle","entry":{"fullUrl":"a"}}`,
+		`{"resourceType":"Bundle","entry":[1]}`,
+	} {
+		top, _, err := resourceObject([]byte(doc), "")
+		if err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		var got, want bundleEnvelope
+		gotErr := got.from(top, []byte(doc))
+		wantErr := unmarshal([]byte(doc), &want)
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%s: error %v, decoding the whole bundle: %v", doc, gotErr, wantErr)
+			continue
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: envelope %+v, decoding the whole bundle: %+v", doc, got, want)
+		}
+	}
+}

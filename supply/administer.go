@@ -212,11 +212,7 @@ func handleAdminister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.R
 		}
 		res.Linked, res.Unlinked = 0, 0
 	} else {
-		anchorsJSON, err := json.Marshal(map[string]any{"anchors": p.Anchors})
-		if err != nil {
-			return cc.Result{}, cc.E(op, cc.Internal, err)
-		}
-		anchored, err := records.Handlers()[records.TypeAnchor](ctx, kv, anchorsJSON)
+		anchored, err := records.Handlers()[records.TypeAnchor](ctx, kv, anchorsPayload(p.Anchors))
 		if err != nil {
 			return cc.Result{}, err
 		}
@@ -245,6 +241,26 @@ func handleAdminister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.R
 	}
 	result.Data = data
 	return result, nil
+}
+
+// anchorsPayload returns the record.anchor payload {"anchors":[…]} of
+// anchors, the values as they were decoded (each a whole JSON value, which
+// the anchor handler decodes again; encoding/json's Marshal would only
+// compact and re-escape them, which decodes to the same anchors).
+func anchorsPayload(anchors []json.RawMessage) []byte {
+	n := len(`{"anchors":[]}`) + len(anchors)
+	for _, a := range anchors {
+		n += len(a)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"anchors":[`...)
+	for i, a := range anchors {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, a...)
+	}
+	return append(b, "]}"...)
 }
 
 // checkDose checks the fields of administrations[i].

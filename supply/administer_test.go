@@ -1,6 +1,8 @@
 package supply
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -84,4 +86,32 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestAnchorsPayload checks that the record.anchor payload built from the
+// decoded anchors decodes to exactly what encoding/json's Marshal of the
+// same values decodes to (it compacts and escapes HTML; the values are
+// the same).
+func TestAnchorsPayload(t *testing.T) {
+	for _, anchors := range [][]json.RawMessage{
+		{json.RawMessage(`{"id":"Immunization/a","version":1}`)},
+		{json.RawMessage(`{"id":"a<b>&c","categories":["x", "y"]}`), json.RawMessage(`null`), json.RawMessage("{\n \"id\" : \"\\u00e9\\\"\"}")},
+		{json.RawMessage(`{"id":"é☃𝄞"}`), json.RawMessage(`[1,2.5e3,true,false]`)},
+	} {
+		want, err := json.Marshal(map[string]any{"anchors": anchors})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := anchorsPayload(anchors)
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		if err := json.Unmarshal(want, &w); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("anchorsPayload = %s, decodes to %v; json.Marshal decodes to %v", got, g, w)
+		}
+	}
 }

@@ -107,6 +107,19 @@ func (v *Vault) putBatch(op string, items []Item) (hashes [][]byte, err error) {
 			clear(s)
 		}
 	}()
+	// Every key the loop below looks up, read in one pass.
+	keys := make([][]byte, 0, 4*len(items))
+	for i, it := range items {
+		if first[ref{it.RecordID, it.Version}] != i {
+			continue
+		}
+		keys = append(keys, recordKey(tombPrefix, it.RecordID), recordKey(saltPrefix, it.RecordID),
+			versionKey(dekPrefix, it.RecordID, it.Version), versionKey(blobPrefix, it.RecordID, it.Version))
+	}
+	r, err := v.prefetch(keys)
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
 	hashes = make([][]byte, len(items))
 	wrote := false
 	for i, it := range items {
@@ -117,7 +130,7 @@ func (v *Vault) putBatch(op string, items []Item) (hashes [][]byte, err error) {
 		}
 		salt, ok := salts[id]
 		if !ok {
-			if salt, created[id], err = v.saltForPut(op, b, kek, id); err != nil {
+			if salt, created[id], err = v.saltForPut(op, r, b, kek, id); err != nil {
 				return nil, err
 			}
 			salts[id] = salt
@@ -126,9 +139,9 @@ func (v *Vault) putBatch(op string, items []Item) (hashes [][]byte, err error) {
 		// The data key is small and always stored with its blob, so its
 		// presence is checked first; the Bloom filters make the blob's
 		// absence cheap to confirm.
-		stored, err := v.has(v.db, versionKey(dekPrefix, id, ver))
+		stored, err := v.has(r, versionKey(dekPrefix, id, ver))
 		if err == nil && !stored {
-			stored, err = v.has(v.db, versionKey(blobPrefix, id, ver))
+			stored, err = v.has(r, versionKey(blobPrefix, id, ver))
 		}
 		if err != nil {
 			return nil, cc.E(op, cc.Internal, err)
@@ -166,11 +179,11 @@ func (v *Vault) putBatch(op string, items []Item) (hashes [][]byte, err error) {
 // saltForPut returns the record's salt for a write: the stored one, or a new
 // one (created true) added, wrapped by kek, to b. It fails with Gone for a
 // shredded record. The caller holds wmu.
-func (v *Vault) saltForPut(op string, b *pebble.Batch, kek *KEK, id string) (salt []byte, created bool, err error) {
-	if err := v.checkNotErased(op, v.db, id); err != nil {
+func (v *Vault) saltForPut(op string, r reader, b *pebble.Batch, kek *KEK, id string) (salt []byte, created bool, err error) {
+	if err := v.checkNotErased(op, r, id); err != nil {
 		return nil, false, err
 	}
-	salt, err = v.salt(op, v.db, id, false)
+	salt, err = v.salt(op, r, id, false)
 	if err == nil || cc.KindOf(err) != cc.NotFound {
 		return salt, false, err
 	}
