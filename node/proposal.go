@@ -6,6 +6,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	mempl "github.com/cometbft/cometbft/mempool"
+	"github.com/cometbft/cometbft/types"
 )
 
 // proposalApp is the application as CometBFT sees it: the caller's, with a
@@ -57,4 +58,32 @@ func (p *proposalApp) PrepareProposal(ctx context.Context, req *abci.PrepareProp
 		}
 	}
 	return p.Application.PrepareProposal(ctx, req)
+}
+
+// FinalizeBlock takes the decided block's transactions out of the mempool,
+// then passes the request on.
+//
+// CometBFT removes them only in its mempool Update, after Commit, so for as
+// long as a block executes and commits its transactions still count
+// against the mempool's size limit, though no other block can include them
+// again: with a limit of 10,000 and blocks of ~5,000 that take ~130 ms to
+// execute and commit, new submissions are refused as "mempool full" for
+// part of every block. Removed here, under the mempool's lock as Update
+// removes them (it waits for a CheckTx in progress and for the previous
+// block's Update and recheck), their places are free for the whole
+// execution. They stay in the mempool's cache, so a copy submitted
+// meanwhile is still refused as a duplicate; Update later finds them gone,
+// which it expects (a block proposed by another validator holds
+// transactions this mempool never had), and caches or uncaches them by
+// their results as before. Nothing here touches the application or its
+// state: what the block does is unchanged.
+func (p *proposalApp) FinalizeBlock(ctx context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	if mp := p.mempool.Load(); mp != nil && len(req.Txs) > 0 {
+		(*mp).Lock()
+		for _, tx := range req.Txs {
+			_ = (*mp).RemoveTxByKey(types.Tx(tx).Key())
+		}
+		(*mp).Unlock()
+	}
+	return p.Application.FinalizeBlock(ctx, req)
 }
