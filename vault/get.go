@@ -25,12 +25,17 @@ func (v *Vault) Get(recordID string, version int, wantHash []byte) ([]byte, erro
 		return nil, err
 	}
 	defer v.exit()
-	snap := v.db.NewSnapshot()
-	defer snap.Close()
+	// One consistent view of the four keys a read may need, read in one
+	// pass (cheaper than a snapshot and a Get each, see prefetched).
+	snap, err := v.prefetch([][]byte{versionKey(blobPrefix, recordID, version), versionKey(dekPrefix, recordID, version),
+		recordKey(saltPrefix, recordID), recordKey(tombPrefix, recordID)})
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
 	// Shred deletes every blob and data key of a record and writes its
 	// tombstone in one batch, and Put (under the same write lock) writes
-	// none after a tombstone: a snapshot holding the version's blob holds
-	// no tombstone, so only a missing version needs the tombstone's check.
+	// none after a tombstone: a view holding the version's blob holds no
+	// tombstone, so only a missing version needs the tombstone's check.
 	plain, err := v.open(op, snap, recordID, version)
 	if cc.Is(cc.NotFound, err) {
 		if gone := v.checkNotErased(op, snap, recordID); gone != nil {

@@ -16,16 +16,17 @@ import (
 // always absent (tombstone, salt, data key, blob). A Pebble Get builds and
 // tears down an iterator over every memtable and level each time (~8 µs
 // here); seeking one iterator through the same keys in sorted order lets
-// Pebble move forward from where it is instead. The answers are the same
-// as the database's at the moment prefetch ran, so it may only be used
-// while nothing else writes (the caller holds wmu).
+// Pebble move forward from where it is instead. The prefetched answers are
+// one consistent view of the database, as a snapshot's would be (an
+// iterator reads the state as of its creation); a key not prefetched is
+// read from the database as it is when asked.
 type prefetched struct {
 	db   reader
 	vals map[string][]byte // a prefetched key's value; nil when absent
 }
 
 // prefetch reads keys (any order, repeats allowed) in one pass of an
-// iterator over v's database. The caller holds wmu.
+// iterator over v's database.
 func (v *Vault) prefetch(keys [][]byte) (*prefetched, error) {
 	p := &prefetched{db: v.db, vals: make(map[string][]byte, len(keys))}
 	if len(keys) == 0 {
