@@ -9,17 +9,18 @@ import (
 )
 
 // prefetched is a reader that answers a fixed set of keys from values
-// read beforehand in one forward pass of a Pebble iterator, and any other
-// key from the database.
+// read beforehand in one pass of a Pebble iterator, and any other key from
+// the database.
 //
 // A write of new records looks up four keys per version that are almost
 // always absent (tombstone, salt, data key, blob). A Pebble Get builds and
-// tears down an iterator over every memtable and level each time (~8 µs
-// here); seeking one iterator through the same keys in sorted order lets
-// Pebble move forward from where it is instead. The prefetched answers are
-// one consistent view of the database, as a snapshot's would be (an
-// iterator reads the state as of its creation); a key not prefetched is
-// read from the database as it is when asked.
+// tears down an iterator over every memtable and level each time; one
+// iterator looks up the same keys in sorted order instead, each by prefix
+// (see prefetch), so that Pebble moves forward from where it is and its
+// Bloom filters still skip the tables that lack a key. The prefetched
+// answers are one consistent view of the database, as a snapshot's would
+// be (an iterator reads the state as of its creation); a key not
+// prefetched is read from the database as it is when asked.
 type prefetched struct {
 	db   reader
 	vals map[string][]byte // a prefetched key's value; nil when absent
@@ -44,7 +45,10 @@ func (v *Vault) prefetch(keys [][]byte) (*prefetched, error) {
 	}
 	for _, k := range sorted {
 		var val []byte
-		if it.SeekGE(k) && bytes.Equal(it.Key(), k) {
+		// The database's comparer takes a whole key as its prefix, so this
+		// is a point lookup: each table's Bloom filter rules most of them
+		// out without reading a block.
+		if it.SeekPrefixGE(k) && bytes.Equal(it.Key(), k) {
 			v, err := it.ValueAndErr()
 			if err != nil {
 				it.Close()
