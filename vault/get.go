@@ -27,7 +27,7 @@ func (v *Vault) Get(recordID string, version int, wantHash []byte) ([]byte, erro
 	defer v.exit()
 	// One consistent view of the four keys a read may need, read in one
 	// pass (cheaper than a snapshot and a Get each, see prefetched).
-	snap, err := v.prefetch([][]byte{versionKey(blobPrefix, recordID, version), versionKey(dekPrefix, recordID, version),
+	view, err := v.prefetch([][]byte{versionKey(blobPrefix, recordID, version), versionKey(dekPrefix, recordID, version),
 		recordKey(saltPrefix, recordID), recordKey(tombPrefix, recordID)})
 	if err != nil {
 		return nil, cc.E(op, cc.Internal, err)
@@ -36,16 +36,16 @@ func (v *Vault) Get(recordID string, version int, wantHash []byte) ([]byte, erro
 	// tombstone in one batch, and Put (under the same write lock) writes
 	// none after a tombstone: a view holding the version's blob holds no
 	// tombstone, so only a missing version needs the tombstone's check.
-	plain, err := v.open(op, snap, recordID, version)
+	plain, err := v.open(op, view, recordID, version)
 	if cc.Is(cc.NotFound, err) {
-		if gone := v.checkNotErased(op, snap, recordID); gone != nil {
+		if gone := v.checkNotErased(op, view, recordID); gone != nil {
 			return nil, gone
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	salt, err := v.salt(op, snap, recordID, true)
+	salt, err := v.salt(op, view, recordID, true)
 	if err != nil {
 		clear(plain)
 		return nil, err
@@ -108,12 +108,14 @@ func (v *Vault) ContentHash(recordID string, plaintext []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer v.exit()
-	snap := v.db.NewSnapshot()
-	defer snap.Close()
-	if err := v.checkNotErased(op, snap, recordID); err != nil {
+	view, err := v.prefetch([][]byte{recordKey(saltPrefix, recordID), recordKey(tombPrefix, recordID)})
+	if err != nil {
+		return nil, cc.E(op, cc.Internal, err)
+	}
+	if err := v.checkNotErased(op, view, recordID); err != nil {
 		return nil, err
 	}
-	salt, err := v.salt(op, snap, recordID, false)
+	salt, err := v.salt(op, view, recordID, false)
 	if err != nil {
 		return nil, err
 	}
