@@ -124,3 +124,15 @@ func FuzzResolveReference(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDocumentType checks documentType against resourceObject on
+// arbitrary bytes: whenever it vouches for a document, the top-level
+// decode accepts it with the same resource type.
+func FuzzDocumentType(f *testing.F) {
+	for _, doc := range documentTypeCases {
+		f.Add([]byte(doc))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDocumentType(t, b)
+	})
+}

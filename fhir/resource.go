@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	jsoniter "github.com/json-iterator/go"
+
 	cc "carechain"
 )
 
@@ -98,11 +100,53 @@ func ReadJSON(r io.Reader, limit int64) ([]byte, string, error) {
 		return nil, "", &OutcomeError{Kind: cc.TooLarge, Issues: []Issue{
 			issue("too-long", "", "the document is larger than %d bytes", limit)}}
 	}
+	if typ, ok := documentType(b); ok {
+		return b, typ, nil
+	}
 	_, typ, err := resourceObject(b, "")
 	if err != nil {
 		return nil, "", err
 	}
 	return b, typ, nil
+}
+
+// documentType returns the resourceType of b, and true, when
+// resourceObject(b, "") would accept b with that type — without building
+// its top-level map, whose values (a bundle's entries: most of the
+// document) the map decoder copies. It scans the members with the same
+// json-iterator calls that decoder makes (Skip for each value, ReadString
+// for names and the type, the same end-of-input check), so it accepts
+// exactly what the decoder accepts; anything it does not vouch for (a
+// scan error, no resourceType, one that is not a string, an unknown type)
+// is false, and the caller asks resourceObject, which words the error.
+func documentType(b []byte) (string, bool) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return "", false
+	}
+	it := fastJSON.BorrowIterator(b)
+	defer fastJSON.ReturnIterator(it)
+	typ, found, ok := "", false, true
+	it.ReadMapCB(func(it *jsoniter.Iterator, name string) bool {
+		if name != "resourceType" {
+			it.Skip()
+			return true
+		}
+		if it.WhatIsNext() != jsoniter.StringValue {
+			ok = false
+			return false
+		}
+		typ, found = it.ReadString(), true
+		return true
+	})
+	if !ok || !found || it.Error != nil {
+		return "", false
+	}
+	// Nothing may follow the object (the decoder's own check).
+	if it.WhatIsNext(); it.Error != io.EOF {
+		return "", false
+	}
+	return typ, isResourceType(typ)
 }
 
 // resourceObject decodes the top level of a resource and checks its

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -319,5 +320,87 @@ func TestParseDepthLimit(t *testing.T) {
 	oe := mustOutcome(t, err)
 	if !strings.Contains(oe.Error(), "maximum nesting depth") || oe.Issues[0].Code != "structure" {
 		t.Errorf("error %v, want a structure issue about the nesting depth", err)
+	}
+}
+
+// documentTypeCases are documents documentType must judge as
+// resourceObject does (and FuzzDocumentType's seeds).
+var documentTypeCases = []string{
+	`{"resourceType":"Patient","gender":"female"}`,
+	"  \n{\"id\":\"x\", \"resourceType\" : \"Observation\"}\t\n",
+	`{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient"}}]}`,
+	`{"resourceType":"Patient","contained":[{"resourceType":"Nope"}]}`,
+	`{"resource\u0054ype":"Patient"}`,
+	`{"resourceType":"Patient","resourceType":"Observation"}`,
+	`{"resourceType":5,"resourceType":"Patient"}`,
+	`{"resourceType":"Patient","resourceType":5}`,
+	`{"resourceType":"Nope"}`,
+	`{"resourceType":"Pat\u0069ent"}`,
+	`{"resourceType":null}`,
+	`{"gender":"female"}`,
+	`{}`,
+	`null`,
+	`[]`,
+	`{"resourceType":"Patient"}}`,
+	`{"resourceType":"Patient"} {}`,
+	`{"resourceType":"Patient",}`,
+	`{"resourceType":"Patient","a":[1,2,}`,
+	`{"resourceType":"Patient","a":"abc`,
+	`{"resourceType":"Patient","a":12`,
+	`{"resourceType":"Patient","a":tru}`,
+	`{"resourceType":"Patient","a":"\x"}`,
+	`{"resourceType":"Patient" "a":1}`,
+	`{resourceType:"Patient"}`,
+}
+
+// checkDocumentType fails t if documentType vouches for b and
+// resourceObject does not accept it with the same type.
+func checkDocumentType(t *testing.T, b []byte) {
+	t.Helper()
+	typ, ok := documentType(b)
+	if !ok {
+		return
+	}
+	_, want, err := resourceObject(b, "")
+	if err != nil || want != typ {
+		t.Fatalf("documentType(%q) = %q, true; resourceObject: %q, %v", b, typ, want, err)
+	}
+}
+
+// TestDocumentType checks that documentType vouches only for what
+// resourceObject accepts, with the same type, and does vouch for the
+// usual documents: every Synthea bundle and official R4 example.
+func TestDocumentType(t *testing.T) {
+	for _, doc := range documentTypeCases {
+		checkDocumentType(t, []byte(doc))
+	}
+	// Documents it must vouch for (the others may fall back).
+	for doc, want := range map[string]string{
+		documentTypeCases[0]: "Patient", documentTypeCases[1]: "Observation", documentTypeCases[2]: "Bundle",
+		documentTypeCases[3]: "Patient", documentTypeCases[4]: "Patient", documentTypeCases[5]: "Observation",
+		documentTypeCases[9]: "Patient",
+	} {
+		if got, ok := documentType([]byte(doc)); !ok || got != want {
+			t.Errorf("documentType(%s) = %q, %v; want %q, true", doc, got, ok, want)
+		}
+	}
+	vouched := 0
+	for _, dir := range [][]string{{"synthea", "patients"}, {"fhir-r4-examples"}} {
+		files, _ := filepath.Glob(filepath.Join(testdataDir(t, dir...), "*.json"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkDocumentType(t, b)
+			if _, ok := documentType(b); ok {
+				vouched++
+			} else if _, _, err := resourceObject(b, ""); err == nil {
+				t.Errorf("%s: documentType declined what resourceObject accepts", f)
+			}
+		}
+	}
+	if vouched == 0 {
+		t.Error("no test document was vouched for")
 	}
 }
