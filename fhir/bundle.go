@@ -192,16 +192,17 @@ func (env *bundleEnvelope) from(top map[string]json.RawMessage, b []byte) error 
 			return unmarshal(b, env)
 		}
 	}
+	var err error
 	if raw, ok := top["type"]; ok {
-		if err := unmarshal(raw, &env.Type); err != nil {
-			return unmarshal(b, env) // worded as for the whole bundle
-		}
+		err = unmarshal(raw, &env.Type)
 	}
-	if raw, ok := top["entry"]; ok {
-		if err := unmarshal(raw, &env.Entry); err != nil {
-			*env = bundleEnvelope{}
-			return unmarshal(b, env)
-		}
+	if raw, ok := top["entry"]; ok && err == nil {
+		err = unmarshal(raw, &env.Entry)
+	}
+	if err != nil {
+		// Worded as for the whole bundle.
+		*env = bundleEnvelope{}
+		return unmarshal(b, env)
 	}
 	return nil
 }

@@ -136,9 +136,9 @@ func (v *Vault) putBatch(op string, items []Item) (hashes [][]byte, err error) {
 			salts[id] = salt
 		}
 		hashes[i] = contentHash(salt, it.Plaintext)
-		// The data key is small and always stored with its blob, so its
-		// presence is checked first; the Bloom filters make the blob's
-		// absence cheap to confirm.
+		// A version counts as stored if its data key or its blob is (both
+		// were prefetched above); samePlaintext then reads it, and one
+		// without the other is an Integrity error there.
 		stored, err := v.has(r, versionKey(dekPrefix, id, ver))
 		if err == nil && !stored {
 			stored, err = v.has(r, versionKey(blobPrefix, id, ver))
