@@ -258,7 +258,10 @@ type reader interface {
 	Get(key []byte) ([]byte, io.Closer, error)
 }
 
-// get returns a copy of key's value; ok is false if it is absent.
+// get returns key's value; ok is false if it is absent. The value is the
+// caller's to read and keep, not to modify: a copy of what the database
+// returned, or a prefetched value as it is (prefetch copied it already,
+// and it may be handed out again).
 func (v *Vault) get(r reader, key []byte) (val []byte, ok bool, err error) {
 	b, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -266,6 +269,9 @@ func (v *Vault) get(r reader, key []byte) (val []byte, ok bool, err error) {
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	if _, owned := closer.(noClose); owned {
+		return b, true, nil
 	}
 	val = bytes.Clone(b)
 	closer.Close()
