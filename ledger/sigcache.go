@@ -1,33 +1,40 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 )
 
-// sigCache remembers (transaction hash, public key) pairs whose signature
-// verified, so a transaction admitted by CheckTx is not verified again in
-// FinalizeBlock. It only ever skips work: a miss verifies, so the cache
-// cannot change any consensus outcome. It is bounded: when full, it is
-// cleared.
-type sigCache struct{ m *boundedMap[struct{}] }
+// sigCache remembers, by transaction hash, the public key a transaction's
+// signature verified against, so a transaction admitted by CheckTx is not
+// verified again in FinalizeBlock. It only ever skips work: a miss (another
+// key, as after a rotation, or an entry cleared) verifies, so the cache
+// cannot change any consensus outcome. The hash identifies the signed
+// bytes and the key is compared in full, so no pair that did not verify is
+// ever reported as verified. It is bounded: when full, it is cleared.
+//
+// Keyed by the hash alone (the transaction's SHA-256, already computed)
+// rather than a hash of (hash, key), a lookup costs no hashing: it was
+// three SHA-256 computations per transaction.
+type sigCache struct {
+	m *boundedMap[[ed25519.PublicKeySize]byte]
+}
 
-func newSigCache(max int) *sigCache { return &sigCache{m: newBoundedMap[struct{}](max)} }
-
-func cacheKey(txHash []byte, pub ed25519.PublicKey) [32]byte {
-	h := sha256.New()
-	h.Write(txHash)
-	h.Write(pub)
-	var k [32]byte
-	h.Sum(k[:0])
-	return k
+func newSigCache(max int) *sigCache {
+	return &sigCache{m: newBoundedMap[[ed25519.PublicKeySize]byte](max)}
 }
 
 func (c *sigCache) verified(txHash []byte, pub ed25519.PublicKey) bool {
-	_, ok := c.m.get(cacheKey(txHash, pub))
-	return ok
+	if len(txHash) != 32 || len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	k, ok := c.m.get([32]byte(txHash))
+	return ok && bytes.Equal(k[:], pub)
 }
 
 func (c *sigCache) add(txHash []byte, pub ed25519.PublicKey) {
-	c.m.put(cacheKey(txHash, pub), struct{}{})
+	if len(txHash) != 32 || len(pub) != ed25519.PublicKeySize {
+		return
+	}
+	c.m.put([32]byte(txHash), [ed25519.PublicKeySize]byte(pub))
 }
