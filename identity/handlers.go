@@ -127,24 +127,31 @@ func SignerKey(kv cc.Reader, signer cc.DID, typ string, payload json.RawMessage)
 // checks that it may sign for signer: it derives signer when signer is new,
 // and is signer's current key when signer exists.
 func selfCertifiedKey(op string, kv cc.Reader, signer cc.DID, encoded string) (ed25519.PublicKey, error) {
-	key, err := decodeKey(op, "public_key", encoded)
+	key, _, err := selfCertified(op, kv, signer, encoded)
+	return key, err
+}
+
+// selfCertified is selfCertifiedKey that also reports whether signer's DID
+// exists, so a handler need not look it up again.
+func selfCertified(op string, kv cc.Reader, signer cc.DID, encoded string) (key ed25519.PublicKey, exists bool, err error) {
+	key, err = decodeKey(op, "public_key", encoded)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	rec, found, err := lookupDID(kv, signer)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if found {
 		if !bytes.Equal(rec.PublicKey, key) {
-			return nil, cc.Errorf(op, cc.Unauthorized, "public_key is not the current key of %s", signer)
+			return nil, false, cc.Errorf(op, cc.Unauthorized, "public_key is not the current key of %s", signer)
 		}
-		return key, nil
+		return key, true, nil
 	}
 	if tx.DeriveDID(key) != signer {
-		return nil, cc.Errorf(op, cc.Unauthorized, "signer %s is not the DID derived from public_key", signer)
+		return nil, false, cc.Errorf(op, cc.Unauthorized, "signer %s is not the DID derived from public_key", signer)
 	}
-	return key, nil
+	return key, false, nil
 }
 
 // signerRecord returns the record of the signing DID, cc.UnknownSigner if

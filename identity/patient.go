@@ -50,18 +50,14 @@ func handlePatientRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	key, err := selfCertifiedKey(op, kv, ctx.Signer, p.PublicKey)
+	key, exists, err := selfCertified(op, kv, ctx.Signer, p.PublicKey)
 	if err != nil {
 		return cc.Result{}, err
 	}
-	if _, err := GetPatient(kv, ctx.Signer); err == nil {
+	if b, err := kv.Get(patientKey(ctx.Signer)); err != nil {
+		return cc.Result{}, cc.E("state.get", cc.Internal, err)
+	} else if b != nil {
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "%s is already a registered patient", ctx.Signer)
-	} else if !cc.Is(cc.NotFound, err) {
-		return cc.Result{}, err
-	}
-	_, exists, err := lookupDID(kv, ctx.Signer)
-	if err != nil {
-		return cc.Result{}, err
 	}
 	if !exists {
 		if err := cc.SetJSON(kv, didKey(ctx.Signer), newDIDRecord(ctx.Signer, cc.KindPatient, key, ctx.Height)); err != nil {
