@@ -243,3 +243,28 @@ func TestPreVerifyPredecodes(t *testing.T) {
 		t.Errorf("Predecode calls %q, want %q", calls, want)
 	}
 }
+
+// TestPreVerifyLargeBatch: a batch verified by Pippenger's method without
+// expanded keys (pippengerBatch or more) caches every good signature and
+// not the forged one among them.
+func TestPreVerifyLargeBatch(t *testing.T) {
+	keys := newTestKeys(pippengerBatch + 6)
+	app := MustApp(t, keys)
+	var raws [][]byte
+	for i, d := range keys.dids {
+		raws = append(raws, MustTx(t, keys, d, 0, "kv.set", fmt.Sprint(i), "v"))
+	}
+	const bad = 7
+	raws[bad] = tamper(t, raws[bad], func(e map[string]any) { e["sig"] = "A" + e["sig"].(string)[1:] })
+	app.PreVerify(raws, rand.Reader)
+	for i, raw := range raws {
+		h, err := decodeForTest(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := keys.priv[keys.dids[i]].Public().(ed25519.PublicKey)
+		if got, want := app.sigs.verified(h, pub), i != bad; got != want {
+			t.Errorf("tx %d: signature cached = %v, want %v", i, got, want)
+		}
+	}
+}
