@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 )
 
 // sigCache remembers, by transaction hash, the public key a transaction's
@@ -25,16 +26,16 @@ func newSigCache(max int) *sigCache {
 }
 
 func (c *sigCache) verified(txHash []byte, pub ed25519.PublicKey) bool {
-	if len(txHash) != 32 || len(pub) != ed25519.PublicKeySize {
+	if len(txHash) != sha256.Size || len(pub) != ed25519.PublicKeySize {
 		return false
 	}
-	k, ok := c.m.get([32]byte(txHash))
+	k, ok := c.m.get([sha256.Size]byte(txHash))
 	return ok && bytes.Equal(k[:], pub)
 }
 
 func (c *sigCache) add(txHash []byte, pub ed25519.PublicKey) {
-	if len(txHash) != 32 || len(pub) != ed25519.PublicKeySize {
+	if len(txHash) != sha256.Size || len(pub) != ed25519.PublicKeySize {
 		return
 	}
-	c.m.put([32]byte(txHash), [ed25519.PublicKeySize]byte(pub))
+	c.m.put([sha256.Size]byte(txHash), [ed25519.PublicKeySize]byte(pub))
 }
