@@ -104,7 +104,6 @@ type App struct {
 	// It only grows (raiseNextHeight).
 	nextHeight atomic.Int64
 
-	sigs     *sigCache
 	pre      *preDecoded // envelopes PreVerify decoded, until CheckTx takes them
 	sums     pendingSums // admissions whose commitment hashes PrepareSums may compute
 	block    *blockRun   // the block being finalized, until Commit (consensus connection only)
@@ -124,7 +123,6 @@ func New(st *store.Store, cfg Config) *App {
 		cfg:      cfg,
 		store:    st,
 		log:      log,
-		sigs:     newSigCache(1 << 18),
 		pre:      newPreDecoded(1 << 16),
 		notifier: NewNotifier(),
 		stats:    newStats(),
@@ -261,13 +259,10 @@ func (a *App) apply(ctx cc.TxContext, kv cc.KV, raw, hash []byte, t *tx.Tx) (*tx
 	if err != nil {
 		return nil, cc.Result{}, err
 	}
-	if a.cfg.DisableTxCache || !a.sigs.verified(t.Hash, pub) {
-		if err := t.Verify(pub); err != nil {
-			return nil, cc.Result{}, err
-		}
-		if !a.cfg.DisableTxCache {
-			a.sigs.add(t.Hash, pub)
-		}
+	// t is the admission's or PreVerify's envelope when the App has one:
+	// its note spares a second verification (tx.Tx.VerifyCached).
+	if err := t.VerifyCached(pub); err != nil {
+		return nil, cc.Result{}, err
 	}
 	ctx.Signer = t.Signer
 	ctx.Sequence = t.Body.Sequence

@@ -4,8 +4,6 @@ import (
 	"crypto/ed25519"
 	"io"
 
-	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
-
 	"carechain/ledger/tx"
 )
 
@@ -13,16 +11,19 @@ import (
 // their signatures, before CheckTx and outside the ABCI connection's
 // mutex, so CheckTx, recheck and FinalizeBlock neither decode nor verify
 // them again: the decoded envelopes go to the pre-decoded cache that
-// CheckTx consults, the valid signatures to the signature cache, and the
-// payloads of types with a Config.Predecode function to that function.
+// CheckTx consults, each carrying the note of the key its signature
+// verified under (tx.VerifyBatch; CheckTx's tx.Tx.VerifyCached then finds
+// it, and FinalizeBlock finds it on the admission's envelope), and the
+// payloads of types with a Config.Predecode function go to that function.
 //
 // It rejects nothing and changes no state: a transaction that does not
 // decode, whose signer key cannot be resolved on committed state, or whose
 // signature fails is judged by CheckTx as if PreVerify had not seen it. The
 // signer key is resolved on committed state; if the mempool state gives
-// another key by the time CheckTx runs (a rotation in flight), the cache
-// simply misses. Batch and single verification follow the same rules
-// (tx.VerifyOptions, ZIP-215), so the cache cannot change any outcome.
+// another key by the time CheckTx runs (a rotation in flight), the note
+// does not match and CheckTx verifies. Batch and single verification
+// follow the same rules (tx.VerifyOptions, ZIP-215), so the note cannot
+// change any outcome.
 //
 // It is safe for concurrent use; callers split large batches across
 // goroutines. rnd (crypto/rand.Reader in production) only weights the
@@ -32,11 +33,9 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 		return
 	}
 	kv := a.store.Committed()
-	type item struct {
-		t   *tx.Tx
-		pub ed25519.PublicKey
-	}
-	items := make([]item, 0, len(raws))
+	decoded := make([]*tx.Tx, 0, len(raws))
+	txs := make([]*tx.Tx, 0, len(raws))
+	pubs := make([]ed25519.PublicKey, 0, len(raws))
 	for _, raw := range raws {
 		if len(raw) > tx.MaxTxBytes {
 			continue
@@ -45,61 +44,25 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 		if err != nil {
 			continue
 		}
-		a.pre.put(t)
+		decoded = append(decoded, t)
 		a.Predecode(t.Body.Type, t.Body.Payload)
-		// The signature cache is not asked first: what reaches PreVerify
-		// is about to be checked for the first time (CometBFT's mempool
-		// cache turns duplicates away before the mempool connection), and
-		// the lookup, a miss in a map of 2^18 entries, cost ~1 µs per
-		// transaction to save a verification only for a resubmission.
 		pub, err := a.cfg.SignerKey(kv, t.Signer, t.Body.Type, t.Body.Payload)
 		if err != nil || len(pub) != ed25519.PublicKeySize {
 			continue
 		}
-		items = append(items, item{t, pub})
+		txs, pubs = append(txs, t), append(pubs, pub)
 	}
-	if len(items) < minBatch { // a batch of one or two costs more than single verifications
-		for _, it := range items {
-			if it.t.Verify(it.pub) == nil {
-				a.sigs.add(it.t.Hash, it.pub)
-			}
-		}
-		return
-	}
-	bv := voi.NewBatchVerifierWithCapacity(len(items))
-	if len(items) >= pippengerBatch {
-		bv.ForceNoPublicKeyExpansion()
-	}
-	for _, it := range items {
-		bv.AddWithOptions(voi.PublicKey(it.pub), it.t.SignBytes(), it.t.Sig, tx.VerifyOptions)
-	}
-	_, valid := bv.Verify(rnd)
-	for i, ok := range valid {
-		if ok {
-			a.sigs.add(items[i].t.Hash, items[i].pub)
-		}
+	tx.VerifyBatch(txs, pubs, rnd)
+	for _, t := range decoded {
+		a.pre.put(t)
 	}
 }
 
-// minBatch is the fewest signatures PreVerify batch-verifies: with
-// curve25519-voi on this project's machine a batch of 2 costs 34 µs per
-// signature, a single verification 29 µs, a batch of 4 24 µs and of 64
-// 18 µs (bench.BenchmarkVerify).
-const minBatch = 3
-
-// pippengerBatch is the smallest batch curve25519-voi verifies with
-// Pippenger's method, on each public key as it is: below it, the batch
-// uses a table it precomputes per key as the key is added; from it on,
-// AddWithOptions would still precompute the tables of the first 93 keys
-// and the batch would not use them (~2 µs each), so PreVerify turns the
-// expansion off (BatchVerifier.ForceNoPublicKeyExpansion). A batch of 100:
-// 19.0 → 17.3 µs per signature (bench.BenchmarkVerify).
-const pippengerBatch = (190 - 1) / 2 // voi's batchPippengerThreshold
-
 // preDecoded holds envelopes PreVerify decoded, by the SHA-256 of their
 // bytes, until CheckTx takes them. tx.Decode is a pure function of the
-// bytes and a *tx.Tx is never modified, so using one instead of decoding
-// again cannot change a result. It is bounded: when full it is cleared
+// bytes and a *tx.Tx's fields are never modified (only its note of a
+// verified key is set, see tx.Tx.VerifiedBy), so using one instead of
+// decoding again cannot change a result. It is bounded: when full it is cleared
 // (the transactions are then decoded by CheckTx, as without it).
 type preDecoded struct{ m *boundedMap[*tx.Tx] }
 

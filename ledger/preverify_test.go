@@ -21,7 +21,7 @@ import (
 // forged one (CheckTx still rejects it as a bad signature); input that does
 // not decode or names an unknown signer is ignored.
 func TestPreVerifyCachesOnlyValidSignatures(t *testing.T) {
-	// Batches of minBatch or more are batch-verified, smaller ones singly.
+	// Batches of tx.MinBatch or more are batch-verified, smaller ones singly.
 	for _, calls := range [][]int{{5}, {2, 2, 1}} {
 		t.Run(fmt.Sprint(calls), func(t *testing.T) { testPreVerifyCaches(t, calls) })
 	}
@@ -60,12 +60,8 @@ func testPreVerifyCaches(t *testing.T, calls []int) {
 		{"good2", good2, 2, true},
 		{"forged", forged, 0, false},
 	} {
-		d, err := decodeForTest(c.raw)
-		if err != nil {
-			t.Fatal(err)
-		}
 		pub := keys.priv[keys.dids[c.signer]].Public().(ed25519.PublicKey)
-		if got := app.sigs.verified(d, pub); got != c.cached {
+		if got := preVerified(t, app, c.raw, pub); got != c.cached {
 			t.Errorf("%s: signature cached = %v, want %v", c.name, got, c.cached)
 		}
 	}
@@ -85,13 +81,16 @@ func testPreVerifyCaches(t *testing.T, calls []int) {
 	}
 }
 
-// decodeForTest returns the hash PreVerify keys its caches by.
-func decodeForTest(raw []byte) ([]byte, error) {
+// preVerified reports whether PreVerify left raw's envelope for CheckTx
+// with the note that its signature verified under pub.
+func preVerified(t *testing.T, app *App, raw []byte, pub ed25519.PublicKey) bool {
+	t.Helper()
 	d, err := tx.Decode(raw)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	return d.Hash, nil
+	e, ok := app.pre.m.get([32]byte(d.Hash))
+	return ok && e.VerifiedBy(pub)
 }
 
 // TestPreVerifyDoesNotChangeResults: the same blocks give the same results
@@ -245,10 +244,10 @@ func TestPreVerifyPredecodes(t *testing.T) {
 }
 
 // TestPreVerifyLargeBatch: a batch verified by Pippenger's method without
-// expanded keys (pippengerBatch or more) caches every good signature and
+// expanded keys (94 signatures or more) notes every good signature and
 // not the forged one among them.
 func TestPreVerifyLargeBatch(t *testing.T) {
-	keys := newTestKeys(pippengerBatch + 6)
+	keys := newTestKeys(100) // ≥ 94: Pippenger's method, keys not expanded
 	app := MustApp(t, keys)
 	var raws [][]byte
 	for i, d := range keys.dids {
@@ -258,12 +257,8 @@ func TestPreVerifyLargeBatch(t *testing.T) {
 	raws[bad] = tamper(t, raws[bad], func(e map[string]any) { e["sig"] = "A" + e["sig"].(string)[1:] })
 	app.PreVerify(raws, rand.Reader)
 	for i, raw := range raws {
-		h, err := decodeForTest(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
 		pub := keys.priv[keys.dids[i]].Public().(ed25519.PublicKey)
-		if got, want := app.sigs.verified(h, pub), i != bad; got != want {
+		if got, want := preVerified(t, app, raw, pub), i != bad; got != want {
 			t.Errorf("tx %d: signature cached = %v, want %v", i, got, want)
 		}
 	}

@@ -13,9 +13,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"unicode/utf8"
-
-	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	cc "carechain"
 	"carechain/internal/signature"
@@ -47,7 +46,9 @@ type Envelope struct {
 }
 
 // Tx is a decoded transaction whose envelope is well formed and whose body is
-// canonical. Its signature is not yet verified (see Verify).
+// canonical. Its signature is not yet verified (see Verify). Its fields are
+// never modified once decoded; only the note of which key its signature
+// verified under (VerifyCached, VerifyBatch) is set, once, atomically.
 type Tx struct {
 	Body      Body
 	BodyBytes []byte // canonical body
@@ -55,6 +56,8 @@ type Tx struct {
 	Sig       []byte
 	Hash      []byte // sha256 of the raw transaction, as CometBFT hashes it
 	Raw       []byte
+
+	verified atomic.Pointer[[ed25519.PublicKeySize]byte] // see VerifiedBy
 }
 
 // Hash returns the transaction hash of raw bytes (sha256, as CometBFT).
@@ -233,22 +236,6 @@ func SignBytes(signer cc.DID, canonicalBody []byte) []byte {
 
 // SignBytes returns the bytes t's signature covers.
 func (t *Tx) SignBytes() []byte { return SignBytes(t.Signer, t.BodyBytes) }
-
-// VerifyOptions are carechain's Ed25519 rules for transaction signatures:
-// ZIP-215 (as CometBFT uses for votes), under which one-at-a-time and
-// batch verification accept exactly the same signatures. A signature cache
-// filled by batch verification (ledger.App.PreVerify) therefore can never
-// make one node accept what another, verifying singly, rejects. It is a
-// consensus rule: every node must use it.
-var VerifyOptions = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
-
-// Verify checks t's signature against pub under VerifyOptions.
-func (t *Tx) Verify(pub ed25519.PublicKey) error {
-	if len(pub) != ed25519.PublicKeySize || !voi.VerifyWithOptions(voi.PublicKey(pub), t.SignBytes(), t.Sig, VerifyOptions) {
-		return cc.Errorf("tx.verify", cc.BadSignature, "signature does not verify for %s", t.Signer)
-	}
-	return nil
-}
 
 // Build signs a transaction of type typ with payload (any JSON-marshalable
 // value) for signer at sequence, and returns its wire bytes.
