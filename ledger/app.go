@@ -197,7 +197,18 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 // not decode or verify it again. A recheck of a transaction whose
 // admission still stands is answered without executing it again.
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
-	hash := sha256.Sum256(req.Tx)
+	// PreVerify's envelope, if it decoded these very bytes, carries their
+	// hash; otherwise hash them here.
+	var t *tx.Tx
+	if req.Type != abci.CHECK_TX_TYPE_RECHECK && !a.cfg.DisableTxCache {
+		t = a.pre.take(req.Tx)
+	}
+	var hash [32]byte
+	if t != nil {
+		hash = [32]byte(t.Hash)
+	} else {
+		hash = sha256.Sum256(req.Tx)
+	}
 	a.mpMu.Lock()
 	defer a.mpMu.Unlock()
 	if req.Type == abci.CHECK_TX_TYPE_RECHECK {
@@ -207,9 +218,8 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	} else {
 		a.closePass()
 	}
-	t := a.cachedTx(hash)
-	if t == nil && !a.cfg.DisableTxCache {
-		t = a.pre.take(hash)
+	if c := a.cachedTx(hash); c != nil {
+		t = c
 	}
 	if err := a.admit(req.Tx, hash, t); err != nil {
 		code := cc.KindOf(err).Code()

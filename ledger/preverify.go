@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/ed25519"
 	"io"
+	"sync"
 
 	"carechain/ledger/tx"
 )
@@ -28,7 +29,11 @@ import (
 // It is safe for concurrent use; callers split large batches across
 // goroutines. rnd (crypto/rand.Reader in production) only weights the
 // batch equation: the verdict for each signature does not depend on it.
-func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
+func (a *App) PreVerify(raws [][]byte, rnd io.Reader) { a.PreVerifyHashed(raws, nil, rnd) }
+
+// PreVerifyHashed is PreVerify for a caller that has computed each
+// hashes[i] = tx.Hash(raws[i]) already (nil: PreVerify computes them).
+func (a *App) PreVerifyHashed(raws, hashes [][]byte, rnd io.Reader) {
 	if a.cfg.DisableTxCache || len(raws) == 0 {
 		return
 	}
@@ -36,11 +41,17 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 	decoded := make([]*tx.Tx, 0, len(raws))
 	txs := make([]*tx.Tx, 0, len(raws))
 	pubs := make([]ed25519.PublicKey, 0, len(raws))
-	for _, raw := range raws {
-		if len(raw) > tx.MaxTxBytes {
+	for i, raw := range raws {
+		if len(raw) > tx.MaxTxBytes || len(raw) == 0 {
 			continue
 		}
-		t, err := tx.Decode(raw)
+		var t *tx.Tx
+		var err error
+		if hashes != nil {
+			t, err = tx.DecodeHashed(raw, hashes[i])
+		} else {
+			t, err = tx.Decode(raw)
+		}
 		if err != nil {
 			continue
 		}
@@ -58,21 +69,52 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) {
 	}
 }
 
-// preDecoded holds envelopes PreVerify decoded, by the SHA-256 of their
-// bytes, until CheckTx takes them. tx.Decode is a pure function of the
-// bytes and a *tx.Tx's fields are never modified (only its note of a
-// verified key is set, see tx.Tx.VerifiedBy), so using one instead of
-// decoding again cannot change a result. It is bounded: when full it is cleared
-// (the transactions are then decoded by CheckTx, as without it).
-type preDecoded struct{ m *boundedMap[*tx.Tx] }
+// preDecoded holds envelopes PreVerify decoded until CheckTx takes them,
+// by the identity of their bytes (the address and length of the slice
+// PreVerify was given — the one CometBFT's mempool then hands CheckTx, so
+// CheckTx finds its envelope without hashing the bytes). tx.Decode is a
+// pure function of the bytes and a *tx.Tx's fields are never modified
+// (only its note of a verified key is set, see tx.Tx.VerifiedBy), so using
+// one instead of decoding again cannot change a result: even bytes changed
+// in place after PreVerify would only have CheckTx admit the envelope's
+// transaction under its own hash, which a block holding other bytes never
+// finds. It is bounded: when full it is cleared (the transactions are then
+// decoded by CheckTx, as without it).
+type preDecoded struct {
+	mu  sync.Mutex
+	max int
+	m   map[*byte]*tx.Tx
+}
 
-func newPreDecoded(max int) *preDecoded { return &preDecoded{m: newBoundedMap[*tx.Tx](max)} }
+func newPreDecoded(max int) *preDecoded {
+	return &preDecoded{max: max, m: make(map[*byte]*tx.Tx, 1024)}
+}
 
-func (c *preDecoded) put(t *tx.Tx) { c.m.put([32]byte(t.Hash), t) }
+func (c *preDecoded) put(t *tx.Tx) {
+	c.mu.Lock()
+	if len(c.m) >= c.max {
+		clear(c.m)
+	}
+	c.m[&t.Raw[0]] = t
+	c.mu.Unlock()
+}
 
-// take returns and forgets the envelope of hash, nil if it has none.
-func (c *preDecoded) take(hash [32]byte) *tx.Tx {
-	t, _ := c.m.take(hash)
+// take returns and forgets the envelope PreVerify decoded from the very
+// slice raw (same address and length), nil if it has none.
+func (c *preDecoded) take(raw []byte) *tx.Tx {
+	if len(raw) == 0 {
+		return nil
+	}
+	k := &raw[0]
+	c.mu.Lock()
+	t := c.m[k]
+	if t != nil {
+		delete(c.m, k)
+	}
+	c.mu.Unlock()
+	if t == nil || len(t.Raw) != len(raw) {
+		return nil
+	}
 	return t
 }
 

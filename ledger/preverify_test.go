@@ -85,12 +85,10 @@ func testPreVerifyCaches(t *testing.T, calls []int) {
 // with the note that its signature verified under pub.
 func preVerified(t *testing.T, app *App, raw []byte, pub ed25519.PublicKey) bool {
 	t.Helper()
-	d, err := tx.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, ok := app.pre.m.get([32]byte(d.Hash))
-	return ok && e.VerifiedBy(pub)
+	app.pre.mu.Lock()
+	e := app.pre.m[&raw[0]]
+	app.pre.mu.Unlock()
+	return e != nil && e.VerifiedBy(pub)
 }
 
 // TestPreVerifyDoesNotChangeResults: the same blocks give the same results
@@ -261,5 +259,38 @@ func TestPreVerifyLargeBatch(t *testing.T) {
 		if got, want := preVerified(t, app, raw, pub), i != bad; got != want {
 			t.Errorf("tx %d: signature cached = %v, want %v", i, got, want)
 		}
+	}
+}
+
+// TestPreDecodedByIdentity: CheckTx finds PreVerify's envelope only for the
+// very slice PreVerify decoded (as CometBFT's mempool hands it on); equal
+// bytes in another slice, or a prefix of the slice, are decoded again —
+// and admitted all the same.
+func TestPreDecodedByIdentity(t *testing.T) {
+	keys := newTestKeys(2)
+	app := MustApp(t, keys)
+	raw := MustTx(t, keys, keys.dids[0], 0, "kv.set", "a", "1")
+	app.PreVerify([][]byte{raw}, rand.Reader)
+	if got := app.pre.take(bytes.Clone(raw)); got != nil {
+		t.Error("an equal copy found the envelope")
+	}
+	if got := app.pre.take(raw[:len(raw)-1]); got != nil {
+		t.Error("a prefix of the slice found the envelope")
+	}
+	app.PreVerify([][]byte{raw}, rand.Reader) // the prefix took it out
+	got := app.pre.take(raw)
+	if got == nil || !bytes.Equal(got.Hash, tx.Hash(raw)) {
+		t.Fatalf("the slice itself: %+v", got)
+	}
+	if app.pre.take(raw) != nil {
+		t.Error("taken twice")
+	}
+	other := MustTx(t, keys, keys.dids[1], 0, "kv.set", "b", "2")
+	app.PreVerify([][]byte{other}, rand.Reader)
+	if r := checkTx(t, app, bytes.Clone(other)); r.Code != 0 {
+		t.Errorf("a copy of a pre-verified transaction: code %d (%s)", r.Code, r.Log)
+	}
+	if r := checkTx(t, app, raw); r.Code != 0 {
+		t.Errorf("a transaction whose envelope was taken: code %d (%s)", r.Code, r.Log)
 	}
 }
