@@ -120,7 +120,8 @@ func GetLoggedRequest(kv cc.Reader, hash []byte) (*LoggedRequest, error) {
 }
 
 // logEvent is one decoded event with the anchors of its records (nil for
-// an unknown record), read from the state of this execution.
+// an unknown record), read from the state of this execution; they are
+// the process's shared decoded anchors (records.SharedAnchor): read-only.
 type logEvent struct {
 	*parsedEvent
 	anchors []*cc.RecordAnchor
@@ -145,7 +146,7 @@ func decodeLog(op string, ctx cc.TxContext, kv cc.Reader, payload []byte) ([]log
 	for i := range evs {
 		evs[i].anchors = make([]*cc.RecordAnchor, len(evs[i].records))
 		for j, id := range evs[i].records {
-			a, err := records.GetAnchor(kv, id)
+			a, err := records.SharedAnchor(kv, id) // read-only: decide only reads anchors
 			if cc.Is(cc.NotFound, err) {
 				continue
 			}
@@ -220,6 +221,21 @@ type decider struct {
 	ctx    cc.TxContext
 	kv     cc.Reader
 	logged map[string]bool
+	// members remembers memberships' answers within the transaction:
+	// handleLog decides every event before it writes anything, so a
+	// requester's memberships and their organizations read the same for
+	// every event of the transaction.
+	members map[membersKey]membersOf
+}
+
+type membersKey struct {
+	requester cc.DID
+	org       string
+}
+
+type membersOf struct {
+	orgs []cc.Member
+	org  string
 }
 
 // decide returns the ledger's decision on ev; only state read failures are
@@ -345,7 +361,27 @@ func (d *decider) decide(ev logEvent) (logDecision, error) {
 // if the requester is not a member of it or it is not active); without,
 // the memberships of active organizations (empty, not nil, for a patient
 // or delegate), and the organization if there is exactly one.
+//
+// The answer is shared by the events of one transaction with the same
+// requester and organization (see decider.members): read-only.
 func (d *decider) memberships(req *ReadRequest) ([]cc.Member, string, error) {
+	k := membersKey{req.Requester, req.Org}
+	if m, ok := d.members[k]; ok {
+		return m.orgs, m.org, nil
+	}
+	orgs, org, err := d.readMemberships(req)
+	if err != nil {
+		return nil, "", err
+	}
+	if d.members == nil {
+		d.members = map[membersKey]membersOf{}
+	}
+	d.members[k] = membersOf{orgs, org}
+	return orgs, org, nil
+}
+
+// readMemberships is memberships read from the state.
+func (d *decider) readMemberships(req *ReadRequest) ([]cc.Member, string, error) {
 	all, err := identity.MembershipsOf(d.kv, req.Requester)
 	if err != nil {
 		return nil, "", cc.E(d.op, cc.Internal, err)

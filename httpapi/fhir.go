@@ -242,7 +242,7 @@ func (s *Server) fhirRead(w http.ResponseWriter, r *http.Request) {
 // custodianOf returns the local gatekeeper holding record id; a record
 // that does not exist or is held elsewhere answers NotFound.
 func (s *Server) custodianOf(id string) (*gatekeeper.Gatekeeper, error) {
-	a, err := records.GetAnchor(s.chain.State(), id)
+	a, err := records.SharedAnchor(s.chain.State(), id) // only its organization is read
 	if err != nil {
 		return nil, cc.Errorf("fhir", cc.NotFound, "no such record")
 	}

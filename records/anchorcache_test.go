@@ -37,6 +37,15 @@ func TestGetAnchorDecodeCache(t *testing.T) {
 			t.Errorf("%s: %d anchors cached, %d hits; want 1, %d", label, entries, hits, i)
 		}
 	}
+	// SharedAnchor hands out the one decoded anchor, equal to GetAnchor's.
+	s1, err1 := SharedAnchor(kv, a.ID)
+	s2, err2 := SharedAnchor(kv, a.ID)
+	if err1 != nil || err2 != nil || s1 != s2 || !reflect.DeepEqual(*s1, a) {
+		t.Errorf("SharedAnchor = %p %+v, %v / %p, %v; want one value equal to %+v", s1, s1, err1, s2, err2, a)
+	}
+	if _, err := SharedAnchor(kv, "Observation/none"); !cc.Is(cc.NotFound, err) {
+		t.Errorf("SharedAnchor of no record: %v, want NotFound", err)
+	}
 	// A new value under the same key is read and decoded anew.
 	b := a
 	b.Erased, b.ErasedAt = true, 12

@@ -13,6 +13,18 @@ import (
 // The anchor is read from kv on every call; decoding its bytes is
 // remembered (decodedAnchors), and the anchor returned is the caller's.
 func GetAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
+	a, err := SharedAnchor(kv, id)
+	if err != nil {
+		return nil, err
+	}
+	return cloneAnchor(a), nil
+}
+
+// SharedAnchor is GetAnchor for a caller that only reads the anchor: it is
+// the decoded value the process shares (decoded.Cache.Shared), so neither
+// it nor the slices it holds may be changed. The access log's decisions
+// and the HTTP API's custodian lookups use it on every read.
+func SharedAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
 	var b []byte
 	if ValidID(id) {
 		var err error
@@ -23,7 +35,7 @@ func GetAnchor(kv cc.Reader, id string) (*cc.RecordAnchor, error) {
 	if b == nil {
 		return nil, cc.Errorf("records.anchor", cc.NotFound, "no record %q", cc.Echo(id))
 	}
-	a, err := decodedAnchors.Decode(b)
+	a, err := decodedAnchors.Shared(b)
 	if err != nil {
 		return nil, cc.E("state.get", cc.Internal, err)
 	}

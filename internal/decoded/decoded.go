@@ -37,6 +37,18 @@ func New[T any](max int, clone func(*T) *T) *Cache[T] {
 // of b into a zero T, decoding b unless the same bytes were decoded
 // before. Bytes that do not decode are not remembered.
 func (c *Cache[T]) Decode(b []byte) (*T, error) {
+	v, err := c.Shared(b)
+	if err != nil {
+		return nil, err
+	}
+	return c.clone(v), nil
+}
+
+// Shared is Decode without the copy: the value returned is the one the
+// Cache holds and hands to every caller of Shared, so the caller must
+// treat it as read-only (neither it nor anything it points to may be
+// changed). For callers that only read fields on a hot path.
+func (c *Cache[T]) Shared(b []byte) (*T, error) {
 	c.mu.Lock()
 	v, ok := c.cur[string(b)]
 	if !ok {
@@ -58,7 +70,7 @@ func (c *Cache[T]) Decode(b []byte) (*T, error) {
 		c.add(string(b), v)
 		c.mu.Unlock()
 	}
-	return c.clone(v), nil
+	return v, nil
 }
 
 // add puts v under key (c.mu held), rotating first if the current

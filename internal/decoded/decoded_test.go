@@ -40,6 +40,31 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestShared: Shared hands every caller the one decoded value (no copy),
+// the same one Decode copies from; bad bytes are an error, never cached.
+func TestShared(t *testing.T) {
+	c := New(1<<10, cloneRec)
+	b := []byte(`{"n":3,"tags":["x"]}`)
+	first, err := c.Shared(b)
+	if err != nil || first.N != 3 || !slices.Equal(first.Tags, []string{"x"}) {
+		t.Fatalf("Shared = %+v, %v", first, err)
+	}
+	again, err := c.Shared(append([]byte(nil), b...))
+	if err != nil || again != first {
+		t.Errorf("second Shared = %p, %v; want the same value %p", again, err, first)
+	}
+	copied, err := c.Decode(b)
+	if err != nil || copied == first || copied.N != 3 || !slices.Equal(copied.Tags, first.Tags) {
+		t.Errorf("Decode after Shared = %+v (%p), %v; want an equal copy of %p", copied, copied, err, first)
+	}
+	if _, err := c.Shared([]byte(`{"n":`)); err == nil {
+		t.Error("Shared of bad bytes: no error")
+	}
+	if entries, _, hits := c.Stats(); entries != 1 || hits != 2 {
+		t.Errorf("entries %d, hits %d; want 1, 2", entries, hits)
+	}
+}
+
 func TestGenerations(t *testing.T) {
 	c := New(64, cloneRec)
 	first := []byte(`{"n":0}`)
