@@ -33,6 +33,9 @@ func (a *App) PreVerify(raws [][]byte, rnd io.Reader) { a.PreVerifyHashed(raws, 
 
 // PreVerifyHashed is PreVerify for a caller that has computed each
 // hashes[i] = tx.Hash(raws[i]) already (nil: PreVerify computes them).
+// The hashes are trusted, not checked: CheckTx admits a pre-verified
+// envelope under its hash, and FinalizeBlock reuses admissions by hash, so
+// a wrong one would attach a transaction's admission to other bytes.
 func (a *App) PreVerifyHashed(raws, hashes [][]byte, rnd io.Reader) {
 	if a.cfg.DisableTxCache || len(raws) == 0 {
 		return
