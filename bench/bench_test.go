@@ -207,7 +207,7 @@ func BenchmarkVerify(b *testing.B) {
 	// From 94 signatures on, voi uses Pippenger's method on the keys as
 	// they are, yet AddWithOptions still expands (precomputes a table for)
 	// the first 93 keys: "-noexpand" is the same batch with
-	// ForceNoPublicKeyExpansion, as ledger.App.PreVerify does it.
+	// ForceNoPublicKeyExpansion, as ledger/tx.VerifyBatch does it.
 	type run struct {
 		size     int
 		noExpand bool

@@ -351,7 +351,7 @@ func TestReplayDeterminism(t *testing.T) {
 			}
 		}
 	}
-	// A third app that ran CheckTx first (warm signature cache) agrees too.
+	// A third app that ran CheckTx first (signatures noted on the admitted envelopes) agrees too.
 	a3 := MustApp(t, keys)
 	for h, txs := range blocks {
 		for _, raw := range txs {

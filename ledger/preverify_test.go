@@ -62,7 +62,7 @@ func testPreVerifyCaches(t *testing.T, calls []int) {
 	} {
 		pub := keys.priv[keys.dids[c.signer]].Public().(ed25519.PublicKey)
 		if got := preVerified(t, app, c.raw, pub); got != c.cached {
-			t.Errorf("%s: signature cached = %v, want %v", c.name, got, c.cached)
+			t.Errorf("%s: signature noted = %v, want %v", c.name, got, c.cached)
 		}
 	}
 	for _, c := range []struct {
@@ -257,7 +257,7 @@ func TestPreVerifyLargeBatch(t *testing.T) {
 	for i, raw := range raws {
 		pub := keys.priv[keys.dids[i]].Public().(ed25519.PublicKey)
 		if got, want := preVerified(t, app, raw, pub), i != bad; got != want {
-			t.Errorf("tx %d: signature cached = %v, want %v", i, got, want)
+			t.Errorf("tx %d: signature noted = %v, want %v", i, got, want)
 		}
 	}
 }
