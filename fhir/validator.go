@@ -43,11 +43,22 @@ var validators = sync.Pool{New: func() any {
 	return &validator{u: u}
 }}
 
-// validate runs the library's validating R4 unmarshal of one resource and
-// returns every problem it reports (structure first, then the validation
-// pass: required fields, primitive formats, reference target types). The
-// issue locations are rooted at the resource type ("Observation.status").
+// validate checks one resource as the library's validating R4 unmarshal
+// does and returns every problem it reports (structure first, then the
+// validation pass: required fields, primitive formats, reference target
+// types). A resource quickValid vouches for has none; any other is the
+// library's to judge (libraryIssues). The issue locations are rooted at
+// the resource type ("Observation.status").
 func validate(b []byte) []Issue {
+	if quickValid(b) {
+		return nil
+	}
+	return libraryIssues(b)
+}
+
+// libraryIssues runs the library's validating R4 unmarshal of one resource
+// and returns the problems it reports.
+func libraryIssues(b []byte) []Issue {
 	v := validators.Get().(*validator)
 	defer validators.Put(v)
 	var rep reporter
