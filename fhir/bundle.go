@@ -197,7 +197,9 @@ func (env *bundleEnvelope) from(top map[string]json.RawMessage, b []byte) error 
 		err = unmarshal(raw, &env.Type)
 	}
 	if raw, ok := top["entry"]; ok && err == nil {
-		err = unmarshal(raw, &env.Entry)
+		if env.Entry, ok = splitEntries(raw); !ok {
+			err = unmarshal(raw, &env.Entry)
+		}
 	}
 	if err != nil {
 		// Worded as for the whole bundle.
@@ -205,6 +207,22 @@ func (env *bundleEnvelope) from(top map[string]json.RawMessage, b []byte) error 
 		return unmarshal(b, env)
 	}
 	return nil
+}
+
+// splitEntries splits Bundle.entry in place when it is an array of
+// objects that splitObject takes; ok is false otherwise.
+func splitEntries(raw json.RawMessage) (entries []map[string]json.RawMessage, ok bool) {
+	elems, ok := splitArray(raw)
+	if !ok {
+		return nil, false
+	}
+	entries = make([]map[string]json.RawMessage, len(elems))
+	for i, e := range elems {
+		if entries[i], ok = splitObject(e); !ok {
+			return nil, false
+		}
+	}
+	return entries, true
 }
 
 // entryRules checks what the validator cannot: a transaction or batch entry

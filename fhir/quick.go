@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 )
 
 // quickValid reports whether google/fhir/go's validating R4 unmarshal
@@ -45,45 +44,13 @@ const quickMaxDepth = 24
 const maxStringSize = 1 << 20
 
 type quick struct {
+	scanner
 	s    *schema
-	b    []byte
-	i    int
 	uris map[string]bool // URIs url.Parse accepted (codings repeat their systems)
 	buf  []byte          // base64 scratch
 }
 
 var quickPool = sync.Pool{New: func() any { return &quick{uris: map[string]bool{}} }}
-
-// ws skips JSON whitespace; it returns true so checks chain with &&.
-func (c *quick) ws() bool {
-	for c.i < len(c.b) {
-		switch c.b[c.i] {
-		case ' ', '\t', '\n', '\r':
-			c.i++
-		default:
-			return true
-		}
-	}
-	return true
-}
-
-// eat consumes byte ch (after whitespace).
-func (c *quick) eat(ch byte) bool {
-	c.ws()
-	if c.i < len(c.b) && c.b[c.i] == ch {
-		c.i++
-		return true
-	}
-	return false
-}
-
-func (c *quick) peek() byte {
-	c.ws()
-	if c.i < len(c.b) {
-		return c.b[c.i]
-	}
-	return 0
-}
 
 // resource checks a resource object: its resourceType (found first, in
 // any position) names the message its other members belong to.
@@ -304,46 +271,6 @@ func (c *quick) element(f *schemaField, depth int, ref *schemaField) bool {
 	return false
 }
 
-// str reads a JSON string at c.i and returns its raw content (escapes
-// not decoded) and whether it holds escapes. Control characters, invalid
-// escapes and invalid UTF-8 fail.
-func (c *quick) str() (raw []byte, esc, ok bool) {
-	if c.i >= len(c.b) || c.b[c.i] != '"' {
-		return nil, false, false
-	}
-	start := c.i + 1
-	ascii := true
-	for i := start; i < len(c.b); i++ {
-		switch ch := c.b[i]; {
-		case ch == '"':
-			c.i = i + 1
-			raw = c.b[start:i]
-			return raw, esc, ascii || utf8.Valid(raw)
-		case ch == '\\':
-			if i+1 >= len(c.b) {
-				return nil, false, false
-			}
-			switch c.b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
-			case 'u':
-				if i+5 >= len(c.b) || !isHex(c.b[i+2]) || !isHex(c.b[i+3]) || !isHex(c.b[i+4]) || !isHex(c.b[i+5]) {
-					return nil, false, false
-				}
-				i += 5
-			default:
-				return nil, false, false
-			}
-			esc = true
-		case ch < 0x20:
-			return nil, false, false
-		case ch >= 0x80:
-			ascii = false
-		}
-	}
-	return nil, false, false
-}
-
 // textEscapes accepts the escapes of a string that decode to characters
 // the library allows: \" \\ \/ \n \r \t, and for plain text (not String)
 // any \u escape of a non-surrogate.
@@ -369,22 +296,6 @@ func textEscapes(s []byte, str bool) bool {
 		}
 	}
 	return true
-}
-
-func (c *quick) literal(lit string) bool {
-	if len(c.b)-c.i >= len(lit) && string(c.b[c.i:c.i+len(lit)]) == lit {
-		c.i += len(lit)
-		return c.i == len(c.b) || delimiter(c.b[c.i])
-	}
-	return false
-}
-
-func delimiter(ch byte) bool {
-	switch ch {
-	case ',', '}', ']', ' ', '\t', '\n', '\r':
-		return true
-	}
-	return false
 }
 
 // number checks a JSON number of the given kind: integers without sign

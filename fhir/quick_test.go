@@ -336,7 +336,7 @@ func TestQuickRegexSubsets(t *testing.T) {
 		if isCode([]byte(s)) && !code.MatchString(s) {
 			t.Errorf("isCode(%q) but the library's regex does not match", s)
 		}
-		c := &quick{b: []byte(s)}
+		c := &quick{scanner: scanner{b: []byte(s)}}
 		if c.number(pDecimal) && c.i == len(s) && !dec.MatchString(s) {
 			t.Errorf("decimal %q accepted but the library's regex does not match", s)
 		}

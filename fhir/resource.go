@@ -156,10 +156,14 @@ func resourceObject(b []byte, at string) (map[string]json.RawMessage, string, er
 	if len(b) == 0 || b[0] != '{' {
 		return nil, "", invalid(issue("structure", at, "not a FHIR resource: expected a JSON object"))
 	}
-	var top map[string]json.RawMessage
-	if err := unmarshal(b, &top); err != nil {
-		// Ask encoding/json where: json-iterator's messages quote the input.
-		return nil, "", invalid(issue("structure", at, "not a FHIR resource: invalid JSON (%s)", jsonErrorText(json.Unmarshal(b, &top))))
+	// Most resources split in place; the decoder takes the rest (and
+	// words their errors).
+	top, split := splitObject(b)
+	if !split {
+		if err := unmarshal(b, &top); err != nil {
+			// Ask encoding/json where: json-iterator's messages quote the input.
+			return nil, "", invalid(issue("structure", at, "not a FHIR resource: invalid JSON (%s)", jsonErrorText(json.Unmarshal(b, &top))))
+		}
 	}
 	raw, ok := top["resourceType"]
 	if !ok {

@@ -1,11 +1,13 @@
 package gatekeeper
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	cc "carechain"
 )
@@ -19,9 +21,15 @@ type Index struct {
 	db *pebble.DB
 }
 
-// OpenIndex opens (creating if needed) the index in dir.
+// OpenIndex opens (creating if needed) the index in dir. Its tables carry
+// Bloom filters: most lookups during ingest are of identifiers not yet
+// held (every new resource's bundle fullUrl).
 func OpenIndex(dir string) (*Index, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	opts := &pebble.Options{Logger: quietLogger{}}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, cc.E("gatekeeper.index", cc.Internal, err)
 	}
@@ -40,12 +48,25 @@ func identKey(org, typ, identifier string) []byte {
 func codesKey(recordID string) []byte { return []byte("c/" + recordID) }
 
 // Lookup returns the id of org's resource of typ carrying identifier.
+//
+// It seeks by prefix (the whole key) with the bottom level's filters on:
+// Pebble's Get skips the Bloom filters of L6, where a small index keeps
+// nearly everything, so each absent identifier would cost a data block
+// read.
 func (x *Index) Lookup(org, typ, identifier string) (string, bool) {
-	v, closer, err := x.db.Get(identKey(org, typ, identifier))
+	key := identKey(org, typ, identifier)
+	it, err := x.db.NewIter(&pebble.IterOptions{UseL6Filters: true})
 	if err != nil {
 		return "", false
 	}
-	defer closer.Close()
+	defer it.Close()
+	if !it.SeekPrefixGE(key) || !bytes.Equal(it.Key(), key) {
+		return "", false
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return "", false
+	}
 	return string(v), true
 }
 

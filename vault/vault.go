@@ -151,13 +151,17 @@ func OpenFS(dir string, fs vfs.FS, kek *KEK, older ...*KEK) (*Vault, error) {
 
 // pebbleOptions configures Pebble for the vault: a 64 MB block cache and
 // Bloom filters at every level, because writes check that keys are absent
-// (a new record's salt, a new version) and reads are point lookups.
+// (a new record's salt, a new version) and reads are point lookups; and
+// 32 MB memtables, because blobs are large: with Pebble's 4 MB default an
+// ingest flushed many small tables and compacted the same blobs again and
+// again (compactions 1.04 → 0.39 s of CPU per 27,768 resources).
 func pebbleOptions(fs vfs.FS) *pebble.Options {
 	o := &pebble.Options{
 		FS:                 fs,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             quietLogger{},
 		CacheSize:          64 << 20,
+		MemTableSize:       32 << 20,
 	}
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)

@@ -1,0 +1,275 @@
+package fhir
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// scanner reads JSON bytes in place, strictly (RFC 8259): quickValid
+// checks resources with it and splitObject splits objects without copying.
+type scanner struct {
+	b []byte
+	i int
+}
+
+// maxSplitDepth bounds the nesting splitObject and splitArray check
+// (deeper input takes the general decoder).
+const maxSplitDepth = 256
+
+// ws skips JSON whitespace; it returns true so checks chain with &&.
+func (c *scanner) ws() bool {
+	for c.i < len(c.b) {
+		switch c.b[c.i] {
+		case ' ', '\t', '\n', '\r':
+			c.i++
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+// eat consumes byte ch (after whitespace).
+func (c *scanner) eat(ch byte) bool {
+	c.ws()
+	if c.i < len(c.b) && c.b[c.i] == ch {
+		c.i++
+		return true
+	}
+	return false
+}
+
+// peek returns the next byte after whitespace (0 at the end).
+func (c *scanner) peek() byte {
+	c.ws()
+	if c.i < len(c.b) {
+		return c.b[c.i]
+	}
+	return 0
+}
+
+// str reads a JSON string at c.i and returns its raw content (escapes
+// not decoded) and whether it holds escapes. Control characters, invalid
+// escapes and invalid UTF-8 fail.
+func (c *scanner) str() (raw []byte, esc, ok bool) {
+	if c.i >= len(c.b) || c.b[c.i] != '"' {
+		return nil, false, false
+	}
+	start := c.i + 1
+	ascii := true
+	for i := start; i < len(c.b); i++ {
+		switch ch := c.b[i]; {
+		case ch == '"':
+			c.i = i + 1
+			raw = c.b[start:i]
+			return raw, esc, ascii || utf8.Valid(raw)
+		case ch == '\\':
+			if i+1 >= len(c.b) {
+				return nil, false, false
+			}
+			switch c.b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+5 >= len(c.b) || !isHex(c.b[i+2]) || !isHex(c.b[i+3]) || !isHex(c.b[i+4]) || !isHex(c.b[i+5]) {
+					return nil, false, false
+				}
+				i += 5
+			default:
+				return nil, false, false
+			}
+			esc = true
+		case ch < 0x20:
+			return nil, false, false
+		case ch >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false, false
+}
+
+// literal consumes lit if it is the next token.
+func (c *scanner) literal(lit string) bool {
+	if len(c.b)-c.i >= len(lit) && string(c.b[c.i:c.i+len(lit)]) == lit {
+		c.i += len(lit)
+		return c.i == len(c.b) || delimiter(c.b[c.i])
+	}
+	return false
+}
+
+func delimiter(ch byte) bool {
+	switch ch {
+	case ',', '}', ']', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// digitRun consumes a run of digits and returns how many.
+func (c *scanner) digitRun() int {
+	start := c.i
+	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
+		c.i++
+	}
+	return c.i - start
+}
+
+// jsonNumber consumes a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (c *scanner) jsonNumber() bool {
+	if c.i < len(c.b) && c.b[c.i] == '-' {
+		c.i++
+	}
+	start := c.i
+	if n := c.digitRun(); n == 0 || n > 1 && c.b[start] == '0' {
+		return false
+	}
+	if c.i < len(c.b) && c.b[c.i] == '.' {
+		c.i++
+		if c.digitRun() == 0 {
+			return false
+		}
+	}
+	if c.i < len(c.b) && (c.b[c.i] == 'e' || c.b[c.i] == 'E') {
+		c.i++
+		if c.i < len(c.b) && (c.b[c.i] == '+' || c.b[c.i] == '-') {
+			c.i++
+		}
+		if c.digitRun() == 0 {
+			return false
+		}
+	}
+	return c.i == len(c.b) || delimiter(c.b[c.i])
+}
+
+// value consumes one JSON value, checking it strictly.
+func (c *scanner) value(depth int) bool {
+	if depth > maxSplitDepth {
+		return false
+	}
+	switch c.peek() {
+	case '"':
+		_, _, ok := c.str()
+		return ok
+	case '{':
+		c.i++
+		if c.peek() == '}' {
+			c.i++
+			return true
+		}
+		for {
+			c.ws()
+			if _, _, ok := c.str(); !ok || !c.eat(':') || !c.value(depth+1) {
+				return false
+			}
+			switch c.peek() {
+			case ',':
+				c.i++
+			case '}':
+				c.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '[':
+		c.i++
+		if c.peek() == ']' {
+			c.i++
+			return true
+		}
+		for {
+			if !c.value(depth + 1) {
+				return false
+			}
+			switch c.peek() {
+			case ',':
+				c.i++
+			case ']':
+				c.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case 't':
+		return c.literal("true")
+	case 'f':
+		return c.literal("false")
+	case 'n':
+		return c.literal("null")
+	}
+	return c.jsonNumber()
+}
+
+// splitObject returns the members of the JSON object b as raw values
+// that alias b (their capacity capped, so an append copies), when b is
+// strictly valid JSON with keys that need no unescaping and none twice;
+// otherwise ok is false and the caller decodes b the general way (which
+// words any error). Each value is trimmed of whitespace.
+func splitObject(b []byte) (members map[string]json.RawMessage, ok bool) {
+	c := scanner{b: b}
+	if !c.eat('{') {
+		return nil, false
+	}
+	members = map[string]json.RawMessage{}
+	if c.peek() == '}' {
+		c.i++
+		return members, c.ws() && c.i == len(c.b)
+	}
+	for {
+		c.ws()
+		key, esc, ok := c.str()
+		if !ok || esc || !c.eat(':') {
+			return nil, false
+		}
+		if _, dup := members[string(key)]; dup {
+			return nil, false
+		}
+		c.ws()
+		start := c.i
+		if !c.value(1) {
+			return nil, false
+		}
+		members[string(key)] = b[start:c.i:c.i]
+		switch c.peek() {
+		case ',':
+			c.i++
+		case '}':
+			c.i++
+			return members, c.ws() && c.i == len(c.b)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// splitArray returns the elements of the JSON array b as raw values that
+// alias b (capacity capped), when b is strictly valid JSON; otherwise ok
+// is false.
+func splitArray(b []byte) (elems []json.RawMessage, ok bool) {
+	c := scanner{b: b}
+	if !c.eat('[') {
+		return nil, false
+	}
+	if c.peek() == ']' {
+		c.i++
+		return []json.RawMessage{}, c.ws() && c.i == len(c.b)
+	}
+	for {
+		c.ws()
+		start := c.i
+		if !c.value(1) {
+			return nil, false
+		}
+		elems = append(elems, b[start:c.i:c.i])
+		switch c.peek() {
+		case ',':
+			c.i++
+		case ']':
+			c.i++
+			return elems, c.ws() && c.i == len(c.b)
+		default:
+			return nil, false
+		}
+	}
+}
