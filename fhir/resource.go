@@ -90,12 +90,18 @@ func Parse(b []byte) (*Resource, error) {
 // checks that it is a JSON object with a known R4 "resourceType", so that
 // non-FHIR input gets a clear error before the full parse. It returns the
 // bytes and the resource type ("Bundle" → use ParseBundle). Input over the
-// limit is an *OutcomeError of kind TooLarge.
-func ReadJSON(r io.Reader, limit int64) ([]byte, string, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
+// limit is an *OutcomeError of kind TooLarge. size, when positive, is the
+// expected length (an HTTP request's Content-Length): the buffer is
+// allocated once instead of grown through a megabyte bundle.
+func ReadJSON(r io.Reader, size, limit int64) ([]byte, string, error) {
+	var buf bytes.Buffer
+	if size > 0 && size <= limit {
+		buf.Grow(int(size) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
 		return nil, "", cc.E("fhir.ReadJSON", cc.Internal, err)
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > limit {
 		return nil, "", &OutcomeError{Kind: cc.TooLarge, Issues: []Issue{
 			issue("too-long", "", "the document is larger than %d bytes", limit)}}

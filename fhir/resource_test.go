@@ -175,15 +175,19 @@ func TestParseNonFHIR(t *testing.T) {
 }
 
 func TestReadJSON(t *testing.T) {
-	b, typ, err := ReadJSON(strings.NewReader(`{"resourceType":"Bundle","type":"batch"}`), 100)
+	b, typ, err := ReadJSON(strings.NewReader(`{"resourceType":"Bundle","type":"batch"}`), 40, 100)
 	if err != nil || typ != "Bundle" || len(b) == 0 {
 		t.Fatalf("ReadJSON = %q, %q, %v", b, typ, err)
 	}
-	_, _, err = ReadJSON(strings.NewReader(`{"resourceType":"Patient","id":"x"}`), 10)
+	// A wrong size is only a hint.
+	if b, _, err := ReadJSON(strings.NewReader(`{"resourceType":"Bundle","type":"batch"}`), 5, 100); err != nil || len(b) != 40 {
+		t.Errorf("size 5: ReadJSON = %q, %v", b, err)
+	}
+	_, _, err = ReadJSON(strings.NewReader(`{"resourceType":"Patient","id":"x"}`), -1, 10)
 	if cc.KindOf(err) != cc.TooLarge {
 		t.Errorf("over the limit: KindOf = %v, want too_large", cc.KindOf(err))
 	}
-	_, _, err = ReadJSON(strings.NewReader(`{"hello":"world"}`), 100)
+	_, _, err = ReadJSON(strings.NewReader(`{"hello":"world"}`), 1000, 100)
 	mustOutcome(t, err)
 }
 

@@ -110,7 +110,7 @@ func (s *Server) fhirIngest(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, s.log, err)
 		return
 	}
-	body, _, err := fhir.ReadJSON(r.Body, MaxFHIRBytes)
+	body, _, err := fhir.ReadJSON(r.Body, r.ContentLength, MaxFHIRBytes)
 	if err != nil {
 		writeOutcome(w, s.log, err)
 		return
