@@ -13,7 +13,7 @@ import (
 )
 
 // dbProvider opens CometBFT's databases like cmtcfg.DefaultDBProvider, but
-// gives Pebble (the default db_backend) a logger that sends its
+// gives Pebble (the default db_backend) larger memtables and a logger that sends its
 // informational chatter ("WAL file … replayed …" on every reopen) to l at
 // debug level instead of the process's standard logger. With track set (a
 // running node), every database is wrapped in a stopSafeDB and passed to
@@ -26,7 +26,13 @@ func dbProvider(l *slog.Logger, track func(dbm.DB)) cmtcfg.DBProvider {
 		var db dbm.DB
 		var err error
 		if dbm.BackendType(dc.Config.DBBackend) == dbm.PebbleDBBackend {
-			opts := &pebble.Options{Logger: pebbleLogger{l.With("module", "pebble", "db", dc.ID)}}
+			opts := &pebble.Options{
+				Logger: pebbleLogger{l.With("module", "pebble", "db", dc.ID)},
+				// Blocks of thousands of transactions (megabytes each)
+				// filled Pebble's 4 MB default memtable every block or
+				// two: many small tables, compacted again and again.
+				MemTableSize: cometMemTableSize,
+			}
 			db, err = dbm.NewPebbleDBWithOpts(dc.ID, dc.Config.DBDir(), opts)
 		} else {
 			db, err = cmtcfg.DefaultDBProvider(dc)
@@ -38,6 +44,9 @@ func dbProvider(l *slog.Logger, track func(dbm.DB)) cmtcfg.DBProvider {
 		return db, err
 	}
 }
+
+// cometMemTableSize is the memtable size of CometBFT's Pebble databases.
+const cometMemTableSize = 32 << 20
 
 type pebbleLogger struct{ l *slog.Logger }
 
