@@ -84,60 +84,10 @@ func (c *quick) resourceType() *message {
 			}
 			return c.s.resources[string(typ)]
 		}
-		if !c.skip(0) || !c.eat(',') {
+		if !c.scanner.value(0) || !c.eat(',') {
 			return nil
 		}
 	}
-}
-
-// skip passes over one JSON value (checked later, by members).
-func (c *quick) skip(depth int) bool {
-	if depth > quickMaxDepth {
-		return false
-	}
-	c.ws()
-	if c.i >= len(c.b) {
-		return false
-	}
-	switch c.b[c.i] {
-	case '"':
-		_, _, ok := c.str()
-		return ok
-	case '{', '[':
-		closer := byte('}')
-		if c.b[c.i] == '[' {
-			closer = ']'
-		}
-		c.i++
-		if c.peek() == closer {
-			c.i++
-			return true
-		}
-		for {
-			if closer == '}' {
-				c.ws()
-				if _, _, ok := c.str(); !ok || !c.eat(':') {
-					return false
-				}
-			}
-			if !c.skip(depth + 1) {
-				return false
-			}
-			switch c.peek() {
-			case ',':
-				c.i++
-			case closer:
-				c.i++
-				return true
-			default:
-				return false
-			}
-		}
-	}
-	for c.i < len(c.b) && !delimiter(c.b[c.i]) {
-		c.i++ // a number or literal
-	}
-	return true
 }
 
 // object checks a JSON object of message m; ref is the member holding it
