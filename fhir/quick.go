@@ -71,9 +71,8 @@ func (c *quick) resource(depth int) bool {
 // its '{') and returns its message; nil if there is none or it is unknown.
 func (c *quick) resourceType() *message {
 	for {
-		c.ws()
-		key, esc, ok := c.str()
-		if !ok || esc || !c.eat(':') {
+		key, ok := c.name()
+		if !ok {
 			return nil
 		}
 		c.ws()
@@ -105,9 +104,8 @@ func (c *quick) members(m *message, depth int, ref *schemaField, res bool) bool 
 	var seen [maxFields / 64]uint64
 	typed := false
 	for {
-		c.ws()
-		key, esc, ok := c.str()
-		if !ok || esc || !c.eat(':') {
+		key, ok := c.name()
+		if !ok {
 			return false
 		}
 		if res && string(key) == "resourceType" {
@@ -126,12 +124,10 @@ func (c *quick) members(m *message, depth int, ref *schemaField, res bool) bool 
 				return false
 			}
 		}
-		switch c.peek() {
-		case ',':
-			c.i++
-			continue
-		case '}':
-			c.i++
+		if more, ok := c.next('}'); !more {
+			if !ok {
+				return false
+			}
 			for _, r := range m.required {
 				if seen[r/64]&(1<<(r%64)) == 0 {
 					return false
@@ -139,7 +135,6 @@ func (c *quick) members(m *message, depth int, ref *schemaField, res bool) bool 
 			}
 			return true
 		}
-		return false
 	}
 }
 
@@ -155,14 +150,8 @@ func (c *quick) value(f *schemaField, depth int, ref *schemaField) bool {
 		if !c.element(f, depth, ref) {
 			return false
 		}
-		switch c.peek() {
-		case ',':
-			c.i++
-		case ']':
-			c.i++
-			return true
-		default:
-			return false
+		if more, ok := c.next(']'); !more {
+			return ok
 		}
 	}
 }

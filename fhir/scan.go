@@ -97,6 +97,28 @@ func (c *scanner) literal(lit string) bool {
 	return false
 }
 
+// name reads an object member's name, which must need no unescaping,
+// and the colon after it.
+func (c *scanner) name() ([]byte, bool) {
+	c.ws()
+	key, esc, ok := c.str()
+	return key, ok && !esc && c.eat(':')
+}
+
+// next reads what follows an element of a list closed by closer: a comma
+// (more) or the closer itself; anything else fails.
+func (c *scanner) next(closer byte) (more, ok bool) {
+	switch c.peek() {
+	case ',':
+		c.i++
+		return true, true
+	case closer:
+		c.i++
+		return false, true
+	}
+	return false, false
+}
+
 func delimiter(ch byte) bool {
 	switch ch {
 	case ',', '}', ']', ' ', '\t', '\n', '\r':
@@ -161,14 +183,8 @@ func (c *scanner) value(depth int) bool {
 			if _, _, ok := c.str(); !ok || !c.eat(':') || !c.value(depth+1) {
 				return false
 			}
-			switch c.peek() {
-			case ',':
-				c.i++
-			case '}':
-				c.i++
-				return true
-			default:
-				return false
+			if more, ok := c.next('}'); !more {
+				return ok
 			}
 		}
 	case '[':
@@ -181,14 +197,8 @@ func (c *scanner) value(depth int) bool {
 			if !c.value(depth + 1) {
 				return false
 			}
-			switch c.peek() {
-			case ',':
-				c.i++
-			case ']':
-				c.i++
-				return true
-			default:
-				return false
+			if more, ok := c.next(']'); !more {
+				return ok
 			}
 		}
 	case 't':
@@ -217,9 +227,8 @@ func splitObject(b []byte) (members map[string]json.RawMessage, ok bool) {
 		return members, c.ws() && c.i == len(c.b)
 	}
 	for {
-		c.ws()
-		key, esc, ok := c.str()
-		if !ok || esc || !c.eat(':') {
+		key, ok := c.name()
+		if !ok {
 			return nil, false
 		}
 		if _, dup := members[string(key)]; dup {
@@ -231,14 +240,8 @@ func splitObject(b []byte) (members map[string]json.RawMessage, ok bool) {
 			return nil, false
 		}
 		members[string(key)] = b[start:c.i:c.i]
-		switch c.peek() {
-		case ',':
-			c.i++
-		case '}':
-			c.i++
-			return members, c.ws() && c.i == len(c.b)
-		default:
-			return nil, false
+		if more, ok := c.next('}'); !more {
+			return members, ok && c.ws() && c.i == len(c.b)
 		}
 	}
 }
@@ -262,14 +265,8 @@ func splitArray(b []byte) (elems []json.RawMessage, ok bool) {
 			return nil, false
 		}
 		elems = append(elems, b[start:c.i:c.i])
-		switch c.peek() {
-		case ',':
-			c.i++
-		case ']':
-			c.i++
-			return elems, c.ws() && c.i == len(c.b)
-		default:
-			return nil, false
+		if more, ok := c.next(']'); !more {
+			return elems, ok && c.ws() && c.i == len(c.b)
 		}
 	}
 }
