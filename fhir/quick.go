@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math"
 	"net/url"
@@ -241,40 +242,19 @@ func textEscapes(s []byte, str bool) bool {
 // or leading zeros (a minus for Integer), decimals without exponent.
 func (c *quick) number(kind primitive) bool {
 	start := c.i
-	i := c.i
-	if i < len(c.b) && c.b[i] == '-' && (kind == pInteger || kind == pDecimal) {
-		i++
-	}
-	digits := i
-	for i < len(c.b) && c.b[i] >= '0' && c.b[i] <= '9' {
-		i++
-	}
-	n := i - digits
-	if n == 0 || n > 1 && c.b[digits] == '0' {
+	if !c.jsonNumber() {
 		return false
 	}
-	if kind == pDecimal && i < len(c.b) && c.b[i] == '.' {
-		i++
-		frac := i
-		for i < len(c.b) && c.b[i] >= '0' && c.b[i] <= '9' {
-			i++
-		}
-		if i == frac {
-			return false
-		}
-	}
-	if i < len(c.b) && !delimiter(c.b[i]) {
-		return false // an exponent or garbage
-	}
-	c.i = i
-	if kind == pDecimal {
+	tok := c.b[start:c.i]
+	switch {
+	case bytes.ContainsAny(tok, "eE"):
+		return false // an exponent: the library's to judge
+	case kind == pDecimal:
 		return true
-	}
-	tok := string(c.b[start:i])
-	if tok == "-0" {
+	case bytes.IndexByte(tok, '.') >= 0, tok[0] == '-' && kind != pInteger, string(tok) == "-0":
 		return false
 	}
-	v, err := strconv.ParseInt(tok, 10, 64)
+	v, err := strconv.ParseInt(string(tok), 10, 64)
 	switch {
 	case err != nil:
 		return false

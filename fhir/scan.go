@@ -3,6 +3,8 @@ package fhir
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	cc "carechain"
 )
 
 // scanner reads JSON bytes in place, strictly (RFC 8259): quickValid
@@ -127,40 +129,15 @@ func delimiter(ch byte) bool {
 	return false
 }
 
-// digitRun consumes a run of digits and returns how many.
-func (c *scanner) digitRun() int {
-	start := c.i
-	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
-		c.i++
-	}
-	return c.i - start
-}
-
-// jsonNumber consumes a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// jsonNumber consumes a JSON number (carechain.ScanNumber's grammar) that
+// a delimiter or the end follows.
 func (c *scanner) jsonNumber() bool {
-	if c.i < len(c.b) && c.b[c.i] == '-' {
-		c.i++
-	}
-	start := c.i
-	if n := c.digitRun(); n == 0 || n > 1 && c.b[start] == '0' {
+	end, ok := cc.ScanNumber(c.b, c.i)
+	if !ok || end < len(c.b) && !delimiter(c.b[end]) {
 		return false
 	}
-	if c.i < len(c.b) && c.b[c.i] == '.' {
-		c.i++
-		if c.digitRun() == 0 {
-			return false
-		}
-	}
-	if c.i < len(c.b) && (c.b[c.i] == 'e' || c.b[c.i] == 'E') {
-		c.i++
-		if c.i < len(c.b) && (c.b[c.i] == '+' || c.b[c.i] == '-') {
-			c.i++
-		}
-		if c.digitRun() == 0 {
-			return false
-		}
-	}
-	return c.i == len(c.b) || delimiter(c.b[c.i])
+	c.i = end
+	return true
 }
 
 // value consumes one JSON value, checking it strictly.
