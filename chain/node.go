@@ -34,6 +34,10 @@ type Node struct {
 
 	submitting atomic.Int32 // Submit calls pre-verifying or checking their transactions
 
+	// reservedTxs and reservedBytes are the mempool room that submissions
+	// between their room check and CheckTx's answer count on (see reserve).
+	reservedTxs, reservedBytes atomic.Int64
+
 	mu                  sync.Mutex
 	lastBlock, interval time.Duration
 	lastSeen            time.Time
@@ -79,14 +83,27 @@ func (n *Node) Close() error {
 
 // Submit hands each transaction to the in-process mempool (CheckTx), then,
 // with wait, waits until each admitted one is committed.
+//
+// When the mempool has no room for all of them (less what other
+// submissions in flight are about to add), the transactions past the room
+// are refused at once, with the answer CheckTx gives when the mempool is
+// full (Unavailable, retry), before their signatures are verified: an
+// overloaded node spends its CPU on transactions it can admit.
 func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitResult {
-	others := int(n.submitting.Add(1)) - 1
 	hashes := make([][]byte, len(txs))
 	for i, raw := range txs {
 		hashes[i] = tx.Hash(raw)
 	}
-	n.preVerify(txs, hashes, others)
 	results := make([]cc.SubmitResult, len(txs))
+	room, size := n.reserve(txs)
+	for i := room; i < len(txs); i++ {
+		results[i].Hash = hex.EncodeToString(hashes[i])
+		results[i].Code, results[i].Log = mempoolError(errMempoolFull)
+		results[i].Kind = cc.KindFromCode(results[i].Code).String()
+	}
+	txs = txs[:room]
+	others := int(n.submitting.Add(1)) - 1
+	n.preVerify(txs, hashes[:room], others)
 	chans := make([]chan ledger.TxOutcome, len(txs))
 	for i, raw := range txs {
 		results[i].Hash = hex.EncodeToString(hashes[i])
@@ -108,6 +125,7 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 		results[i].Accepted = true
 	}
 	n.submitting.Add(-1)
+	n.release(room, size)
 	// Hash the accepted transactions' writes here, beside CheckTx and the
 	// consensus goroutine, for the block that will include them.
 	for i := range txs {
@@ -136,6 +154,34 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 		}
 	}
 	return results
+}
+
+// errMempoolFull is what Submit answers for a transaction the mempool has
+// no room for, as node.CheckTx does.
+var errMempoolFull = &cc.Error{Op: "chain.Submit", Kind: cc.FailedPrecondition, Msg: node.ErrMempoolFull.Error(), Err: node.ErrMempoolFull}
+
+// reserve returns how many of txs, from the first, the mempool has room
+// for — its room (node.MempoolRoom) less what other submissions have
+// reserved and not yet released — and reserves that room, count and bytes,
+// until release. Submissions racing between the two reads may reserve a
+// little more than there is; CheckTx still refuses what does not fit.
+func (n *Node) reserve(txs [][]byte) (k int, size int64) {
+	roomTxs, roomBytes := n.Node.MempoolRoom()
+	roomTxs -= int(n.reservedTxs.Load())
+	roomBytes -= n.reservedBytes.Load()
+	for k < len(txs) && k < roomTxs && size+int64(len(txs[k])) <= roomBytes {
+		size += int64(len(txs[k]))
+		k++
+	}
+	n.reservedTxs.Add(int64(k))
+	n.reservedBytes.Add(size)
+	return k, size
+}
+
+// release gives back room reserved by reserve.
+func (n *Node) release(k int, size int64) {
+	n.reservedTxs.Add(-int64(k))
+	n.reservedBytes.Add(-size)
 }
 
 // mempoolError classifies an error from CometBFT's mempool.
@@ -265,11 +311,18 @@ func (n *Node) Predecode(typ string, payload []byte) { n.App.Predecode(typ, payl
 func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, func(context.Context) cc.SubmitResult) {
 	hash := tx.Hash(raw)
 	res := cc.SubmitResult{Hash: hex.EncodeToString(hash)}
+	room, size := n.reserve([][]byte{raw})
+	if room == 0 { // as Submit
+		res.Code, res.Log = mempoolError(errMempoolFull)
+		res.Kind = cc.KindFromCode(res.Code).String()
+		return res, nil
+	}
 	// Decode and verify here, on the caller's goroutine: CheckTx, one
 	// transaction at a time, then finds both done.
 	n.preVerify([][]byte{raw}, [][]byte{hash}, 0)
 	ch := n.App.Notifier().Expect(hash)
 	code, log, err := n.Node.CheckTx(raw)
+	n.release(room, size)
 	if err != nil {
 		code, log = mempoolError(err)
 	}

@@ -8,8 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	cmtcfg "github.com/cometbft/cometbft/config"
 
 	cc "carechain"
 	"carechain/ledger"
@@ -264,5 +268,68 @@ func TestConcurrentSubmitKeepsPrediction(t *testing.T) {
 	// must have been predicted exactly.
 	if indep != 0 || kept+1 < blocks {
 		t.Fatalf("%d blocks: %d kept the admissions, %d of them only as independent; want every block after the first predicted", blocks, kept, indep)
+	}
+}
+
+// TestSubmitShedsPastMempoolRoom: with room for 50 transactions, a batch
+// of 120 has its first 50 admitted and the other 70 refused at once as
+// "mempool full" (Unavailable, no signature verified, nothing changed); once
+// the first ones commit the refused ones are admitted when sent again.
+func TestSubmitShedsPastMempoolRoom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a CometBFT node")
+	}
+	const room, batch = 50, 120
+	home := t.TempDir()
+	pop := seed.NewPopulation("chain-test", batch)
+	gen, _ := json.Marshal(pop.Genesis())
+	if err := node.Init(node.InitOptions{Home: home, Moniker: "t", ChainID: "chain-test", AppState: gen, TimeoutCommit: 50 * time.Millisecond,
+		P2PAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := node.LoadConfig(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Mempool.Size = room
+	cmtcfg.WriteConfigFile(filepath.Join(home, "config", "config.toml"), c)
+	n, err := Open(context.Background(), home, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	txs := make([][]byte, batch)
+	for i, p := range pop.Patients {
+		txs[i] = registerTx(t, p)
+	}
+	verified := n.App.Stats().PreVerified.Load()
+	res := n.Submit(ctx, txs, true)
+	for i, r := range res {
+		if got, want := r.Hash, hex.EncodeToString(tx.Hash(txs[i])); got != want {
+			t.Errorf("tx %d: hash %s, want %s", i, got, want)
+		}
+		if i < room {
+			if !r.Accepted || r.Height == 0 {
+				t.Errorf("tx %d: %+v, want committed", i, r)
+			}
+			continue
+		}
+		if r.Accepted || r.Code != cc.Unavailable.Code() || r.Kind != cc.Unavailable.String() || !strings.Contains(r.Log, "mempool is full") {
+			t.Errorf("tx %d: %+v, want refused as mempool full", i, r)
+		}
+	}
+	if got := n.App.Stats().PreVerified.Load() - verified; got != room {
+		t.Errorf("%d signatures verified, want %d (only the admitted)", got, room)
+	}
+	if info, err := n.Tx(ctx, tx.Hash(txs[room])); !cc.Is(cc.NotFound, err) {
+		t.Errorf("refused tx: %+v, %v; want not found", info, err)
+	}
+	for i, r := range n.Submit(ctx, txs[room:room+room], true) {
+		if !r.Accepted || r.Height == 0 {
+			t.Errorf("resent tx %d: %+v", room+i, r)
+		}
 	}
 }

@@ -67,6 +67,7 @@ func (a *App) PreVerifyHashed(raws, hashes [][]byte, rnd io.Reader) {
 		txs, pubs = append(txs, t), append(pubs, pub)
 	}
 	tx.VerifyBatch(txs, pubs, rnd)
+	a.stats.PreVerified.Add(uint64(len(txs)))
 	for _, t := range decoded {
 		a.pre.put(t)
 	}

@@ -27,8 +27,11 @@ type Stats struct {
 	// Readmitted counts CheckTx executions run again because a block was
 	// proposed while they ran (App.admit).
 	Readmitted atomic.Uint64
-	mu         sync.Mutex
-	rejected   map[uint32]uint64 // by code, CheckTx and FinalizeBlock
+	// PreVerified counts the signatures PreVerify checked (in batches,
+	// before CheckTx).
+	PreVerified atomic.Uint64
+	mu          sync.Mutex
+	rejected    map[uint32]uint64 // by code, CheckTx and FinalizeBlock
 }
 
 func newStats() *Stats { return &Stats{rejected: map[uint32]uint64{}} }

@@ -362,6 +362,18 @@ func (n *Node) admit() {
 // how many transactions they held (see mempoolClient).
 func (n *Node) CheckBatches() (batches, txs uint64) { return n.mempool.stats() }
 
+// MempoolRoom reports how many more transactions, and how many more bytes
+// of them, the mempool takes before CheckTx refuses with ErrMempoolFull
+// (mempool size and max_txs_bytes in config.toml, less what it holds now;
+// never negative). It is a hint for shedding load before costly work:
+// CheckTx still decides, and the room may change at any moment.
+func (n *Node) MempoolRoom() (txs int, bytes int64) {
+	mp := n.node.Mempool()
+	txs = max(0, n.cfg.Mempool.Size-mp.Size())
+	bytes = max(0, n.cfg.Mempool.MaxTxsBytes-mp.SizeBytes())
+	return txs, bytes
+}
+
 // Validator is one member of a validator set.
 type Validator struct {
 	Address []byte // CometBFT address: first 20 bytes of SHA-256(pubkey)
