@@ -212,7 +212,7 @@ func BenchmarkVerify(b *testing.B) {
 		size     int
 		noExpand bool
 	}
-	for _, r := range []run{{2, false}, {4, false}, {16, false}, {64, false}, {93, false}, {100, false}, {100, true}, {200, true}, {1000, false}, {1000, true}} {
+	for _, r := range []run{{2, false}, {4, false}, {16, false}, {64, false}, {93, false}, {100, false}, {100, true}, {200, true}, {400, true}, {800, true}, {1000, false}, {1000, true}} {
 		size := r.size
 		name := "voi-batch-" + strconv.Itoa(size)
 		if r.noExpand {

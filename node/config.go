@@ -60,6 +60,7 @@ const (
 	mempoolMaxTxBytes  = 1 << 20   // 1 MiB per transaction
 	mempoolMaxTxsBytes = 256 << 20 // 10,000 txs of ~25 KiB, or 64 full 4 MiB blocks
 	rpcMaxBodyBytes    = 4 << 20   // a 1 MiB tx hex/base64-encoded in JSON-RPC
+	p2pRate            = 100 << 20 // bytes/s per peer connection, each way (CometBFT: 5 MB/s)
 	configFileRel      = "config/config.toml"
 	defaultChainPrefix = "carechain-"
 )
@@ -67,14 +68,15 @@ const (
 // Tune applies carechain's defaults to a CometBFT config, in place:
 //
 //   - tx_index indexer "null" (carechain keeps its own read model);
-//   - mempool: size 50,000, cache 100,000, max_tx_bytes 1 MiB,
+//   - mempool: size 10,000, cache 100,000, max_tx_bytes 1 MiB,
 //     max_txs_bytes 256 MiB, recheck on, broadcast on;
 //   - consensus.timeout_commit = timeoutCommit, or DefaultTimeoutCommit when
 //     it is 0 (pass a negative value for CometBFT's 0: "go on as soon as all
 //     precommits are in"); create_empty_blocks true with
 //     DefaultEmptyBlocksInterval between empty blocks;
 //   - RPC and P2P listen on 127.0.0.1 (26657 / 26656); rpc.max_body_bytes
-//     4 MiB; pex on but addr_book_strict off only in Testnet;
+//     4 MiB; p2p send_rate and recv_rate 100 MiB/s per peer; pex on but
+//     addr_book_strict off only in Testnet;
 //   - Prometheus off, log_level DefaultLogLevel;
 //   - storage keeps every block and every FinalizeBlock response (no
 //     pruning), so the chain can be re-verified and re-indexed from genesis.
@@ -119,6 +121,14 @@ func Tune(c *cmtcfg.Config, timeoutCommit time.Duration) {
 	c.RPC.MaxBodyBytes = rpcMaxBodyBytes
 	c.RPC.Unsafe = false
 	c.P2P.ListenAddress = tcpAddr("", DefaultBasePort)
+	// CometBFT's default of 5 MB/s per peer connection throttles a
+	// validator's gossip: a block of ~1 MB (3,000 transactions) reaches
+	// each peer in ~0.2 s at best, sharing the connection with the
+	// transactions themselves; four validators on two cores took at
+	// 3,000 tx/s offered 1.0–1.8 s per block, 0.5–0.7 s with 100 MiB/s
+	// (bench/README.md, session 18).
+	c.P2P.SendRate = p2pRate
+	c.P2P.RecvRate = p2pRate
 
 	c.Instrumentation.Prometheus = false
 	c.Storage.DiscardABCIResponses = false

@@ -27,7 +27,7 @@ func TestTuneAndLoadConfig(t *testing.T) {
 	if c.Consensus.TimeoutCommit != DefaultTimeoutCommit || c.TxIndex.Indexer != "null" ||
 		c.Mempool.Size != 10000 || c.Mempool.MaxTxBytes != 1<<20 || !c.Mempool.Recheck ||
 		!c.Consensus.CreateEmptyBlocks || c.Consensus.CreateEmptyBlocksInterval != DefaultEmptyBlocksInterval ||
-		c.Instrumentation.Prometheus || c.LogLevel != "error" {
+		c.Instrumentation.Prometheus || c.LogLevel != "error" || c.P2P.SendRate != 100<<20 || c.P2P.RecvRate != 100<<20 {
 		t.Fatalf("Tune left %+v %+v %+v", c.Consensus, c.Mempool, c.TxIndex)
 	}
 	if !strings.HasPrefix(c.RPC.ListenAddress, "tcp://127.0.0.1:") || !strings.HasPrefix(c.P2P.ListenAddress, "tcp://127.0.0.1:") {
@@ -48,7 +48,7 @@ func TestTuneAndLoadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Consensus.TimeoutCommit != 150*time.Millisecond || got.Mempool.MaxTxsBytes != 256<<20 ||
+	if got.Consensus.TimeoutCommit != 150*time.Millisecond || got.Mempool.MaxTxsBytes != 256<<20 || got.P2P.SendRate != 100<<20 ||
 		got.RPC.ListenAddress != "tcp://127.0.0.1:36657" || !got.Instrumentation.Prometheus ||
 		got.RootDir != home || got.Storage.Pruning.Interval != cmtcfg.DefaultConfig().Storage.Pruning.Interval {
 		t.Fatalf("round trip: consensus %+v rpc %s root %s", got.Consensus, got.RPC.ListenAddress, got.RootDir)
