@@ -95,7 +95,7 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 		hashes[i] = tx.Hash(raw)
 	}
 	results := make([]cc.SubmitResult, len(txs))
-	room, size := n.reserve(txs)
+	room, _ := n.reserve(txs)
 	for i := room; i < len(txs); i++ {
 		results[i].Hash = hex.EncodeToString(hashes[i])
 		results[i].Code, results[i].Log = mempoolError(errMempoolFull)
@@ -111,6 +111,7 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 			chans[i] = n.App.Notifier().Expect(hashes[i])
 		}
 		code, log, err := n.Node.CheckTx(raw)
+		n.release(1, int64(len(raw))) // now in the mempool's own count, or refused
 		if err != nil {
 			code, log = mempoolError(err)
 		}
@@ -125,7 +126,6 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 		results[i].Accepted = true
 	}
 	n.submitting.Add(-1)
-	n.release(room, size)
 	// Hash the accepted transactions' writes here, beside CheckTx and the
 	// consensus goroutine, for the block that will include them.
 	for i := range txs {
@@ -163,7 +163,7 @@ var errMempoolFull = &cc.Error{Op: "chain.Submit", Kind: cc.FailedPrecondition, 
 // reserve returns how many of txs, from the first, the mempool has room
 // for — its room (node.MempoolRoom) less what other submissions have
 // reserved and not yet released — and reserves that room, count and bytes,
-// until release. Submissions racing between the two reads may reserve a
+// until release (each transaction's once CheckTx has answered for it). Submissions racing between the two reads may reserve a
 // little more than there is; CheckTx still refuses what does not fit.
 func (n *Node) reserve(txs [][]byte) (k int, size int64) {
 	roomTxs, roomBytes := n.Node.MempoolRoom()

@@ -332,4 +332,7 @@ func TestSubmitShedsPastMempoolRoom(t *testing.T) {
 			t.Errorf("resent tx %d: %+v", room+i, r)
 		}
 	}
+	if rt, rb := n.reservedTxs.Load(), n.reservedBytes.Load(); rt != 0 || rb != 0 {
+		t.Errorf("after the submissions %d transactions (%d bytes) still reserved", rt, rb)
+	}
 }
