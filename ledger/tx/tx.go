@@ -356,11 +356,17 @@ var didEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 // DeriveDID returns the did:cc identifier for an initial Ed25519 public key:
 // the lowercase base32 of the first 20 bytes of sha256("carechain-did-v1" ‖ key).
 func DeriveDID(pub ed25519.PublicKey) cc.DID {
-	h := sha256.New()
-	h.Write([]byte("carechain-did-v1"))
-	h.Write(pub)
-	return cc.DID(cc.DIDPrefix + didEncoding.EncodeToString(h.Sum(nil)[:20]))
+	// On the stack but for the result: every admission of a new DID derives
+	// it two or three times.
+	var in [len(didDomain) + ed25519.PublicKeySize]byte
+	sum := sha256.Sum256(append(append(in[:0], didDomain...), pub...))
+	var out [32]byte // base32 of 20 bytes, unpadded
+	didEncoding.Encode(out[:], sum[:20])
+	return cc.DID(cc.DIDPrefix + string(out[:]))
 }
+
+// didDomain separates DeriveDID's hash from any other use of SHA-256.
+const didDomain = "carechain-did-v1"
 
 // DecodeKey decodes a base64url (unpadded) Ed25519 public key.
 func DecodeKey(s string) (ed25519.PublicKey, error) {

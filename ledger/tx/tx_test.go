@@ -60,6 +60,22 @@ func TestDeriveDIDVectors(t *testing.T) {
 	if DeriveDID(priv2.Public().(ed25519.PublicKey)) == got {
 		t.Errorf("two keys, one DID")
 	}
+	// Computed independently (Python's hashlib and base64).
+	seq := make([]byte, 32)
+	for i := range seq {
+		seq[i] = byte(i)
+	}
+	for _, v := range []struct {
+		key  []byte
+		want cc.DID
+	}{
+		{make([]byte, 32), "did:cc:2rrj63zzqzs7esa7vadk3n4hyyig7vm4"},
+		{seq, "did:cc:a4kimnt34vw6wi5ixuekd6lqabscytzr"},
+	} {
+		if got := DeriveDID(v.key); got != v.want {
+			t.Errorf("DeriveDID(%x) = %s, want %s", v.key, got, v.want)
+		}
+	}
 }
 
 func TestDecodeRejects(t *testing.T) {
