@@ -163,8 +163,9 @@ var errMempoolFull = &cc.Error{Op: "chain.Submit", Kind: cc.FailedPrecondition, 
 // reserve returns how many of txs, from the first, the mempool has room
 // for — its room (node.MempoolRoom) less what other submissions have
 // reserved and not yet released — and reserves that room, count and bytes,
-// until release (each transaction's once CheckTx has answered for it). Submissions racing between the two reads may reserve a
-// little more than there is; CheckTx still refuses what does not fit.
+// until release (a transaction's, once CheckTx has answered for it).
+// Submissions racing between the two reads may reserve a little more than
+// there is; CheckTx still refuses what does not fit.
 func (n *Node) reserve(txs [][]byte) (k int, size int64) {
 	roomTxs, roomBytes := n.Node.MempoolRoom()
 	roomTxs -= int(n.reservedTxs.Load())
