@@ -59,6 +59,7 @@ type Store struct {
 	bmu     sync.Mutex
 	working *Overlay
 	staged  *stagedBlock
+	spare   *pebble.Batch // the last committed block's batch, reset for the next (see blockBatch)
 	records recordBuffers // blockBatch's scratch for the writes record
 
 	// plainWrites keeps a store of layout v3 in it: block writes records
@@ -223,6 +224,10 @@ func (s *Store) Close() error {
 
 	s.bmu.Lock()
 	s.dropStaged()
+	if s.spare != nil {
+		s.spare.Close()
+		s.spare = nil
+	}
 	s.bmu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return cc.E("store.Close", cc.Internal, err)
