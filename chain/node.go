@@ -87,7 +87,8 @@ func (n *Node) Close() error {
 // When the mempool has no room for all of them (less what other
 // submissions in flight are about to add), the transactions past the room
 // are refused at once, with the answer CheckTx gives when the mempool is
-// full (Unavailable, retry), before their signatures are verified: an
+// full (Unavailable, retry; TooLarge for one over the size limit, which
+// CometBFT checks first), before their signatures are verified: an
 // overloaded node spends its CPU on transactions it can admit.
 func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitResult {
 	hashes := make([][]byte, len(txs))
@@ -98,7 +99,11 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 	room, _ := n.reserve(txs)
 	for i := room; i < len(txs); i++ {
 		results[i].Hash = hex.EncodeToString(hashes[i])
-		results[i].Code, results[i].Log = mempoolError(errMempoolFull)
+		var err error = errMempoolFull
+		if len(txs[i]) > tx.MaxTxBytes { // CometBFT answers a size before its fullness
+			_, _, err = n.Node.CheckTx(txs[i])
+		}
+		results[i].Code, results[i].Log = mempoolError(err)
 		results[i].Kind = cc.KindFromCode(results[i].Code).String()
 	}
 	txs = txs[:room]

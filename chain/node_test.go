@@ -306,7 +306,13 @@ func TestSubmitShedsPastMempoolRoom(t *testing.T) {
 		txs[i] = registerTx(t, p)
 	}
 	verified := n.App.Stats().PreVerified.Load()
-	res := n.Submit(ctx, txs, true)
+	oversize := bytes.Repeat([]byte("x"), tx.MaxTxBytes+1)
+	res := n.Submit(ctx, append(txs, oversize), true)
+	// Past the room, an oversize transaction still gets its own answer.
+	if r := res[batch]; r.Accepted || r.Kind != cc.TooLarge.String() {
+		t.Errorf("oversize tx past the room: %+v, want too large", r)
+	}
+	res = res[:batch]
 	for i, r := range res {
 		if got, want := r.Hash, hex.EncodeToString(tx.Hash(txs[i])); got != want {
 			t.Errorf("tx %d: hash %s, want %s", i, got, want)
