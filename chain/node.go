@@ -98,13 +98,7 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 	results := make([]cc.SubmitResult, len(txs))
 	room, _ := n.reserve(txs)
 	for i := room; i < len(txs); i++ {
-		results[i].Hash = hex.EncodeToString(hashes[i])
-		var err error = errMempoolFull
-		if len(txs[i]) > tx.MaxTxBytes { // CometBFT answers a size before its fullness
-			_, _, err = n.Node.CheckTx(txs[i])
-		}
-		results[i].Code, results[i].Log = mempoolError(err)
-		results[i].Kind = cc.KindFromCode(results[i].Code).String()
+		results[i] = n.refuse(txs[i], hashes[i])
 	}
 	txs = txs[:room]
 	others := int(n.submitting.Add(1)) - 1
@@ -164,6 +158,18 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 // errMempoolFull is what Submit answers for a transaction the mempool has
 // no room for, as node.CheckTx does.
 var errMempoolFull = &cc.Error{Op: "chain.Submit", Kind: cc.FailedPrecondition, Msg: node.ErrMempoolFull.Error(), Err: node.ErrMempoolFull}
+
+// refuse answers a transaction (hash = tx.Hash(raw)) the mempool has no
+// room for, without checking it: as CheckTx would when the mempool is full,
+// or, for one over the size limit, which CometBFT checks first, as it does.
+func (n *Node) refuse(raw, hash []byte) cc.SubmitResult {
+	var err error = errMempoolFull
+	if len(raw) > tx.MaxTxBytes {
+		_, _, err = n.Node.CheckTx(raw)
+	}
+	code, log := mempoolError(err)
+	return cc.SubmitResult{Hash: hex.EncodeToString(hash), Code: code, Log: log, Kind: cc.KindFromCode(code).String()}
+}
 
 // reserve returns how many of txs, from the first, the mempool has room
 // for — its room (node.MempoolRoom) less what other submissions have
@@ -319,9 +325,7 @@ func (n *Node) SubmitThen(ctx context.Context, raw []byte) (cc.SubmitResult, fun
 	res := cc.SubmitResult{Hash: hex.EncodeToString(hash)}
 	room, size := n.reserve([][]byte{raw})
 	if room == 0 { // as Submit
-		res.Code, res.Log = mempoolError(errMempoolFull)
-		res.Kind = cc.KindFromCode(res.Code).String()
-		return res, nil
+		return n.refuse(raw, hash), nil
 	}
 	// Decode and verify here, on the caller's goroutine: CheckTx, one
 	// transaction at a time, then finds both done.
