@@ -18,12 +18,13 @@ import (
 	"math"
 	"os"
 	"slices"
+
+	"carechain/node"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -90,13 +91,7 @@ func MachineCPU() time.Duration {
 }
 
 // ProcessCPU is the CPU time this process has used (user + system).
-func ProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func ProcessCPU() time.Duration { return node.ProcessCPU() }
 
 // Config shapes the load.
 type Config struct {
@@ -185,6 +180,7 @@ type Report struct {
 	Foreign     int            // transactions in blocks that this run did not send
 
 	Window       time.Duration // the steady window: warmup .. end of sending
+	WindowStart  time.Time     // when the steady window began
 	WindowTxs    int           // committed in the window
 	TxPerSec     float64       // committed in the window / window length
 	OverallTPS   float64       // all committed / (last commit − first submit)
@@ -506,6 +502,7 @@ schedule:
 		lastCommit = max(lastCommit, c)
 	}
 	rep.Window = time.Duration(end - warm)
+	rep.WindowStart = t0.Add(time.Duration(warm))
 	if rep.Window > 0 {
 		rep.TxPerSec = float64(rep.WindowTxs) / rep.Window.Seconds()
 	}

@@ -104,13 +104,14 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 	others := int(n.submitting.Add(1)) - 1
 	n.preVerify(txs, hashes[:room], others)
 	chans := make([]chan ledger.TxOutcome, len(txs))
-	for i, raw := range txs {
+	for i := range txs {
 		results[i].Hash = hex.EncodeToString(hashes[i])
 		if wait {
 			chans[i] = n.App.Notifier().Expect(hashes[i])
 		}
-		code, log, err := n.Node.CheckTx(raw)
-		n.release(1, int64(len(raw))) // now in the mempool's own count, or refused
+	}
+	n.Node.CheckTxs(txs, func(i int, code uint32, log string, err error) {
+		n.release(1, int64(len(txs[i]))) // now in the mempool's own count, or refused
 		if err != nil {
 			code, log = mempoolError(err)
 		}
@@ -120,10 +121,10 @@ func (n *Node) Submit(ctx context.Context, txs [][]byte, wait bool) []cc.SubmitR
 				n.App.Notifier().Forget(hashes[i], chans[i])
 				chans[i] = nil
 			}
-			continue
+			return
 		}
 		results[i].Accepted = true
-	}
+	})
 	n.submitting.Add(-1)
 	// Hash the accepted transactions' writes here, beside CheckTx and the
 	// consensus goroutine, for the block that will include them.

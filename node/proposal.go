@@ -36,12 +36,14 @@ type proposalApp struct {
 	mempool atomic.Pointer[mempl.Mempool] // set once the node is built; nil: the request as it came
 	// flush, if set, waits until the mempool connection has answered
 	// every queued CheckTx (mempoolClient.Flush).
-	flush func(context.Context) error
+	flush  func(context.Context) error
+	phases phaseLog // when each height went through the stages below
 }
 
 // PrepareProposal reaps the mempool again once the CheckTx calls in
 // progress are over (see proposalApp) and passes the request on.
 func (p *proposalApp) PrepareProposal(ctx context.Context, req *abci.PrepareProposalRequest) (*abci.PrepareProposalResponse, error) {
+	p.markProposed(req.Height)
 	if mp := p.mempool.Load(); mp != nil {
 		(*mp).Lock()
 		if p.flush != nil {
@@ -78,6 +80,7 @@ func (p *proposalApp) PrepareProposal(ctx context.Context, req *abci.PrepareProp
 // their results as before. Nothing here touches the application or its
 // state: what the block does is unchanged.
 func (p *proposalApp) FinalizeBlock(ctx context.Context, req *abci.FinalizeBlockRequest) (*abci.FinalizeBlockResponse, error) {
+	p.phases.mark(stageFinalizeStart, req.Height, len(req.Txs), 0)
 	if mp := p.mempool.Load(); mp != nil && len(req.Txs) > 0 {
 		(*mp).Lock()
 		for _, tx := range req.Txs {
@@ -85,5 +88,31 @@ func (p *proposalApp) FinalizeBlock(ctx context.Context, req *abci.FinalizeBlock
 		}
 		(*mp).Unlock()
 	}
-	return p.Application.FinalizeBlock(ctx, req)
+	res, err := p.Application.FinalizeBlock(ctx, req)
+	p.phases.mark(stageFinalizeEnd, req.Height, 0, 0)
+	return res, err
+}
+
+// ProcessProposal records the proposal's arrival and passes it on.
+func (p *proposalApp) ProcessProposal(ctx context.Context, req *abci.ProcessProposalRequest) (*abci.ProcessProposalResponse, error) {
+	p.markProposed(req.Height)
+	return p.Application.ProcessProposal(ctx, req)
+}
+
+// Commit passes the request on, recording its start and end.
+func (p *proposalApp) Commit(ctx context.Context, req *abci.CommitRequest) (*abci.CommitResponse, error) {
+	p.phases.mark(stageCommitStart, 0, 0, 0)
+	res, err := p.Application.Commit(ctx, req)
+	p.phases.mark(stageCommitEnd, 0, 0, 0)
+	return res, err
+}
+
+// markProposed records that a proposal for height h was made or received,
+// with the mempool's size then.
+func (p *proposalApp) markProposed(h int64) {
+	size := 0
+	if mp := p.mempool.Load(); mp != nil {
+		size = (*mp).Size()
+	}
+	p.phases.mark(stageProposed, h, 0, size)
 }

@@ -22,6 +22,24 @@ type fakeMempool struct {
 	txs           types.Txs
 }
 
+func (m *fakeMempool) Size() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.txs)
+}
+
+func (m *fakeMempool) RemoveTxByKey(k types.TxKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, tx := range m.txs {
+		if tx.Key() == k {
+			m.txs = slices.Delete(m.txs, i, i+1)
+			return nil
+		}
+	}
+	return mempl.ErrTxNotFound
+}
+
 func (m *fakeMempool) Lock()   { m.lock.Lock() }
 func (m *fakeMempool) Unlock() { m.lock.Unlock() }
 

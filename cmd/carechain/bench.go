@@ -159,8 +159,9 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	fmt.Printf("pre-built %d transactions of ~%d bytes in %.1f s\n", len(raw), load.AvgSize(), time.Since(start).Seconds())
 
 	var target bench.Target
-	var peers []*client.Client // the nodes of a multi-validator network
-	var stats *ledger.Stats    // the App's counters (carechain, 1 validator)
+	var peers []*client.Client                     // the nodes of a multi-validator network
+	var stats *ledger.Stats                        // the App's counters (carechain, 1 validator)
+	var phases func(from int64) []node.BlockPhases // the node's block stages (1 validator)
 	switch {
 	case len(o.nodes) > 0:
 		var cs []*client.Client
@@ -210,6 +211,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 			return err
 		}
 		target = bench.KVStore(n, app)
+		phases = n.BlockPhases
 	default:
 		home := filepath.Join(dir, "node")
 		if err := bench.InitHome(home, o.timeoutCommit); err != nil {
@@ -225,6 +227,7 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 		}
 		target = bench.Carechain(n)
 		stats = n.App.Stats()
+		phases = n.Node.BlockPhases
 	}
 
 	if o.cpuProfile != "" && o.validators <= 1 {
@@ -244,6 +247,9 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	}
 	fmt.Println()
 	rep.Print(os.Stdout)
+	if phases != nil {
+		bench.SummarizePhases(phases(0), rep.WindowStart, rep.WindowStart.Add(rep.Window)).Print(os.Stdout)
+	}
 	if len(peers) > 1 {
 		fmt.Println(gossipChecks(ctx, peers))
 	}
