@@ -59,12 +59,14 @@ type Store struct {
 	bmu     sync.Mutex
 	working *Overlay
 	staged  *stagedBlock
-	spare   *pebble.Batch // the last committed block's batch, reset for the next (see blockBatch)
+	spare   *pebble.Batch // the last committed block's batch, reset for the next (see blockBatch); set by the applier, read after waitApplied
 	records recordBuffers // blockBatch's scratch for the writes record
 
 	// plainWrites keeps a store of layout v3 in it: block writes records
 	// stored uncompressed (see formatVersion). Set by load, then fixed.
 	plainWrites bool
+
+	ap applier // writes committed blocks to Pebble (see Commit)
 
 	reads *readCache // committed values and absences read through Committed()
 	keys  *keyFilter // every committed state key (and some deleted ones)
@@ -223,6 +225,7 @@ func (s *Store) Close() error {
 	s.rmu.Unlock()
 
 	s.bmu.Lock()
+	applyErr := s.waitApplied()
 	s.dropStaged()
 	if s.spare != nil {
 		s.spare.Close()
@@ -232,7 +235,7 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return cc.E("store.Close", cc.Internal, err)
 	}
-	return nil
+	return applyErr
 }
 
 // acquire registers a database use; it reports false once the store is
@@ -334,6 +337,12 @@ func (r committedReader) Get(key string) ([]byte, error) {
 		return nil, errClosed(op)
 	}
 	defer r.s.release()
+	if v, present, ok := r.s.applyingValue(key); ok {
+		if !present {
+			return nil, nil
+		}
+		return clone(v), nil
+	}
 	if !r.s.keys.mayHave(key) {
 		return nil, nil
 	}
@@ -368,6 +377,9 @@ func (r committedReader) Iterate(prefix string, fn func(key string, value []byte
 		return errClosed(op)
 	}
 	defer r.s.release()
+	if err := r.s.waitApplied(); err != nil {
+		return err
+	}
 	lo := stateKey(prefix)
 	it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
