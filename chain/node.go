@@ -51,10 +51,6 @@ func Open(ctx context.Context, home string, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Blocks are written to disk beside CheckTx, not inside Commit, where
-	// CometBFT holds the mempool (store.SetWriter); after a crash the
-	// handshake replays what the state store had not written yet.
-	st.SetWriter(func(write func()) { go write() })
 	app := ledger.New(st, ledger.Domain(log))
 	n := &Node{App: app, st: st}
 	n.cancelSub = app.Notifier().Subscribe(func([]ledger.TxOutcome) {

@@ -44,9 +44,6 @@ func (s *Store) FinalizeBlock(height int64) ([]byte, error) {
 	if s.staged != nil {
 		return nil, cc.Errorf(op, cc.FailedPrecondition, "block %d is already finalized; commit or roll back first", s.staged.meta.Height)
 	}
-	if err := s.waitApplied(); err != nil { // old values and the spare batch come from it
-		return nil, err
-	}
 	s.mu.Lock()
 	last, prev, d, genesis := s.lastHeight, s.lastAppHash, s.digest, s.genesis
 	s.mu.Unlock()
@@ -212,14 +209,11 @@ func batchSize(writes []Write) int {
 	return n
 }
 
-// Commit makes the staged block — state changes, the block's writes,
-// per-key write heights and BlockMeta — the committed state and empties the
-// working overlay; one Pebble batch, synced to disk, writes it — in the
-// background once the store has a writer (see applier, SetWriter; Durable
-// waits for it). It fails with
-// FailedPrecondition if no block is staged or the working overlay changed
-// after FinalizeBlock (the block then stays staged; Rollback to start
-// over), and with Internal if the previous block could not be written.
+// Commit persists the staged block — state changes, the block's writes,
+// per-key write heights and BlockMeta — in one Pebble batch synced to disk,
+// then empties the working overlay. It fails with FailedPrecondition if no
+// block is staged or the working overlay changed after FinalizeBlock (the
+// block then stays staged; Rollback to start over).
 func (s *Store) Commit() error {
 	const op = "store.Commit"
 	if !s.acquire() {
@@ -228,9 +222,6 @@ func (s *Store) Commit() error {
 	defer s.release()
 	s.bmu.Lock()
 	defer s.bmu.Unlock()
-	if err := s.waitApplied(); err != nil {
-		return err
-	}
 	st := s.staged
 	if st == nil {
 		return cc.Errorf(op, cc.FailedPrecondition, "no finalized block to commit")
@@ -249,9 +240,20 @@ func (s *Store) Commit() error {
 	}
 	s.keys.add(added...)
 	s.reads.begin(st.writes)
-	// Readers see the block (applyingValue) before its height.
-	s.startApply(st)
+	err := st.batch.Commit(pebble.Sync)
+	s.reads.end(err == nil)
+	if err == nil {
+		st.batch.Reset() // keeps its buffer for the next block (blockBatch)
+		s.spare = st.batch
+	} else {
+		st.batch.Close()
+	}
 	s.working.Discard()
+	if err != nil {
+		// The block must be executed again; the committed summary is
+		// unchanged. (Pebble treats a failed WAL sync as fatal anyway.)
+		return cc.E(op, cc.Internal, err)
+	}
 	s.mu.Lock()
 	s.lastHeight = st.meta.Height
 	s.lastAppHash = st.meta.AppHash
@@ -285,9 +287,6 @@ func (s *Store) BlockMeta(height int64) (*BlockMeta, error) {
 		return nil, errClosed(op)
 	}
 	defer s.release()
-	if err := s.waitApplied(); err != nil {
-		return nil, err
-	}
 	return s.blockMeta(op, height)
 }
 
@@ -321,9 +320,6 @@ func (s *Store) BlockWrites(height int64) ([]Write, error) {
 		return nil, errClosed(op)
 	}
 	defer s.release()
-	if err := s.waitApplied(); err != nil {
-		return nil, err
-	}
 	m, err := s.blockMeta(op, height)
 	if err != nil {
 		return nil, err

@@ -195,9 +195,6 @@ func (s *Store) RecomputeDigest() ([]byte, error) {
 		return nil, errClosed(op)
 	}
 	defer s.release()
-	if err := s.waitApplied(); err != nil {
-		return nil, err
-	}
 	lo := []byte(statePrefix)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {

@@ -43,9 +43,6 @@ func (s *Store) Proof(key string) (*Proof, error) {
 		return nil, errClosed(op)
 	}
 	defer s.release()
-	if err := s.waitApplied(); err != nil {
-		return nil, err
-	}
 	height, err := s.lastWrite(key)
 	if err != nil {
 		return nil, cc.E(op, err)
@@ -92,9 +89,6 @@ func (s *Store) ProofAt(key string, height int64) (*Proof, error) {
 		return nil, errClosed(op)
 	}
 	defer s.release()
-	if err := s.waitApplied(); err != nil {
-		return nil, err
-	}
 	return s.proofAt(op, key, height)
 }
 

@@ -59,14 +59,12 @@ type Store struct {
 	bmu     sync.Mutex
 	working *Overlay
 	staged  *stagedBlock
-	spare   *pebble.Batch // the last committed block's batch, reset for the next (see blockBatch); set by the applier, read after waitApplied
+	spare   *pebble.Batch // the last committed block's batch, reset for the next (see blockBatch)
 	records recordBuffers // blockBatch's scratch for the writes record
 
 	// plainWrites keeps a store of layout v3 in it: block writes records
 	// stored uncompressed (see formatVersion). Set by load, then fixed.
 	plainWrites bool
-
-	ap applier // writes committed blocks to Pebble (see Commit)
 
 	reads *readCache // committed values and absences read through Committed()
 	keys  *keyFilter // every committed state key (and some deleted ones)
@@ -225,7 +223,6 @@ func (s *Store) Close() error {
 	s.rmu.Unlock()
 
 	s.bmu.Lock()
-	applyErr := s.waitApplied()
 	s.dropStaged()
 	if s.spare != nil {
 		s.spare.Close()
@@ -235,7 +232,7 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return cc.E("store.Close", cc.Internal, err)
 	}
-	return applyErr
+	return nil
 }
 
 // acquire registers a database use; it reports false once the store is
@@ -337,12 +334,6 @@ func (r committedReader) Get(key string) ([]byte, error) {
 		return nil, errClosed(op)
 	}
 	defer r.s.release()
-	if v, present, ok := r.s.applyingValue(key); ok {
-		if !present {
-			return nil, nil
-		}
-		return clone(v), nil
-	}
 	if !r.s.keys.mayHave(key) {
 		return nil, nil
 	}
@@ -377,9 +368,6 @@ func (r committedReader) Iterate(prefix string, fn func(key string, value []byte
 		return errClosed(op)
 	}
 	defer r.s.release()
-	if err := r.s.waitApplied(); err != nil {
-		return err
-	}
 	lo := stateKey(prefix)
 	it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
