@@ -108,4 +108,11 @@ type Metrics struct {
 	// mempool checked transactions gossiped by peers (their signatures
 	// verified together) and the transactions they held.
 	CheckBatches, CheckBatchedTxs uint64
+	// PreVerifiedSigs counts the signatures verified in batches before
+	// CheckTx (submissions and gossiped transactions).
+	PreVerifiedSigs uint64
+	// LastBlockStages is how long the last committed block spent in each
+	// stage on this node: "consensus" (proposal → FinalizeBlock), "execute"
+	// (FinalizeBlock) and "commit" (Commit). Empty without a consensus node.
+	LastBlockStages map[string]time.Duration
 }

@@ -26,13 +26,14 @@ func storeProofBundle(app *ledger.App, key string) (*cc.ProofBundle, error) {
 func appMetrics(app *ledger.App, mempool int, interval time.Duration) cc.Metrics {
 	st := app.Stats()
 	m := cc.Metrics{
-		CommittedTx:    st.CommittedTx.Load(),
-		FailedTx:       st.FailedTx.Load(),
-		Blocks:         st.Blocks.Load(),
-		RejectedByKind: map[string]uint64{},
-		MempoolSize:    mempool,
-		LastBlockTime:  interval,
-		Height:         app.Store().LastHeight(),
+		CommittedTx:     st.CommittedTx.Load(),
+		FailedTx:        st.FailedTx.Load(),
+		Blocks:          st.Blocks.Load(),
+		RejectedByKind:  map[string]uint64{},
+		MempoolSize:     mempool,
+		LastBlockTime:   interval,
+		Height:          app.Store().LastHeight(),
+		PreVerifiedSigs: st.PreVerified.Load(),
 	}
 	for _, c := range st.Rejected() {
 		m.RejectedByKind[cc.KindFromCode(c.Code).String()] += c.Count

@@ -104,6 +104,16 @@ func TestNodeSubmitProofRestart(t *testing.T) {
 		}
 	}
 
+	m := n.Metrics()
+	if m.PreVerifiedSigs < 2 {
+		t.Errorf("metrics: %d signatures pre-verified, want at least the 2 admitted", m.PreVerifiedSigs)
+	}
+	for _, stage := range []string{"consensus", "execute", "commit"} {
+		if d, ok := m.LastBlockStages[stage]; !ok || d < 0 {
+			t.Errorf("metrics: last block's %s stage = %v (present %v)", stage, d, ok)
+		}
+	}
+
 	st, _ := n.Status(ctx)
 	if st.ChainID != "chain-test" || len(st.Validators) != 1 {
 		t.Errorf("status %+v", st)

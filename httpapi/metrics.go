@@ -15,6 +15,7 @@ type collector struct {
 	committed, failed, blocks, rejected, mempool *prometheus.Desc
 	blockTime, height                            *prometheus.Desc
 	checkBatches, checkBatched                   *prometheus.Desc
+	preVerified, stage                           *prometheus.Desc
 }
 
 func newCollector(chain cc.Chain) *collector {
@@ -31,11 +32,15 @@ func newCollector(chain cc.Chain) *collector {
 			"Batches in which the mempool checked transactions gossiped by peers, their signatures verified together.", nil, nil),
 		checkBatched: prometheus.NewDesc("carechain_mempool_check_batched_txs_total",
 			"Transactions gossiped by peers that the mempool checked in batches.", nil, nil),
+		preVerified: prometheus.NewDesc("carechain_signatures_preverified_total",
+			"Signatures verified in batches before CheckTx.", nil, nil),
+		stage: prometheus.NewDesc("carechain_block_stage_seconds",
+			"Time the last committed block spent in each stage on this node: consensus (proposal to FinalizeBlock), execute (FinalizeBlock), commit (Commit).", []string{"stage"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.committed, c.failed, c.blocks, c.rejected, c.mempool, c.blockTime, c.height, c.checkBatches, c.checkBatched} {
+	for _, d := range []*prometheus.Desc{c.committed, c.failed, c.blocks, c.rejected, c.mempool, c.blockTime, c.height, c.checkBatches, c.checkBatched, c.preVerified, c.stage} {
 		ch <- d
 	}
 }
@@ -53,6 +58,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.height, prometheus.GaugeValue, float64(m.Height))
 	ch <- prometheus.MustNewConstMetric(c.checkBatches, prometheus.CounterValue, float64(m.CheckBatches))
 	ch <- prometheus.MustNewConstMetric(c.checkBatched, prometheus.CounterValue, float64(m.CheckBatchedTxs))
+	ch <- prometheus.MustNewConstMetric(c.preVerified, prometheus.CounterValue, float64(m.PreVerifiedSigs))
+	for stage, d := range m.LastBlockStages {
+		ch <- prometheus.MustNewConstMetric(c.stage, prometheus.GaugeValue, d.Seconds(), stage)
+	}
 }
 
 // metrics serves GET /metrics.
