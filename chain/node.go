@@ -307,14 +307,7 @@ func (n *Node) Metrics() cc.Metrics {
 	m := appMetrics(n.App, n.Node.Status().MempoolSize, iv)
 	m.CheckBatches, m.CheckBatchedTxs = n.Node.CheckBatches()
 	if ps := n.Node.BlockPhases(max(m.Height-1, 0)); len(ps) > 0 {
-		b := ps[len(ps)-1]
-		m.LastBlockStages = map[string]time.Duration{
-			"execute": b.FinalizeEnd.Sub(b.FinalizeStart),
-			"commit":  b.CommitEnd.Sub(b.CommitStart),
-		}
-		if !b.Proposed.IsZero() { // a block replayed at start-up was not proposed here
-			m.LastBlockStages["consensus"] = b.FinalizeStart.Sub(b.Proposed)
-		}
+		m.LastBlockStages = ps[len(ps)-1].Stages()
 	}
 	return m
 }

@@ -28,6 +28,21 @@ type BlockPhases struct {
 	ProposedCPU, FinalizeStartCPU, FinalizeEndCPU, CommitStartCPU, CommitEndCPU time.Duration
 }
 
+// Stages returns how long the block spent in each stage on this node:
+// "consensus" (proposal → FinalizeBlock; absent for a block replayed at
+// start-up, never proposed here), "execute" (FinalizeBlock) and "commit"
+// (Commit).
+func (b BlockPhases) Stages() map[string]time.Duration {
+	s := map[string]time.Duration{
+		"execute": b.FinalizeEnd.Sub(b.FinalizeStart),
+		"commit":  b.CommitEnd.Sub(b.CommitStart),
+	}
+	if !b.Proposed.IsZero() {
+		s["consensus"] = b.FinalizeStart.Sub(b.Proposed)
+	}
+	return s
+}
+
 // phaseLog keeps the phases of the last phaseKeep heights.
 type phaseLog struct {
 	mu     sync.Mutex

@@ -66,6 +66,10 @@ func TestBlockPhasesRecorded(t *testing.T) {
 				t.Errorf("height %d: %s at %d before %s at %d", b.Height, marks[j].name, marks[j].at, marks[j-1].name, marks[j-1].at)
 			}
 		}
+		st := b.Stages()
+		if len(st) != 3 || st["consensus"] != b.FinalizeStart.Sub(b.Proposed) || st["execute"] != b.FinalizeEnd.Sub(b.FinalizeStart) || st["commit"] != b.CommitEnd.Sub(b.CommitStart) {
+			t.Errorf("height %d: Stages() = %v", b.Height, st)
+		}
 		if b.CommitEndCPU < b.ProposedCPU {
 			t.Errorf("height %d: process CPU went back from %v to %v", b.Height, b.ProposedCPU, b.CommitEndCPU)
 		}
@@ -94,6 +98,9 @@ func TestPhaseLogKeepsTheLast(t *testing.T) {
 		l.mark(stageCommitEnd, 0, 0, 0)
 	}
 	got := l.since(0)
+	if st := got[0].Stages(); len(st) != 2 || st["consensus"] != 0 {
+		t.Errorf("a block never proposed here: Stages() = %v, want execute and commit only", st)
+	}
 	if len(got) != phaseKeep {
 		t.Fatalf("kept %d, want %d", len(got), phaseKeep)
 	}
