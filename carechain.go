@@ -177,8 +177,13 @@ func IterateJSON[T any](op string, kv Reader, prefix string, fn func(T) bool) er
 }
 
 // SetJSON marshals v with encoding/json (structs in field order, maps with
-// sorted keys: deterministic) and writes it to key.
+// sorted keys: deterministic) and writes it to key. A JSONAppender encodes
+// itself (the same bytes, without reflection).
 func SetJSON(kv KV, key string, v any) error {
+	if a, ok := v.(JSONAppender); ok && !nilPointer(v) {
+		SetOwned(kv, key, a.AppendJSON(make([]byte, 0, 160)))
+		return nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return E("state.set", Internal, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 	"github.com/cometbft/cometbft/crypto/ed25519"
@@ -42,6 +43,17 @@ type txIndex struct {
 	Height int64  `json:"height"`
 	Index  int    `json:"index"`
 	Code   uint32 `json:"code"`
+}
+
+// AppendJSON appends ix as json.Marshal encodes it (cc.JSONAppender).
+func (ix txIndex) AppendJSON(b []byte) []byte {
+	b = append(b, `{"height":`...)
+	b = strconv.AppendInt(b, ix.Height, 10)
+	b = append(b, `,"index":`...)
+	b = strconv.AppendInt(b, int64(ix.Index), 10)
+	b = append(b, `,"code":`...)
+	b = strconv.AppendUint(b, uint64(ix.Code), 10)
+	return append(b, '}')
 }
 
 // FinalizeBlock executes the decided block's transactions in order against

@@ -105,6 +105,11 @@ type readRecorder struct {
 	iter  bool
 }
 
+// recordedReads is the reads an admission's recorder has room for before
+// it grows: enough for an identity transaction (signer's DID, sequence,
+// record; an organization's admin and member), so most grow never.
+const recordedReads = 8
+
 func (rr *readRecorder) Get(key string) ([]byte, error) {
 	v, err := rr.r.Get(key)
 	rr.reads = append(rr.reads, key)
@@ -378,7 +383,7 @@ func (a *App) admit(raw []byte, hash [32]byte, t *tx.Tx) error {
 		// h-1+1.
 		height := a.checkHeight()
 		ctx := cc.TxContext{ChainID: a.ChainID(), Height: height, Time: a.checkTime(), Check: true}
-		rec := &readRecorder{r: a.mp.kv}
+		rec := &readRecorder{r: a.mp.kv, reads: make([]string, 0, recordedReads), vals: make([][]byte, 0, recordedReads)}
 		scratch := store.NewOverlay(rec)
 		decoded, res, err := a.apply(ctx, scratch, raw, hash[:], t)
 		if err != nil {

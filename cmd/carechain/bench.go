@@ -49,6 +49,7 @@ type benchOptions struct {
 	keep          bool
 	timeoutCommit time.Duration
 	cpuProfile    string
+	memProfile    string
 	sendTo        string
 	poll          time.Duration
 	nodes         []string
@@ -93,6 +94,7 @@ Figures are printed, never judged: compare them with bench/README.md.`,
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	f.DurationVar(&o.timeoutCommit, "timeout-commit", 0, "CometBFT timeout_commit (default carechain's 200ms)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile during the load to FILE: of this process (node and load) with 1 validator, of node0's process (until it stops) with several")
+	f.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of this process (node and load) to FILE when the load ends (1 validator)")
 	f.StringVar(&o.sendTo, "send-to", "all", "with several validators: send to all nodes in turn, or only the first")
 	f.DurationVar(&o.poll, "poll", 20*time.Millisecond, "with several validators: block polling interval")
 	f.StringSliceVar(&o.nodes, "nodes", nil, "load an already running network instead (API URLs; its chain id must be "+bench.ChainID+" and its state fresh)")
@@ -244,6 +246,11 @@ func runBenchTx(ctx context.Context, o benchOptions) (err error) {
 	rep, err := bench.Run(ctx, target, load, cfg)
 	if err != nil {
 		return err
+	}
+	if o.memProfile != "" && o.validators <= 1 {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return err
+		}
 	}
 	fmt.Println()
 	rep.Print(os.Stdout)
@@ -406,6 +413,20 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the heap profile (live objects as of the last
+// garbage collection, and every allocation since the start) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // gossipChecks sums, over nodes, the transactions their mempools received

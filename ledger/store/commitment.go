@@ -98,7 +98,11 @@ func (x *hasher) entry(key string, value []byte) *[hashSize]byte {
 
 // leaf returns the Merkle leaf of a write (a fresh slice).
 func (x *hasher) leaf(key string, deleted bool, value []byte) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(key)+1+hashSize)
+	return x.appendLeaf(make([]byte, 0, binary.MaxVarintLen64+len(key)+1+hashSize), key, deleted, value)
+}
+
+// appendLeaf appends the Merkle leaf of a write to b.
+func (x *hasher) appendLeaf(b []byte, key string, deleted bool, value []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(key)))
 	b = append(b, key...)
 	if deleted {
@@ -136,13 +140,18 @@ func SumsOf(writes []Write) []*Sums {
 	out := make([]*Sums, len(writes))
 	all := make([]Sums, len(writes))
 	x := newHasher()
+	var leaf []byte
 	for i, w := range writes {
 		if w.Deleted {
 			continue
 		}
 		s := &all[i]
 		s.entry = *x.entry(w.Key, w.Value)
-		copy(s.leaf[:], x.leafHash(x.leaf(w.Key, false, w.Value)))
+		// leafHash without its allocations: 0x00 ‖ leaf in one reused buffer.
+		leaf = x.appendLeaf(append(leaf[:0], 0), w.Key, false, w.Value)
+		x.h.Reset()
+		x.h.Write(leaf)
+		x.h.Sum(s.leaf[:0])
 		out[i] = s
 	}
 	return out

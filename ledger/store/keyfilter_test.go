@@ -8,8 +8,9 @@ import (
 // TestKeyFilterNoFalseNegatives: every added key is reported as possibly
 // present, across several layers, and most keys never added are not.
 func TestKeyFilterNoFalseNegatives(t *testing.T) {
-	f := newKeyFilter(0)
-	const n = 5 * minFilterKeys // several layers
+	const least = 1 << 12
+	f := newKeyFilterFrom(0, least)
+	const n = (1 + layerGrowth + layerGrowth*layerGrowth) * least * 3 / 2 // several layers
 	for i := range n {
 		f.add(fmt.Sprintf("did/%d", i))
 	}
@@ -61,12 +62,13 @@ func TestKeyFilterAcrossReopen(t *testing.T) {
 // false-positive rate near the 0.1 % target (blocking costs a little: it
 // is about 0.3 %).
 func TestKeyFilterLayerFalsePositives(t *testing.T) {
-	f := newKeyFilter(minFilterKeys)
-	for i := range minFilterKeys {
+	const least = 1 << 16
+	f := newKeyFilterFrom(least, least)
+	for i := range least {
 		f.add(fmt.Sprintf("did/%d", i))
 	}
 	if got := len(f.layers); got != 1 {
-		t.Fatalf("%d layers after %d keys, want 1", got, minFilterKeys)
+		t.Fatalf("%d layers after %d keys, want 1", got, least)
 	}
 	if rate := falsePositiveRate(f, 200_000); rate > 0.005 {
 		t.Errorf("false-positive rate of a full layer %.4f, want ≤ 0.005", rate)

@@ -61,6 +61,8 @@ type Overlay struct {
 	sorted   bool                 // fresh is sorted by key
 	nDropped int                  // dropped items in fresh
 	gen      uint64               // bumped by every change; lets Store detect late writes
+	slab     []item               // unused items for newItem
+	chunk    int                  // the size of slab's chunk
 }
 
 var _ cc.KV = (*Overlay)(nil)
@@ -132,10 +134,26 @@ func (o *Overlay) putTagged(key string, value []byte, deleted bool, tag uint64) 
 	if o.items == nil {
 		o.items = make(map[string]*item)
 	}
-	it := &item{key: key, value: value, deleted: deleted, tag: tag}
+	it := o.newItem()
+	it.key, it.value, it.deleted, it.tag = key, value, deleted, tag
 	o.items[key] = it
 	o.fresh = append(o.fresh, it)
 	o.sorted = false
+}
+
+// newItem returns a zero item from the overlay's slab. Items come in
+// chunks, 4 for an overlay's first writes and doubling up to 256, so an
+// admission's scratch overlay (a few writes) allocates one chunk and a
+// block's working overlay one per 256 writes rather than one per write.
+// A chunk stays alive while any of its items is referenced.
+func (o *Overlay) newItem() *item {
+	if len(o.slab) == 0 {
+		o.chunk = min(max(2*o.chunk, 4), 256)
+		o.slab = make([]item, o.chunk)
+	}
+	it := &o.slab[0]
+	o.slab = o.slab[1:]
+	return it
 }
 
 // sortFresh sorts fresh by key, dropping forgotten items.

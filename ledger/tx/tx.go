@@ -227,7 +227,11 @@ func plainString(b []byte) (string, []byte, bool) {
 
 // SignBytes returns the bytes a signer signs for body.
 func SignBytes(signer cc.DID, canonicalBody []byte) []byte {
-	b := make([]byte, 0, len(SignPrefix)+len(signer)+1+len(canonicalBody))
+	return appendSignBytes(make([]byte, 0, len(SignPrefix)+len(signer)+1+len(canonicalBody)), signer, canonicalBody)
+}
+
+// appendSignBytes appends SignBytes(signer, canonicalBody) to b.
+func appendSignBytes(b []byte, signer cc.DID, canonicalBody []byte) []byte {
 	b = append(b, SignPrefix...)
 	b = append(b, signer...)
 	b = append(b, '\n')

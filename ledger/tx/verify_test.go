@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"sync"
 	"testing"
 
 	cc "carechain"
@@ -109,6 +110,31 @@ func TestVerifyBatch(t *testing.T) {
 	if got := VerifyBatch(nil, nil, rand.Reader); len(got) != 0 {
 		t.Errorf("empty batch: %v", got)
 	}
+}
+
+// TestVerifyBatchReusesVerifiers: VerifyBatch keeps its verifiers for
+// reuse; a batch verified after a larger one that failed (by the same
+// verifier or, concurrently, by others) is judged on its own signatures.
+func TestVerifyBatchReusesVerifiers(t *testing.T) {
+	big, bigPubs := MustSigned(t, pippengerBatch+10)
+	big[3] = forge(t, big[3])
+	small, smallPubs := MustSigned(t, 20)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 3 {
+				if valid := VerifyBatch(big, bigPubs, rand.Reader); valid[3] || !valid[4] {
+					t.Errorf("big batch: forged %v, good %v", valid[3], valid[4])
+				}
+				for i, ok := range VerifyBatch(small, smallPubs, rand.Reader) {
+					if !ok {
+						t.Errorf("small batch after a failed one: tx %d invalid", i)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // BenchmarkVerifiedBy is what CheckTx and FinalizeBlock pay for a

@@ -1,0 +1,84 @@
+package carechain
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// awkward are strings encoding/json escapes or rewrites in every way it can.
+var awkward = []string{
+	"", "did:cc:z6MkPlain", "a\"b\\c", "<script>&amp;</script>", "tab\tnew\nline\x00\x1f",
+	"é ü 中文 🩺", "\u2028\u2029", "bad \xff\xfe utf-8", "\x7f",
+}
+
+// TestAppendJSONMatchesMarshal: every JSONAppender writes exactly the
+// bytes json.Marshal writes (they are state, under the AppHash).
+func TestAppendJSONMatchesMarshal(t *testing.T) {
+	var values []JSONAppender
+	for _, s := range awkward {
+		values = append(values,
+			DIDRecord{ID: DID(s), Kind: DIDKind(s), PublicKey: []byte(s), KeyVersion: 3, Created: 1, Updated: 1 << 40},
+			DIDRecord{ID: DID(s), Guardians: []DID{DID(s), "did:cc:g"}, Threshold: -2, DelayBlock: 9, Attested: []string{s}},
+			Patient{DID: DID(s), Registered: 7, AttestedBy: []string{"org-1", s}},
+		)
+	}
+	values = append(values,
+		DIDRecord{}, // nil key: null
+		DIDRecord{PublicKey: []byte{}, Guardians: []DID{}, Attested: []string{}}, // empty slices: "" and omitted
+		DIDRecord{ID: "did:cc:x", Kind: KindPatient, PublicKey: bytes.Repeat([]byte{0xfb}, 32), KeyVersion: 1, Created: -5, Updated: 9},
+		Patient{}, Patient{AttestedBy: []string{}},
+	)
+	for _, v := range values {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
+			t.Errorf("AppendJSON(%#v)\n got %s\nwant prefix%s", v, got, want)
+		}
+	}
+}
+
+// TestSetJSONUsesAppender: SetJSON stores an appender's bytes, and a nil
+// pointer to one as json.Marshal does ("null"), without calling it.
+func TestSetJSONUsesAppender(t *testing.T) {
+	kv := mapKV{}
+	rec := &DIDRecord{ID: "did:cc:a", Kind: KindPatient, PublicKey: []byte{1, 2}, KeyVersion: 1}
+	if err := SetJSON(kv, "r", rec); err != nil {
+		t.Fatal(err)
+	}
+	var nilRec *DIDRecord
+	if err := SetJSON(kv, "n", nilRec); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(rec)
+	for key, w := range map[string]string{"r": string(want), "n": "null"} {
+		if got, _ := kv.Get(key); string(got) != w {
+			t.Errorf("SetJSON wrote %q at %s, want %q", got, key, w)
+		}
+	}
+}
+
+// FuzzAppendJSON: for any strings, numbers and key bytes, the records'
+// AppendJSON equals json.Marshal.
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range awkward {
+		f.Add(s, s, []byte(s), int64(1), 2)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, key []byte, n int64, m int) {
+		for _, v := range []JSONAppender{
+			DIDRecord{ID: DID(a), Kind: DIDKind(b), PublicKey: key, KeyVersion: m, Created: n, Updated: -n, Guardians: []DID{DID(b)}, Threshold: m, DelayBlock: n, Attested: []string{a, b}},
+			DIDRecord{ID: DID(b), PublicKey: key},
+			Patient{DID: DID(a), Registered: n, AttestedBy: []string{b}},
+		} {
+			want, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.AppendJSON(nil); !bytes.Equal(got, want) {
+				t.Fatalf("AppendJSON = %s, json.Marshal = %s", got, want)
+			}
+		}
+	})
+}

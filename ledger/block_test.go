@@ -1,0 +1,16 @@
+package ledger
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// TestTxIndexAppendJSON: the index entry's AppendJSON equals json.Marshal.
+func TestTxIndexAppendJSON(t *testing.T) {
+	for _, ix := range []txIndex{{}, {Height: 1 << 50, Index: 6000, Code: 4294967295}, {Height: -1, Index: -2}} {
+		want, _ := json.Marshal(ix)
+		if got := ix.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("AppendJSON(%+v) = %s, want %s", ix, got, want)
+		}
+	}
+}
