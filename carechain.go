@@ -181,7 +181,7 @@ func IterateJSON[T any](op string, kv Reader, prefix string, fn func(T) bool) er
 // itself (the same bytes, without reflection).
 func SetJSON(kv KV, key string, v any) error {
 	if a, ok := v.(JSONAppender); ok && !nilPointer(v) {
-		SetOwned(kv, key, a.AppendJSON(make([]byte, 0, 160)))
+		SetOwned(kv, key, a.AppendJSON(make([]byte, 0, 256)))
 		return nil
 	}
 	b, err := json.Marshal(v)
