@@ -3,6 +3,8 @@ package carechain
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -37,6 +39,47 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		if got := v.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
 			t.Errorf("AppendJSON(%#v)\n got %s\nwant prefix%s", v, got, want)
 		}
+	}
+}
+
+// TestAppendJSONCoversEveryField: with every exported field set (by
+// reflection, so a field added to a record later is set too), AppendJSON
+// still equals json.Marshal: an appender that forgot a new field fails.
+func TestAppendJSONCoversEveryField(t *testing.T) {
+	for _, v := range []JSONAppender{&DIDRecord{}, &Patient{}} {
+		rv := reflect.ValueOf(v).Elem()
+		for i := range rv.NumField() {
+			fill(t, rv.Field(i), i+1)
+		}
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("%T with every field set:\n got %s\nwant %s", v, got, want)
+		}
+	}
+}
+
+// fill sets f to a non-zero value derived from n.
+func fill(t *testing.T, f reflect.Value, n int) {
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(fmt.Sprintf("v%d", n))
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		f.SetInt(int64(n))
+	case reflect.Uint, reflect.Uint64, reflect.Uint32, reflect.Uint8:
+		f.SetUint(uint64(n))
+	case reflect.Bool:
+		f.SetBool(true)
+	case reflect.Slice:
+		s := reflect.MakeSlice(f.Type(), 2, 2)
+		for i := range 2 {
+			fill(t, s.Index(i), n*10+i)
+		}
+		f.Set(s)
+	default:
+		t.Fatalf("fill: no value for a %s field; teach the test and the appender", f.Type())
 	}
 }
 
