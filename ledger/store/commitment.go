@@ -117,11 +117,14 @@ func (x *hasher) appendLeaf(b []byte, key string, deleted bool, value []byte) []
 
 // leafHash returns the RFC 6962 hash of a Merkle leaf: SHA256(0x00 ‖ leaf),
 // what merkle.HashFromByteSlices hashes each of its items to.
-func (x *hasher) leafHash(leaf []byte) []byte {
+func (x *hasher) leafHash(leaf []byte) []byte { return x.appendLeafHash(nil, leaf) }
+
+// appendLeafHash appends leafHash(leaf) to b.
+func (x *hasher) appendLeafHash(b, leaf []byte) []byte {
 	x.h.Reset()
 	x.h.Write([]byte{0})
 	x.h.Write(leaf)
-	return x.h.Sum(nil)
+	return x.h.Sum(b)
 }
 
 // Sums are the two hashes a live write contributes to the commitment — the
@@ -147,11 +150,8 @@ func SumsOf(writes []Write) []*Sums {
 		}
 		s := &all[i]
 		s.entry = *x.entry(w.Key, w.Value)
-		// leafHash without its allocations: 0x00 ‖ leaf in one reused buffer.
-		leaf = x.appendLeaf(append(leaf[:0], 0), w.Key, false, w.Value)
-		x.h.Reset()
-		x.h.Write(leaf)
-		x.h.Sum(s.leaf[:0])
+		leaf = x.appendLeaf(leaf[:0], w.Key, false, w.Value) // one buffer for every write
+		x.appendLeafHash(s.leaf[:0], leaf)
 		out[i] = s
 	}
 	return out
