@@ -131,9 +131,13 @@ type TimeWindow struct{ From, Until time.Time }
 // Contains reports whether t is in w.
 func (w TimeWindow) Contains(t time.Time) bool { return !t.Before(w.From) && t.Before(w.Until) }
 
-// ResultData marshals v with encoding/json for a Result's Data; a failure
-// is an Internal error of op.
+// ResultData marshals v with encoding/json for a Result's Data (a
+// JSONAppender encodes itself: the same bytes); a failure is an Internal
+// error of op.
 func ResultData(op string, v any) ([]byte, error) {
+	if a, ok := v.(JSONAppender); ok && !nilPointer(v) {
+		return a.AppendJSON(make([]byte, 0, 128)), nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, E(op, Internal, err)

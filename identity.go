@@ -30,6 +30,10 @@ type DIDRecord struct {
 	Threshold  int      `json:"threshold,omitempty"`
 	DelayBlock int64    `json:"delay_blocks,omitempty"`
 	Attested   []string `json:"attested_by,omitempty"` // organization ids
+	// PatientSince is the height at which the DID's holder became a
+	// registered patient (patient.register, or a custodial DID's creation);
+	// 0 if they are not one. A patient's record (Patient) is read from it.
+	PatientSince int64 `json:"patient_since,omitempty"`
 }
 
 // Recovery is a pending guardian recovery of a DID to a new key.

@@ -9,11 +9,12 @@ import (
 
 // JSONAppender is a state record that appends its JSON encoding — the
 // very bytes encoding/json.Marshal makes of it — without reflection.
-// SetJSON uses it: the records every registration writes (a DID record,
-// a patient record, a transaction's index entry) were ~2 % of a
-// validator's CPU under load in json.Marshal's reflection. The bytes are
-// state, committed to by the AppHash, so an AppendJSON must equal
-// json.Marshal for every value (the tests check each against it).
+// SetJSON and ResultData use it: the records every registration writes (a
+// DID record, a transaction's index entry) and its result (a Patient) were
+// ~2 % of a validator's CPU under load in json.Marshal's reflection. The
+// bytes are state or results, committed to by the AppHash and the results
+// hash, so an AppendJSON must equal json.Marshal for every value (the
+// tests check each against it).
 type JSONAppender interface {
 	AppendJSON(b []byte) []byte
 }
@@ -112,6 +113,10 @@ func (r DIDRecord) AppendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, r.DelayBlock, 10)
 	}
 	b = appendStringsField(b, "attested_by", r.Attested)
+	if r.PatientSince != 0 {
+		b = appendField(b, "patient_since", false)
+		b = strconv.AppendInt(b, r.PatientSince, 10)
+	}
 	return append(b, '}')
 }
 

@@ -21,7 +21,7 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 	for _, s := range awkward {
 		values = append(values,
 			DIDRecord{ID: DID(s), Kind: DIDKind(s), PublicKey: []byte(s), KeyVersion: 3, Created: 1, Updated: 1 << 40},
-			DIDRecord{ID: DID(s), Guardians: []DID{DID(s), "did:cc:g"}, Threshold: -2, DelayBlock: 9, Attested: []string{s}},
+			DIDRecord{ID: DID(s), Guardians: []DID{DID(s), "did:cc:g"}, Threshold: -2, DelayBlock: 9, Attested: []string{s}, PatientSince: 12},
 			Patient{DID: DID(s), Registered: 7, AttestedBy: []string{"org-1", s}},
 		)
 	}
@@ -29,6 +29,7 @@ func TestAppendJSONMatchesMarshal(t *testing.T) {
 		DIDRecord{}, // nil key: null
 		DIDRecord{PublicKey: []byte{}, Guardians: []DID{}, Attested: []string{}}, // empty slices: "" and omitted
 		DIDRecord{ID: "did:cc:x", Kind: KindPatient, PublicKey: bytes.Repeat([]byte{0xfb}, 32), KeyVersion: 1, Created: -5, Updated: 9},
+		DIDRecord{ID: "did:cc:x", PatientSince: -1},
 		Patient{}, Patient{AttestedBy: []string{}},
 	)
 	for _, v := range values {
@@ -103,6 +104,27 @@ func TestSetJSONUsesAppender(t *testing.T) {
 	}
 }
 
+// TestResultDataUsesAppender: ResultData gives an appender's bytes (the
+// same as json.Marshal's), and json.Marshal's for any other value.
+func TestResultDataUsesAppender(t *testing.T) {
+	var nilPatient *Patient
+	for _, v := range []any{
+		Patient{DID: "did:cc:a", Registered: 3, AttestedBy: []string{"org-<1>"}},
+		&Patient{DID: "did:cc:b"},
+		nilPatient,
+		map[string]int{"b": 1, "a": 2},
+	} {
+		want, _ := json.Marshal(v)
+		got, err := ResultData("test", v)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("ResultData(%#v) = %s, %v; want %s", v, got, err, want)
+		}
+	}
+	if _, err := ResultData("test", func() {}); KindOf(err) != Internal {
+		t.Errorf("ResultData(func) error %v, want Internal", err)
+	}
+}
+
 // FuzzAppendJSON: for any strings, numbers and key bytes, the records'
 // AppendJSON equals json.Marshal.
 func FuzzAppendJSON(f *testing.F) {
@@ -111,7 +133,7 @@ func FuzzAppendJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b string, key []byte, n int64, m int) {
 		for _, v := range []JSONAppender{
-			DIDRecord{ID: DID(a), Kind: DIDKind(b), PublicKey: key, KeyVersion: m, Created: n, Updated: -n, Guardians: []DID{DID(b)}, Threshold: m, DelayBlock: n, Attested: []string{a, b}},
+			DIDRecord{ID: DID(a), Kind: DIDKind(b), PublicKey: key, KeyVersion: m, Created: n, Updated: -n, Guardians: []DID{DID(b)}, Threshold: m, DelayBlock: n, Attested: []string{a, b}, PatientSince: n},
 			DIDRecord{ID: DID(b), PublicKey: key},
 			Patient{DID: DID(a), Registered: n, AttestedBy: []string{b}},
 		} {

@@ -63,15 +63,15 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{
 			name: "state value changed",
 			tamper: func(t *testing.T, home string) {
-				key := "id/patient/" + string(regs[0].did)
+				key := "id/did/" + string(regs[0].did)
 				editState(t, home, key, func(v []byte) []byte {
-					if !bytes.Contains(v, []byte(`"registered":`)) {
-						t.Fatalf("state %s = %s, not a patient record", key, v)
+					if !bytes.Contains(v, []byte(`"patient_since":`)) {
+						t.Fatalf("state %s = %s, not a patient's DID record", key, v)
 					}
-					return bytes.Replace(v, []byte(`"registered":`), []byte(`"registered":1`), 1)
+					return bytes.Replace(v, []byte(`"patient_since":`), []byte(`"patient_since":1`), 1)
 				})
 			},
-			wantKey:    "id/patient/" + string(regs[0].did),
+			wantKey:    "id/did/" + string(regs[0].did),
 			wantHeight: regs[0].height,
 			failed:     []string{"state", "digest"},
 			passed:     []string{"commits", "replay"},
@@ -88,14 +88,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{
 			name: "state entry added",
 			tamper: func(t *testing.T, home string) {
-				editState(t, home, "id/patient/"+string(fakeDID), func(v []byte) []byte {
+				editState(t, home, "id/did/"+string(fakeDID), func(v []byte) []byte {
 					if v != nil {
 						t.Fatalf("fake patient %s exists", fakeDID)
 					}
-					return fmt.Appendf(nil, `{"did":%q,"registered":1}`, fakeDID)
+					return fmt.Appendf(nil, `{"id":%q,"kind":"patient","public_key":null,"key_version":1,"created":1,"updated":1,"patient_since":1}`, fakeDID)
 				})
 			},
-			wantKey: "id/patient/" + string(fakeDID),
+			wantKey: "id/did/" + string(fakeDID),
 			failed:  []string{"state", "digest"},
 			passed:  []string{"commits", "replay"},
 		},

@@ -131,27 +131,28 @@ func selfCertifiedKey(op string, kv cc.Reader, signer cc.DID, encoded string) (e
 	return key, err
 }
 
-// selfCertified is selfCertifiedKey that also reports whether signer's DID
-// exists, so a handler need not look it up again.
-func selfCertified(op string, kv cc.Reader, signer cc.DID, encoded string) (key ed25519.PublicKey, exists bool, err error) {
-	key, err = decodeKey(op, "public_key", encoded)
+// selfCertified is selfCertifiedKey that also returns signer's DID record
+// (the caller's copy; nil if the DID does not exist yet), so a handler need
+// not look it up again.
+func selfCertified(op string, kv cc.Reader, signer cc.DID, encoded string) (ed25519.PublicKey, *cc.DIDRecord, error) {
+	key, err := decodeKey(op, "public_key", encoded)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	rec, found, err := lookupDID(kv, signer)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if found {
 		if !bytes.Equal(rec.PublicKey, key) {
-			return nil, false, cc.Errorf(op, cc.Unauthorized, "public_key is not the current key of %s", signer)
+			return nil, nil, cc.Errorf(op, cc.Unauthorized, "public_key is not the current key of %s", signer)
 		}
-		return key, true, nil
+		return key, rec, nil
 	}
 	if tx.DeriveDID(key) != signer {
-		return nil, false, cc.Errorf(op, cc.Unauthorized, "signer %s is not the DID derived from public_key", signer)
+		return nil, nil, cc.Errorf(op, cc.Unauthorized, "signer %s is not the DID derived from public_key", signer)
 	}
-	return key, false, nil
+	return key, nil, nil
 }
 
 // signerRecord returns the record of the signing DID, cc.UnknownSigner if

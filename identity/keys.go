@@ -13,8 +13,8 @@ import (
 // zero-padded decimal numbers or unpadded base64url, so a prefix that ends
 // in '/' selects exactly one parent's children.
 //
-//	id/did/{did}                 cc.DIDRecord: current key, key version, guardians
-//	id/patient/{did}             cc.Patient: a registered patient and its attestations
+//	id/did/{did}                 cc.DIDRecord: current key, key version, guardians; for a
+//	                             registered patient also when it registered and who attested it
 //	id/link/{did}/{org}          cc.PatientLink: org may hold records of patient did
 //	id/claim/{did}               custodialClaim: the pending claim of a custodial patient DID
 //	id/org/{org}                 cc.Organization: an admitted organization
@@ -32,7 +32,6 @@ import (
 // interpreted.
 const (
 	prefixDID        = "id/did/"
-	prefixPatient    = "id/patient/"
 	prefixLink       = "id/link/"
 	prefixClaim      = "id/claim/"
 	prefixOrg        = "id/org/"
@@ -48,9 +47,6 @@ const (
 
 // didKey is the key of a DID's record.
 func didKey(d cc.DID) string { return prefixDID + string(d) }
-
-// patientKey is the key of a patient's record.
-func patientKey(d cc.DID) string { return prefixPatient + string(d) }
 
 // linksPrefix selects every link of patient d, in organization order.
 func linksPrefix(d cc.DID) string { return prefixLink + string(d) + "/" }

@@ -346,13 +346,13 @@ func handleCustodialCreate(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) 
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "DID %s already exists: link an existing patient with patient.link", d)
 	}
 	rec := newDIDRecord(d, cc.KindPatient, key, ctx.Height)
-	pt := cc.Patient{DID: d, Registered: ctx.Height}
+	rec.PatientSince = ctx.Height
 	l := cc.PatientLink{Patient: d, Org: p.Org, Height: ctx.Height, Custodial: true}
 	c := custodialClaim{DID: d, Org: p.Org, Hash: hash, Created: ctx.Height}
 	for _, w := range []struct {
 		key string
 		v   any
-	}{{didKey(d), rec}, {patientKey(d), pt}, {linkKey(d, p.Org), l}, {claimKey(d), c}} {
+	}{{didKey(d), rec}, {linkKey(d, p.Org), l}, {claimKey(d), c}} {
 		if err := cc.SetJSON(kv, w.key, w.v); err != nil {
 			return cc.Result{}, err
 		}

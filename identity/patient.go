@@ -2,6 +2,7 @@ package identity
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	cc "carechain"
@@ -21,53 +22,57 @@ type patientAttestPayload struct {
 	Org     string `json:"org"`
 }
 
-// GetPatient returns the patient record of d, cc.NotFound if d is not a
+// GetPatient returns the patient record of d, read from its DID record
+// (cc.DIDRecord.PatientSince, Attested), cc.NotFound if d is not a
 // registered patient.
 func GetPatient(kv cc.Reader, d cc.DID) (*cc.Patient, error) {
-	var p cc.Patient
-	found := false
+	var rec *cc.DIDRecord
 	if d.Valid() {
 		var err error
-		if found, err = cc.GetJSON(kv, patientKey(d), &p); err != nil {
+		if rec, _, err = lookupDID(kv, d); err != nil {
 			return nil, err
 		}
 	}
-	if !found {
+	if rec == nil || rec.PatientSince == 0 {
 		return nil, cc.Errorf("identity.patient", cc.NotFound, "%s is not a registered patient", cc.Echo(string(d)))
 	}
-	return &p, nil
+	return patientOf(rec), nil
+}
+
+// patientOf is the patient record that rec, a registered patient's DID
+// record, holds.
+func patientOf(rec *cc.DIDRecord) *cc.Patient {
+	return &cc.Patient{DID: rec.ID, Registered: rec.PatientSince, AttestedBy: slices.Clone(rec.Attested)}
 }
 
 // handlePatientRegister applies "patient.register" {public_key}: it creates
-// the signer's DID (kind patient, key_version 1) unless it exists, and the
-// signer's patient record. For a new DID the signer must be
-// tx.DeriveDID(public_key), for an existing one public_key must be its
-// current key (cc.Unauthorized otherwise). An existing patient record is
-// cc.Conflict.
+// the signer's DID (kind patient, key_version 1) unless it exists, and
+// marks it a registered patient (PatientSince: one write either way). For
+// a new DID the signer must be tx.DeriveDID(public_key), for an existing
+// one public_key must be its current key (cc.Unauthorized otherwise). A
+// DID that is a registered patient already is cc.Conflict.
 func handlePatientRegister(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (cc.Result, error) {
 	const op = TypePatientRegister
 	var p patientRegisterPayload
 	if err := cc.DecodeStrict(op, "payload", payload, &p); err != nil {
 		return cc.Result{}, err
 	}
-	key, exists, err := selfCertified(op, kv, ctx.Signer, p.PublicKey)
+	key, rec, err := selfCertified(op, kv, ctx.Signer, p.PublicKey)
 	if err != nil {
 		return cc.Result{}, err
 	}
-	if b, err := kv.Get(patientKey(ctx.Signer)); err != nil {
-		return cc.Result{}, cc.E("state.get", cc.Internal, err)
-	} else if b != nil {
+	exists := rec != nil
+	if !exists {
+		r := newDIDRecord(ctx.Signer, cc.KindPatient, key, ctx.Height)
+		rec = &r
+	} else if rec.PatientSince != 0 {
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "%s is already a registered patient", ctx.Signer)
 	}
-	if !exists {
-		if err := cc.SetJSON(kv, didKey(ctx.Signer), newDIDRecord(ctx.Signer, cc.KindPatient, key, ctx.Height)); err != nil {
-			return cc.Result{}, err
-		}
-	}
-	pt := cc.Patient{DID: ctx.Signer, Registered: ctx.Height}
-	if err := cc.SetJSON(kv, patientKey(pt.DID), pt); err != nil {
+	rec.PatientSince = ctx.Height
+	if err := cc.SetJSON(kv, didKey(ctx.Signer), rec); err != nil {
 		return cc.Result{}, err
 	}
+	pt := cc.Patient{DID: ctx.Signer, Registered: ctx.Height}
 	data, err := cc.ResultData(op, pt)
 	if err != nil {
 		return cc.Result{}, err
@@ -105,36 +110,28 @@ func handlePatientAttest(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (c
 	if err := requireRole(op, kv, p.Org, ctx.Signer, attestRoles...); err != nil {
 		return cc.Result{}, err
 	}
-	pt, err := GetPatient(kv, p.Patient)
-	if cc.Is(cc.NotFound, err) {
-		return cc.Result{}, cc.Errorf(op, cc.NotFound, "%s is not a registered patient", p.Patient)
-	}
+	rec, _, err := lookupDID(kv, p.Patient)
 	if err != nil {
 		return cc.Result{}, err
 	}
-	attested, added := insertSorted(pt.AttestedBy, p.Org)
+	if rec == nil || rec.PatientSince == 0 {
+		return cc.Result{}, cc.Errorf(op, cc.NotFound, "%s is not a registered patient", p.Patient)
+	}
+	attested, added := insertSorted(rec.Attested, p.Org)
 	if !added {
 		return cc.Result{}, cc.Errorf(op, cc.Conflict, "%q already attested %s", p.Org, p.Patient)
 	}
-	rec, err := existingDID(op, kv, "patient", p.Patient)
-	if err != nil {
-		return cc.Result{}, err
-	}
-	pt.AttestedBy = attested
-	rec.Attested, _ = insertSorted(rec.Attested, p.Org)
+	rec.Attested = attested
 	rec.Updated = ctx.Height
-	if err := cc.SetJSON(kv, patientKey(pt.DID), pt); err != nil {
-		return cc.Result{}, err
-	}
 	if err := cc.SetJSON(kv, didKey(rec.ID), rec); err != nil {
 		return cc.Result{}, err
 	}
-	data, err := cc.ResultData(op, pt)
+	data, err := cc.ResultData(op, patientOf(rec))
 	if err != nil {
 		return cc.Result{}, err
 	}
 	return cc.Result{
-		Events: []cc.Event{cc.NewEvent(op, "patient", string(pt.DID), "org", p.Org, "by", string(ctx.Signer))},
+		Events: []cc.Event{cc.NewEvent(op, "patient", string(rec.ID), "org", p.Org, "by", string(ctx.Signer))},
 		Data:   data,
 	}, nil
 }

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	cc "carechain"
@@ -23,17 +24,45 @@ func TestPatientRegister(t *testing.T) {
 	if err != nil || p.DID != pat.did || p.Registered != e.height || p.AttestedBy != nil {
 		t.Errorf("patient = %+v, %v", p, err)
 	}
+	if got := cctest.DecodeData[cc.Patient](t, res); got.DID != pat.did || got.Registered != e.height {
+		t.Errorf("data = %+v", got)
+	}
+	// The patient is its DID record: one state entry names the DID.
+	var keys []string
+	if err := e.kv.Iterate("", func(k string, _ []byte) bool {
+		if strings.Contains(k, string(pat.did)) {
+			keys = append(keys, k)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{didKey(pat.did)}; !slices.Equal(keys, want) || rec.PatientSince != e.height {
+		t.Errorf("state keys of a registered patient %v, want %v; patient_since %d", keys, want, rec.PatientSince)
+	}
 	_, err = e.submit(t, pat, TypePatientRegister, obj{"public_key": pat.key()})
 	cctest.WantKind(t, err, cc.Conflict)
 
-	// A practitioner may also be a patient; its DID is kept.
+	// A practitioner may also be a patient; its DID is kept, and marked.
+	before := mustDID(t, e.kv, doc.did)
+	if _, err := GetPatient(e.kv, doc.did); !cc.Is(cc.NotFound, err) {
+		t.Errorf("GetPatient(practitioner) error %v, want NotFound", err)
+	}
+	e.height++
 	res = e.mustSubmit(t, doc, TypePatientRegister, obj{"public_key": doc.key()})
 	if got := cctest.Attr(res, TypePatientRegister, "did_created"); got != "false" {
 		t.Errorf("did_created = %q", got)
 	}
-	if got := mustDID(t, e.kv, doc.did).Kind; got != cc.KindPractitioner {
-		t.Errorf("kind = %q", got)
+	after := mustDID(t, e.kv, doc.did)
+	if after.Kind != cc.KindPractitioner || after.PatientSince != e.height || after.Created != before.Created ||
+		after.Updated != before.Updated || !slices.Equal(after.PublicKey, before.PublicKey) {
+		t.Errorf("practitioner's record after patient.register %+v, before %+v", after, before)
 	}
+	if p, err := GetPatient(e.kv, doc.did); err != nil || p.Registered != e.height {
+		t.Errorf("GetPatient(practitioner) = %+v, %v", p, err)
+	}
+	_, err = e.submit(t, doc, TypePatientRegister, obj{"public_key": doc.key()})
+	cctest.WantKind(t, err, cc.Conflict)
 
 	other := newActor("other")
 	tests := []struct {
