@@ -51,6 +51,10 @@ func Open(ctx context.Context, home string, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := ledger.CheckStateVersion(st); err != nil {
+		st.Close()
+		return nil, err
+	}
 	app := ledger.New(st, ledger.Domain(log))
 	n := &Node{App: app, st: st}
 	n.cancelSub = app.Notifier().Subscribe(func([]ledger.TxOutcome) {

@@ -17,6 +17,7 @@ import (
 
 	cc "carechain"
 	"carechain/ledger"
+	"carechain/ledger/store"
 	"carechain/ledger/tx"
 	"carechain/node"
 	"carechain/seed"
@@ -135,7 +136,12 @@ func TestNodeSubmitProofRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n2.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			n2.Close()
+		}
+	}()
 	if seq, _ := n2.Sequence(ctx, pop.Patients[0].DID); seq != 1 {
 		t.Errorf("sequence after restart = %d, want 1", seq)
 	}
@@ -146,6 +152,31 @@ func TestNodeSubmitProofRestart(t *testing.T) {
 	st2, _ := n2.Status(ctx)
 	if m, err := n2.App.Store().BlockMeta(st2.LatestHeight); err != nil || st2.LatestAppHash != hex.EncodeToString(m.AppHash) {
 		t.Errorf("status app hash %s at %d != store's %v %v", st2.LatestAppHash, st2.LatestHeight, m, err)
+	}
+
+	// A state written under another application version is refused at
+	// start, with what to do, before CometBFT runs anything.
+	closed = true
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(StateDir(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Working().Set("meta/app_version", []byte("1"))
+	if _, err := s.FinalizeBlock(s.LastHeight() + 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if n3, err := Open(context.Background(), home, slog.New(slog.DiscardHandler)); err == nil {
+		n3.Close()
+		t.Fatal("Open of a state written under application version 1 succeeded")
+	} else if cc.KindOf(err) != cc.FailedPrecondition || !strings.Contains(err.Error(), "version 1") || !strings.Contains(err.Error(), "--fresh") {
+		t.Errorf("Open of a version 1 state: %v", err)
 	}
 }
 

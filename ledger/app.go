@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,9 +34,6 @@ import (
 	"carechain/ledger/store"
 	"carechain/ledger/tx"
 )
-
-// Version is the application protocol version reported to CometBFT.
-const Version = 1
 
 // Config wires the domain into the App.
 type Config struct {
@@ -173,6 +171,7 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	a.store.Rollback()
 	w := a.store.Working()
 	w.Set(keyChainID, []byte(req.ChainId))
+	w.Set(keyAppVersion, []byte(strconv.Itoa(Version)))
 	if a.cfg.InitGenesis != nil && len(req.AppStateBytes) > 0 {
 		vals := make([]cc.ValidatorUpdate, len(req.Validators))
 		for i, v := range req.Validators {
