@@ -26,17 +26,24 @@ type patientAttestPayload struct {
 // (cc.DIDRecord.PatientSince, Attested), cc.NotFound if d is not a
 // registered patient.
 func GetPatient(kv cc.Reader, d cc.DID) (*cc.Patient, error) {
-	var rec *cc.DIDRecord
-	if d.Valid() {
-		var err error
-		if rec, _, err = lookupDID(kv, d); err != nil {
-			return nil, err
-		}
+	rec, err := patientRecord(kv, d)
+	if err != nil {
+		return nil, err
 	}
-	if rec == nil || rec.PatientSince == 0 {
+	if rec == nil {
 		return nil, cc.Errorf("identity.patient", cc.NotFound, "%s is not a registered patient", cc.Echo(string(d)))
 	}
 	return patientOf(rec), nil
+}
+
+// patientRecord returns d's DID record (the caller's copy) if d is a
+// registered patient, nil if it is not (or not a DID).
+func patientRecord(kv cc.Reader, d cc.DID) (*cc.DIDRecord, error) {
+	rec, _, err := lookupDID(kv, d)
+	if err != nil || rec == nil || rec.PatientSince == 0 {
+		return nil, err
+	}
+	return rec, nil
 }
 
 // patientOf is the patient record that rec, a registered patient's DID
@@ -110,11 +117,11 @@ func handlePatientAttest(ctx cc.TxContext, kv cc.KV, payload json.RawMessage) (c
 	if err := requireRole(op, kv, p.Org, ctx.Signer, attestRoles...); err != nil {
 		return cc.Result{}, err
 	}
-	rec, _, err := lookupDID(kv, p.Patient)
+	rec, err := patientRecord(kv, p.Patient)
 	if err != nil {
 		return cc.Result{}, err
 	}
-	if rec == nil || rec.PatientSince == 0 {
+	if rec == nil {
 		return cc.Result{}, cc.Errorf(op, cc.NotFound, "%s is not a registered patient", p.Patient)
 	}
 	attested, added := insertSorted(rec.Attested, p.Org)
