@@ -178,6 +178,14 @@ func TestNodeSubmitProofRestart(t *testing.T) {
 	} else if cc.KindOf(err) != cc.FailedPrecondition || !strings.Contains(err.Error(), "version 1") || !strings.Contains(err.Error(), "--fresh") {
 		t.Errorf("Open of a version 1 state: %v", err)
 	}
+	// verify still replays it, and says first why it differs.
+	rep, err := Verify(home, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Problems) == 0 || !strings.Contains(rep.Problems[0], "application version 1") {
+		t.Errorf("Verify of a version 1 state: ok %v, problems %q", rep.OK(), rep.Problems)
+	}
 }
 
 func TestVerifyCleanHome(t *testing.T) {

@@ -76,6 +76,11 @@ func Verify(home string, progress VerifyProgress) (*Report, error) {
 
 	r := &Report{Home: home, ChainID: stores.Genesis.ChainID, BlockHeight: stores.BlockStore.Height(), StateHeight: disk.LastHeight()}
 	last := r.BlockHeight
+	// A state written under another application version differs from this
+	// binary's replay by design: say so first, before the differences.
+	if err := ledger.CheckStateVersion(disk); err != nil {
+		r.problem(0, "", "%v", err)
+	}
 
 	// 1. Blocks and commit signatures.
 	var hErr *node.HeightError

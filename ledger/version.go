@@ -31,7 +31,7 @@ const keyAppVersion = "meta/app_version"
 // error that names both versions and what to do. A state without a
 // version entry is version 1's.
 func CheckStateVersion(st *store.Store) error {
-	const op = "ledger.Open"
+	const op = "ledger.version"
 	if st.LastHeight() == 0 {
 		return nil
 	}
