@@ -135,8 +135,15 @@ func (w TimeWindow) Contains(t time.Time) bool { return !t.Before(w.From) && t.B
 // JSONAppender encodes itself: the same bytes); a failure is an Internal
 // error of op.
 func ResultData(op string, v any) ([]byte, error) {
+	return marshalJSON(op, v, 128)
+}
+
+// marshalJSON is json.Marshal(v), a failure an Internal error of op; a
+// JSONAppender (not a nil pointer) appends the same bytes itself into a
+// buffer of room bytes.
+func marshalJSON(op string, v any, room int) ([]byte, error) {
 	if a, ok := v.(JSONAppender); ok && !nilPointer(v) {
-		return a.AppendJSON(make([]byte, 0, 128)), nil
+		return a.AppendJSON(make([]byte, 0, room)), nil
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -184,13 +191,9 @@ func IterateJSON[T any](op string, kv Reader, prefix string, fn func(T) bool) er
 // sorted keys: deterministic) and writes it to key. A JSONAppender encodes
 // itself (the same bytes, without reflection).
 func SetJSON(kv KV, key string, v any) error {
-	if a, ok := v.(JSONAppender); ok && !nilPointer(v) {
-		SetOwned(kv, key, a.AppendJSON(make([]byte, 0, 256)))
-		return nil
-	}
-	b, err := json.Marshal(v)
+	b, err := marshalJSON("state.set", v, 256)
 	if err != nil {
-		return E("state.set", Internal, err)
+		return err
 	}
 	SetOwned(kv, key, b)
 	return nil
